@@ -1,0 +1,13 @@
+// Explicit migration list: the same names are recorded whether we run from TypeScript sources, vitest or
+// built JavaScript. Append-only once landed.
+import type { Knex } from 'knex';
+import * as initialSchema from './20261123000000_initial_schema.ts';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+export const migrations: ReadonlyArray<readonly [string, Migration]> = [
+  ['20261123000000_initial_schema', initialSchema],
+];

@@ -1,0 +1,47 @@
+// `tessera <command>`: dispatch. Non-serve commands log to stderr so stdout stays machine-readable.
+import { loadConfigOrExit } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { pino } from 'pino';
+import { clientCreate, migrate, serve, userCreate, type CommandContext } from './commands.ts';
+import { reportAndExit, UsageError } from './output.ts';
+
+const USAGE = `usage: tessera <command>
+
+  serve                                   start the server (what \`npm start\` runs)
+  migrate [--json]                        apply database migrations
+  user create --username U [--email E] [--name N] --password-stdin [--json]
+  client create --name N [--redirect-uri URL]... [--post-logout-redirect-uri URL]...
+                [--grant-type G]... [--scope "s1 s2"]
+                [--auth-method client_secret_basic|client_secret_post|none|private_key_jwt]
+                [--jwks-uri URL | --jwks JSON] [--json]
+
+Configuration comes from environment variables; see README.md.`;
+
+const [command, sub, ...rest] = process.argv.slice(2);
+
+async function main(): Promise<void> {
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const config = loadConfigOrExit();
+  const ctx: CommandContext = {
+    config,
+    logger: command === 'serve' ? createLogger(config.logLevel) : createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, pino.destination(2)),
+  };
+  const args = [sub, ...rest].filter((a): a is string => a !== undefined);
+  switch (`${command} ${command === 'serve' || command === 'migrate' ? '' : (sub ?? '')}`.trim()) {
+    case 'serve':
+      return serve(ctx);
+    case 'migrate':
+      return migrate(ctx, args);
+    case 'user create':
+      return userCreate(ctx, rest);
+    case 'client create':
+      return clientCreate(ctx, rest);
+    default:
+      throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"\n${USAGE}`);
+  }
+}
+
+main().catch(reportAndExit);

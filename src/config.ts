@@ -1,0 +1,128 @@
+// The only reader of process.env. Parsed once at start, frozen, passed explicitly.
+import { z } from 'zod';
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().max(10 * 365 * 24 * 3600).default(fallback);
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const absoluteHttpUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash;
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL without query or fragment');
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  ISSUER: absoluteHttpUrl.optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  TESSERA_DATA_DIR: z.string().min(1).default('./.data'),
+  TESSERA_SECRET: z.string().min(32, 'must be at least 32 characters (use: openssl rand -base64 48)').optional(),
+  TRUST_PROXY: bool(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ACCESS_TOKEN_TTL: seconds(600),
+  ID_TOKEN_TTL: seconds(3600),
+  REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+  AUTHORIZATION_CODE_TTL: seconds(60),
+  SESSION_TTL: seconds(14 * 24 * 3600),
+  INTERACTION_TTL: seconds(1800),
+  DEFAULT_AUDIENCE: absoluteHttpUrl.optional(),
+  CLEANUP_INTERVAL: seconds(60),
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).max(4 * 1024 * 1024).default(19456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(2).max(20).default(2),
+  ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+});
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly issuer: string;
+  /** `undefined` means embedded PostgreSQL (PGlite) under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolMax: number;
+  readonly dataDir: string;
+  /** `undefined` only in embedded mode, where a development secret is generated under `dataDir`. */
+  readonly secret: string | undefined;
+  readonly trustProxy: boolean;
+  readonly logLevel: string;
+  readonly ttl: {
+    readonly accessToken: number;
+    readonly idToken: number;
+    readonly refreshToken: number;
+    readonly authorizationCode: number;
+    readonly session: number;
+    readonly interaction: number;
+  };
+  /** Audience of access tokens issued by client_credentials when the client names no `resource`. */
+  readonly defaultAudience: string;
+  readonly cleanupIntervalSeconds: number;
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
+  readonly bodyLimitBytes: number;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    };
+  }
+  const e = parsed.data;
+  if (e.DATABASE_URL && !e.TESSERA_SECRET) {
+    return {
+      ok: false,
+      problems: ['TESSERA_SECRET: required when DATABASE_URL is set (it encrypts keys and secrets at rest)'],
+    };
+  }
+  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
+  const config: Config = {
+    port: e.PORT,
+    host: e.HOST,
+    issuer,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    dataDir: e.TESSERA_DATA_DIR,
+    secret: e.TESSERA_SECRET,
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    ttl: {
+      accessToken: e.ACCESS_TOKEN_TTL,
+      idToken: e.ID_TOKEN_TTL,
+      refreshToken: e.REFRESH_TOKEN_TTL,
+      authorizationCode: e.AUTHORIZATION_CODE_TTL,
+      session: e.SESSION_TTL,
+      interaction: e.INTERACTION_TTL,
+    },
+    defaultAudience: e.DEFAULT_AUDIENCE ?? `${issuer}/api`,
+    cleanupIntervalSeconds: e.CLEANUP_INTERVAL,
+    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    bodyLimitBytes: 56 * 1024,
+  };
+  return { ok: true, config: Object.freeze(config) };
+}
+
+/** Reads process.env; on a bad value prints one line per variable and exits 2 (no stack trace). */
+export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
+  const result = parseConfig(env);
+  if (!result.ok) {
+    for (const problem of result.problems) process.stderr.write(`tessera: invalid configuration: ${problem}\n`);
+    process.exit(2);
+  }
+  return result.config;
+}

@@ -1,0 +1,74 @@
+// Accounts: creation with validated input, and password authentication that returns a result, not an error.
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../store/db.ts';
+import {
+  findAccountByUsername,
+  insertAccount,
+  updatePasswordHash,
+  type AccountRow,
+} from '../store/accounts.ts';
+import { ValidationError } from '../errors.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from './password.ts';
+
+export interface NewAccount {
+  username: string;
+  password: string;
+  email?: string | undefined;
+  name?: string | undefined;
+}
+
+const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+
+export function validatePassword(password: string): string | undefined {
+  if (password.length < MIN_PASSWORD_LENGTH) return `password must be at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (password.length > MAX_PASSWORD_LENGTH) return `password must be at most ${MAX_PASSWORD_LENGTH} characters`;
+  return undefined;
+}
+
+export async function createAccount(db: Db, hasher: PasswordHasher, input: NewAccount): Promise<AccountRow> {
+  if (!USERNAME.test(input.username)) {
+    throw new ValidationError('username must be 1-128 characters: letters, digits, and . _ @ - (not first)');
+  }
+  if (input.email !== undefined && !EMAIL.test(input.email)) throw new ValidationError('email is not a valid address');
+  if (input.name !== undefined && (input.name.length === 0 || input.name.length > 200)) {
+    throw new ValidationError('name must be 1-200 characters');
+  }
+  const passwordProblem = validatePassword(input.password);
+  if (passwordProblem) throw new ValidationError(passwordProblem);
+
+  const id = randomUUID();
+  const result = await insertAccount(db, {
+    id,
+    username: input.username,
+    email: input.email ?? null,
+    name: input.name ?? null,
+    passwordHash: await hasher.hash(input.password),
+  });
+  if (!result.ok) throw new ValidationError(`username "${input.username}" is already taken`);
+  const created = await findAccountByUsername(db, input.username);
+  if (!created) throw new Error('account vanished after insert');
+  return created;
+}
+
+export type AuthenticationResult =
+  | { ok: true; account: AccountRow }
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' };
+
+export async function authenticate(
+  db: Db,
+  hasher: PasswordHasher,
+  username: string,
+  password: string,
+): Promise<AuthenticationResult> {
+  const plausible = username.length > 0 && username.length <= 256 && password.length <= MAX_PASSWORD_LENGTH;
+  const account = plausible ? await findAccountByUsername(db, username) : undefined;
+  // Always verify (against a dummy hash when the account is unknown) so both answers take the same time.
+  const valid = await hasher.verify(account?.passwordHash, plausible ? password : '');
+  if (!account || !valid) return { ok: false, reason: 'invalid_credentials' };
+  if (account.disabled) return { ok: false, reason: 'disabled' };
+  if (hasher.needsRehash(account.passwordHash)) {
+    await updatePasswordHash(db, account.id, await hasher.hash(password));
+  }
+  return { ok: true, account };
+}

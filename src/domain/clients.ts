@@ -1,0 +1,115 @@
+// Client registration rules shared by every path that creates a client (today the CLI; later dynamic
+// registration and the admin API). The engine validates the metadata again whenever it loads a client.
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../store/db.ts';
+import { upsertClient } from '../store/clients.ts';
+import { ValidationError } from '../errors.ts';
+import type { SecretBox } from './secret-box.ts';
+
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+
+export interface NewClient {
+  name: string;
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  grantTypes?: string[];
+  scope?: string;
+  authMethod?: AuthMethod;
+  jwksUri?: string;
+  jwks?: { keys: unknown[] };
+}
+
+export type ClientMetadata = Record<string, unknown> & { client_id: string; client_secret?: string };
+
+export const clientSecretContext = (clientId: string) => `client_secret:${clientId}`;
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/** RFC 9700 §2.1 / RFC 8252 §7: absolute, no fragment, https except loopback, or a private-use scheme. */
+export function checkRedirectUri(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `redirect URI "${value}" is not an absolute URI`;
+  }
+  if (url.hash || value.includes('#')) return `redirect URI "${value}" must not contain a fragment`;
+  if (['javascript:', 'data:', 'file:', 'vbscript:', 'blob:'].includes(url.protocol)) {
+    return `redirect URI "${value}" uses a forbidden scheme`;
+  }
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+    return `redirect URI "${value}" must use https (plain http is allowed only for loopback addresses)`;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:' && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
+    return `redirect URI "${value}" must be https, loopback http, or a reverse-DNS private-use scheme (RFC 8252 §7.1)`;
+  }
+  return undefined;
+}
+
+export function buildClientMetadata(input: NewClient): { metadata: ClientMetadata; secret: string | undefined } {
+  const name = input.name.trim();
+  if (name.length === 0 || name.length > 200) throw new ValidationError('name must be 1-200 characters');
+  const redirectUris = input.redirectUris ?? [];
+  const postLogoutRedirectUris = input.postLogoutRedirectUris ?? [];
+  for (const uri of [...redirectUris, ...postLogoutRedirectUris]) {
+    const problem = checkRedirectUri(uri);
+    if (problem) throw new ValidationError(problem);
+  }
+  const grantTypes = input.grantTypes?.length
+    ? [...new Set(input.grantTypes)]
+    : redirectUris.length
+      ? ['authorization_code', 'refresh_token']
+      : ['client_credentials'];
+  for (const g of grantTypes) {
+    if (!(GRANT_TYPES as readonly string[]).includes(g)) {
+      throw new ValidationError(`grant type "${g}" is not supported (use ${GRANT_TYPES.join(', ')})`);
+    }
+  }
+  const usesCode = grantTypes.includes('authorization_code');
+  if (usesCode && redirectUris.length === 0) throw new ValidationError('authorization_code requires at least one redirect URI');
+  const authMethod: AuthMethod = input.authMethod ?? 'client_secret_basic';
+  if (!(AUTH_METHODS as readonly string[]).includes(authMethod)) {
+    throw new ValidationError(`auth method must be one of ${AUTH_METHODS.join(', ')}`);
+  }
+  if (authMethod === 'none' && grantTypes.includes('client_credentials')) {
+    throw new ValidationError('client_credentials needs a confidential client (auth method other than none)');
+  }
+  if (authMethod === 'private_key_jwt' && !input.jwksUri && !input.jwks) {
+    throw new ValidationError('private_key_jwt needs --jwks-uri or --jwks');
+  }
+  const scope = (input.scope ?? (usesCode ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
+  for (const s of scope) {
+    if (!/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s)) throw new ValidationError(`scope "${s}" is not a valid scope token (RFC 6749 §3.3)`);
+  }
+
+  const clientId = randomBytes(16).toString('base64url');
+  const secret = authMethod.startsWith('client_secret_') ? randomBytes(32).toString('base64url') : undefined;
+  const metadata: ClientMetadata = {
+    client_id: clientId,
+    client_name: name,
+    client_id_issued_at: Math.floor(Date.now() / 1000),
+    grant_types: grantTypes,
+    response_types: usesCode ? ['code'] : [],
+    redirect_uris: redirectUris,
+    token_endpoint_auth_method: authMethod,
+  };
+  if (postLogoutRedirectUris.length) metadata.post_logout_redirect_uris = postLogoutRedirectUris;
+  if (scope.length) metadata.scope = scope.join(' ');
+  if (input.jwksUri) metadata.jwks_uri = input.jwksUri;
+  if (input.jwks) metadata.jwks = input.jwks;
+  if (secret) metadata.client_secret_expires_at = 0;
+  return { metadata, secret };
+}
+
+/** Registers a client; the returned metadata carries `client_secret` — the only time it is ever shown. */
+export async function createClient(db: Db, box: SecretBox, input: NewClient): Promise<ClientMetadata> {
+  const { metadata, secret } = buildClientMetadata(input);
+  await upsertClient(db, {
+    id: metadata.client_id,
+    metadata,
+    secretSealed: secret ? box.seal(secret, clientSecretContext(metadata.client_id)) : null,
+  });
+  return secret ? { ...metadata, client_secret: secret } : metadata;
+}

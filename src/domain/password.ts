@@ -1,0 +1,32 @@
+// argon2id password hashing (OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1 as the floor).
+// Hashes carry their parameters, so raising them later re-hashes each account at its next sign-in.
+import argon2 from 'argon2';
+
+export interface PasswordPolicy {
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export const MIN_PASSWORD_LENGTH = 8;
+export const MAX_PASSWORD_LENGTH = 1024;
+
+export function createPasswordHasher(policy: PasswordPolicy) {
+  const options = { type: argon2.argon2id, ...policy } as const;
+  // Verified against when the username is unknown, so both paths cost the same (no user enumeration).
+  const dummyHash = argon2.hash('tessera-dummy-password', options);
+
+  return {
+    hash: (password: string) => argon2.hash(password, options),
+    async verify(hash: string | undefined, password: string): Promise<boolean> {
+      try {
+        return await argon2.verify(hash ?? (await dummyHash), password);
+      } catch {
+        return false;
+      }
+    },
+    needsRehash: (hash: string) => argon2.needsRehash(hash, options),
+  };
+}
+
+export type PasswordHasher = ReturnType<typeof createPasswordHasher>;

@@ -1,0 +1,49 @@
+// Errors the host raises on purpose. One handler (http/middleware/error-handler.ts) renders them as
+// OAuth-style JSON or as a readable HTML page; anything else is a logged 500 with a generic body.
+export class AppError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly description: string;
+  /** Whether `description` may be shown to the caller. */
+  readonly expose: boolean;
+
+  constructor(status: number, code: string, description: string, expose = status < 500) {
+    super(description);
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.description = description;
+    this.expose = expose;
+  }
+}
+
+export class BadRequest extends AppError {
+  constructor(description: string) {
+    super(400, 'invalid_request', description);
+  }
+}
+
+export class NotFound extends AppError {
+  constructor(description = 'not found') {
+    super(404, 'not_found', description);
+  }
+}
+
+export class PayloadTooLarge extends AppError {
+  constructor() {
+    super(413, 'invalid_request', 'request body too large');
+  }
+}
+
+export class CsrfRejected extends AppError {
+  constructor() {
+    super(403, 'invalid_request', 'the form expired or was not sent by this site; go back and try again');
+  }
+}
+
+/** Raised by the CLI and domain for input that fails validation. */
+export class ValidationError extends AppError {
+  constructor(description: string) {
+    super(422, 'invalid_request', description);
+  }
+}

@@ -1,0 +1,15 @@
+// The one stylesheet. Read once at start; served with a long cache lifetime.
+import { readFileSync } from 'node:fs';
+import Router from '@koa/router';
+
+const STYLE = readFileSync(new URL('../../views/assets/style.css', import.meta.url));
+
+export function createAssetRouter(): Router {
+  const router = new Router();
+  router.get('/assets/style.css', (ctx) => {
+    ctx.type = 'text/css';
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.body = STYLE;
+  });
+  return router;
+}

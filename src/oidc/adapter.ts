@@ -1,0 +1,91 @@
+// oidc-provider's storage hook: the seven adapter methods, for every model the engine persists.
+// See oidc-provider docs "adapter". Clients map to the clients table (secret unsealed here, never stored
+// in clear); everything else goes through store/engine-records.ts.
+import { errors } from 'oidc-provider';
+import type { Db } from '../store/db.ts';
+import { createEngineRecordStore, type Payload } from '../store/engine-records.ts';
+import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
+import { revokeGrantTokens } from '../store/revocations.ts';
+import { clientSecretContext } from '../domain/clients.ts';
+import type { SecretBox } from '../domain/secret-box.ts';
+import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
+
+export interface AdapterDeps {
+  db: Db;
+  box: SecretBox;
+  /** How long a grant revocation must be remembered: the longest access-token lifetime. */
+  accessTokenTtlSeconds: number;
+}
+
+export function createAdapterClass(deps: AdapterDeps) {
+  const { db, box } = deps;
+
+  return class PostgresAdapter {
+    readonly model: string;
+    readonly records: ReturnType<typeof createEngineRecordStore>;
+
+    constructor(model: string) {
+      this.model = model;
+      this.records = createEngineRecordStore(db, model);
+    }
+
+    async upsert(id: string, payload: Payload, expiresIn?: number): Promise<void> {
+      if (this.model === 'Client') {
+        const { client_secret: secret, [RESOURCE_SCOPES_PROPERTY]: resourceScope, ...metadata } = payload;
+        metadata.scope = [metadata.scope, resourceScope].filter(Boolean).join(' ') || undefined;
+        await upsertClient(db, {
+          id,
+          metadata,
+          secretSealed: typeof secret === 'string' ? box.seal(secret, clientSecretContext(id)) : null,
+        });
+        return;
+      }
+      await this.records.upsert(id, payload, expiresIn);
+    }
+
+    async find(id: string): Promise<Payload | undefined> {
+      if (this.model === 'Client') {
+        const row = await findClientById(db, id);
+        if (!row || row.disabled) return undefined;
+        const { oidc, resource } = splitRegisteredScope(row.metadata.scope);
+        const metadata: Payload = { ...row.metadata, scope: oidc, [RESOURCE_SCOPES_PROPERTY]: resource };
+        if (row.secretSealed) metadata.client_secret = box.open(row.secretSealed, clientSecretContext(id));
+        return metadata;
+      }
+      return this.records.find(id);
+    }
+
+    async findByUid(uid: string): Promise<Payload | undefined> {
+      return this.records.findByUid(uid);
+    }
+
+    async findByUserCode(userCode: string): Promise<Payload | undefined> {
+      return this.records.findByUserCode(userCode);
+    }
+
+    async destroy(id: string): Promise<void> {
+      if (this.model === 'Client') {
+        await deleteClient(db, id);
+        return;
+      }
+      await this.records.destroy(id);
+    }
+
+    /**
+     * Atomic: a conditional update whose loser is refused. The engine checks `consumed` before calling this,
+     * but parallel requests can all pass that check; the loser is treated as a replay (RFC 6749 §4.1.2,
+     * RFC 9700 §4.14.2): the grant is revoked and the request refused with invalid_grant, never a 5xx.
+     */
+    async consume(id: string): Promise<void> {
+      const result = await this.records.consume(id);
+      if (result.ok) return;
+      if (result.grantId) await this.revokeByGrantId(result.grantId);
+      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      const coverUntil = new Date(Date.now() + deps.accessTokenTtlSeconds * 1000);
+      await revokeGrantTokens(db, grantId, 'grant_revoked', coverUntil);
+    }
+  };
+}

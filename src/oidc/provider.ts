@@ -1,0 +1,107 @@
+// createProvider: the whole engine configuration in one readable place. Each hook is delegated to a sibling
+// module. Engine reference: oidc-provider docs/README.md (configuration options named below).
+import Provider, { type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Db } from '../store/db.ts';
+import type { SecretBox } from '../domain/secret-box.ts';
+import { createAdapterClass } from './adapter.ts';
+import { createFindAccount } from './account.ts';
+import { createResourceIndicators } from './resources.ts';
+import { attachEngineEvents } from './events.ts';
+import { OIDC_SCOPES, RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
+
+/** Browser pages the engine renders itself (error, logout confirmation, signed-out); supplied by http/. */
+export interface EnginePages {
+  renderError: NonNullable<Configuration['renderError']>;
+  logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
+  postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => Promise<void>;
+}
+
+export interface ProviderDeps {
+  db: Db;
+  box: SecretBox;
+  logger: Logger;
+  signingKeys: JWK[];
+  cookieKeys: string[];
+  pages: EnginePages;
+}
+
+export const INTERACTION_PATH = '/interaction';
+
+export function createProvider(config: Config, deps: ProviderDeps): Provider {
+  const secureCookies = config.issuer.startsWith('https:');
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, signed: true };
+
+  const configuration: Configuration = {
+    adapter: createAdapterClass({ db: deps.db, box: deps.box, accessTokenTtlSeconds: config.ttl.accessToken }),
+    findAccount: createFindAccount(deps.db),
+    jwks: { keys: deps.signingKeys },
+    cookies: {
+      keys: deps.cookieKeys,
+      names: { session: 'tessera.session', interaction: 'tessera.interaction', resume: 'tessera.resume' },
+      long: cookie,
+      short: cookie,
+    },
+    scopes: [...OIDC_SCOPES],
+    extraClientMetadata: { properties: [RESOURCE_SCOPES_PROPERTY] },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      email: ['email', 'email_verified'],
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // OAuth 2.1: the code flow only — no implicit or hybrid response types.
+    responseTypes: ['code'],
+    // RFC 9700 §2.1.1: PKCE for every client; the engine supports only S256.
+    pkce: { required: () => true },
+    // RFC 9700 §4.14.2: rotate every refresh token; reuse of a rotated one revokes the grant (engine behaviour).
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      ClientCredentials: config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      IdToken: config.ttl.idToken,
+      RefreshToken: config.ttl.refreshToken,
+      Session: config.ttl.session,
+      Interaction: config.ttl.interaction,
+      Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
+    },
+    interactions: { url: async (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      clientCredentials: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: deps.pages.logoutSource,
+        postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
+      },
+      resourceIndicators: createResourceIndicators({
+        defaultAudience: config.defaultAudience,
+        accessTokenTtlSeconds: config.ttl.accessToken,
+      }),
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      introspectionSigningAlgValues: ['ES256', 'RS256', 'EdDSA'],
+      clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+    },
+    // OpenID Connect Dynamic Registration §2: RS256 is the default ID token algorithm.
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    renderError: deps.pages.renderError,
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  attachEngineEvents(provider, deps.logger);
+  return provider;
+}

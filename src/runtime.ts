@@ -1,0 +1,55 @@
+// The pieces every entry point needs (server, CLI): database, instance secret, password hasher.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { createDatabase, migrateToLatest, type Db } from './store/db.ts';
+import { createSecretBox, type SecretBox } from './domain/secret-box.ts';
+import { createPasswordHasher, type PasswordHasher } from './domain/password.ts';
+
+export interface Runtime {
+  db: Db;
+  box: SecretBox;
+  hasher: PasswordHasher;
+  close(): Promise<void>;
+}
+
+/**
+ * TESSERA_SECRET, or — only in embedded mode — a development secret kept under the data directory,
+ * with a warning, so a first `npm start` needs no setup.
+ */
+export function resolveInstanceSecret(config: Config, logger: Logger): string {
+  if (config.secret) return config.secret;
+  if (config.databaseUrl) throw new Error('TESSERA_SECRET is required when DATABASE_URL is set');
+  if (config.dataDir === ':memory:') return randomBytes(32).toString('base64url');
+  const file = join(config.dataDir, 'dev-secret');
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, randomBytes(48).toString('base64url'), { mode: 0o600 });
+  }
+  logger.warn(
+    { file },
+    'TESSERA_SECRET is not set: using a generated development secret. Set TESSERA_SECRET (and DATABASE_URL) in production.',
+  );
+  return readFileSync(file, 'utf8').trim();
+}
+
+export async function openRuntime(config: Config, logger: Logger, { migrate = true } = {}): Promise<Runtime> {
+  const db = createDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.databasePoolMax });
+  try {
+    if (migrate) {
+      const applied = await migrateToLatest(db);
+      if (applied.length) logger.info({ applied }, 'database migrated');
+    }
+    return {
+      db,
+      box: createSecretBox(resolveInstanceSecret(config, logger)),
+      hasher: createPasswordHasher(config.argon2),
+      close: () => db.destroy(),
+    };
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}

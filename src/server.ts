@@ -1,0 +1,87 @@
+// startServer: config → runtime → keys → provider → app → listen, plus the expired-row clean-up loop.
+// Used by `tessera serve` and by the tests (which start the real server on a random port).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
+import { ensureKeys, loadCookieKeys, loadSigningKeys } from './domain/keys.ts';
+import { createProvider } from './oidc/provider.ts';
+import { enginePages } from './http/engine-pages.ts';
+import { createApp } from './app.ts';
+import { deleteExpired } from './store/cleanup.ts';
+
+export interface RunningServer {
+  url: string;
+  provider: Provider;
+  runtime: Runtime;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const runtime = await openRuntime(config, logger);
+  const { db, box } = runtime;
+  const { created } = await ensureKeys(db, box);
+  if (created.length) logger.info({ created }, 'generated keys');
+
+  const cookieKeys = await loadCookieKeys(db, box);
+  const provider = createProvider(config, {
+    db,
+    box,
+    logger,
+    signingKeys: await loadSigningKeys(db, box),
+    cookieKeys,
+    pages: enginePages,
+  });
+  const app = createApp({ config, logger, db, provider, hasher: runtime.hasher, cookieKeys });
+
+  const server: Server = createServer(app.callback());
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 15_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  const cleanup = startCleanupLoop(runtime, config.cleanupIntervalSeconds, logger);
+  logger.info({ issuer: config.issuer, port, database: config.databaseUrl ? 'postgresql' : 'embedded (PGlite)' }, 'tessera listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    provider,
+    runtime,
+    close() {
+      closing ??= (async () => {
+        clearInterval(cleanup);
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await runtime.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function startCleanupLoop(runtime: Runtime, intervalSeconds: number, logger: Logger): NodeJS.Timeout {
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      const deleted = await deleteExpired(runtime.db);
+      if (Object.values(deleted).some((n) => n > 0)) logger.debug({ deleted }, 'expired rows deleted');
+    } catch (error) {
+      logger.warn({ err: { message: (error as Error).message } }, 'expired-row clean-up failed; will retry');
+    } finally {
+      running = false;
+    }
+  }, intervalSeconds * 1000);
+  timer.unref();
+  return timer;
+}

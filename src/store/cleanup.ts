@@ -1,0 +1,34 @@
+// Periodic deletion of expired rows. Batched so no statement holds many locks, and SKIP LOCKED so several
+// server processes sharing one database neither block nor double-delete each other.
+import type { Db } from './db.ts';
+
+const EXPIRING_TABLES = [
+  ['tokens', 'id_hash'],
+  ['sessions', 'id_hash'],
+  ['interactions', 'id_hash'],
+  ['grants', 'id'],
+  ['revocations', 'id'],
+] as const;
+
+export async function deleteExpiredBatch(db: Db, table: string, key: string, batchSize: number): Promise<number> {
+  const result = await db.raw(
+    `DELETE FROM ?? WHERE ?? IN (SELECT ?? FROM ?? WHERE expires_at < now() ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED)`,
+    [table, key, key, table, batchSize],
+  );
+  return (result as { rowCount?: number; affectedRows?: number }).rowCount ?? (result as { affectedRows?: number }).affectedRows ?? 0;
+}
+
+/** Deletes expired rows from every table until none are left or `maxBatches` per table have run. */
+export async function deleteExpired(db: Db, { batchSize = 1000, maxBatches = 50 } = {}): Promise<Record<string, number>> {
+  const deleted: Record<string, number> = {};
+  for (const [table, key] of EXPIRING_TABLES) {
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await deleteExpiredBatch(db, table, key, batchSize);
+      total += n;
+      if (n < batchSize) break;
+    }
+    deleted[table] = total;
+  }
+  return deleted;
+}

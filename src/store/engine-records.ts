@@ -1,0 +1,119 @@
+// Storage for everything oidc-provider persists except clients: grants, sessions, interactions, and one
+// `tokens` table for the token-like models. Called only by oidc/adapter.ts (the engine's storage hook).
+import type { Db } from './db.ts';
+import { bearerHash } from './bearer-hash.ts';
+
+export type Payload = Record<string, unknown> & { jti?: string };
+
+interface TableSpec {
+  table: string;
+  /** Primary key column; `id_hash` columns hold bearerHash(id). */
+  key: 'id' | 'id_hash';
+  columns(payload: Payload): Record<string, unknown>;
+  /** Whether rows are also filtered by a `model` column. */
+  shared: boolean;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+
+const GRANTS: TableSpec = {
+  table: 'grants',
+  key: 'id',
+  shared: false,
+  columns: (p) => ({ account_id: str(p.accountId), client_id: str(p.clientId) ?? '' }),
+};
+const SESSIONS: TableSpec = {
+  table: 'sessions',
+  key: 'id_hash',
+  shared: false,
+  columns: (p) => ({ uid: str(p.uid), account_id: str(p.accountId) }),
+};
+const INTERACTIONS: TableSpec = { table: 'interactions', key: 'id_hash', shared: false, columns: () => ({}) };
+const TOKENS: TableSpec = {
+  table: 'tokens',
+  key: 'id_hash',
+  shared: true,
+  columns: (p) => ({ grant_id: str(p.grantId), user_code_hash: str(p.userCode) && bearerHash(p.userCode as string) }),
+};
+
+function specFor(model: string): TableSpec {
+  if (model === 'Grant') return GRANTS;
+  if (model === 'Session') return SESSIONS;
+  if (model === 'Interaction') return INTERACTIONS;
+  return TOKENS;
+}
+
+export type ConsumeResult = { ok: true } | { ok: false; grantId: string | null };
+
+export interface EngineRecordStore {
+  upsert(id: string, payload: Payload, expiresInSeconds: number | undefined): Promise<void>;
+  find(id: string): Promise<Payload | undefined>;
+  findByUid(uid: string): Promise<Payload | undefined>;
+  findByUserCode(userCode: string): Promise<Payload | undefined>;
+  destroy(id: string): Promise<void>;
+  /** Marks the record consumed; refuses (ok: false) when it already was — of parallel callers exactly one wins. */
+  consume(id: string): Promise<ConsumeResult>;
+}
+
+export function createEngineRecordStore(db: Db, model: string): EngineRecordStore {
+  const spec = specFor(model);
+  const keyOf = (id: string) => (spec.key === 'id' ? id : bearerHash(id));
+  const scoped = (query: ReturnType<Db>) => (spec.shared ? query.where('model', model) : query);
+  const hydrate = (id: string, row: { payload: Payload; consumed_at?: Date | null } | undefined): Payload | undefined => {
+    if (!row) return undefined;
+    // The raw id is never stored; the engine expects it back as `jti`.
+    const payload: Payload = { ...row.payload, jti: id };
+    if (row.consumed_at) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
+    return payload;
+  };
+
+  return {
+    async upsert(id, payload, expiresInSeconds) {
+      const { jti: _omit, consumed: _consumed, ...stored } = payload;
+      const expiresAt = typeof expiresInSeconds === 'number' ? new Date(Date.now() + expiresInSeconds * 1000) : null;
+      const row: Record<string, unknown> = {
+        [spec.key]: keyOf(id),
+        payload: JSON.stringify(stored),
+        expires_at: expiresAt,
+        ...spec.columns(payload),
+      };
+      if (spec.shared) row.model = model;
+      const updatable = Object.keys(row).filter((c) => c !== spec.key && c !== 'model');
+      await db(spec.table).insert(row).onConflict(spec.key).merge(updatable);
+    },
+
+    async find(id) {
+      const row = await scoped(db(spec.table).where(spec.key, keyOf(id))).first();
+      return hydrate(id, row);
+    },
+
+    async findByUid(uid) {
+      if (spec !== SESSIONS) return undefined;
+      const row = await db('sessions').where('uid', uid).first();
+      // The engine reads sessions by uid only to compare owner and grants (never to save or destroy them), so
+      // the raw session id — which is not stored — is not needed here.
+      return row ? { ...row.payload } : undefined;
+    },
+
+    async findByUserCode(userCode) {
+      // Device flow is not enabled; kept for the adapter contract. The device code id is not recoverable from
+      // its hash, so the record is returned read-only.
+      const row = await scoped(db('tokens').where('user_code_hash', bearerHash(userCode))).first();
+      return row ? { ...row.payload } : undefined;
+    },
+
+    async destroy(id) {
+      await scoped(db(spec.table).where(spec.key, keyOf(id))).delete();
+    },
+
+    async consume(id) {
+      const updated = await scoped(db(spec.table).where(spec.key, keyOf(id)))
+        .whereNull('consumed_at')
+        .update({ consumed_at: db.fn.now() })
+        .returning(['grant_id']);
+      if (updated.length === 1) return { ok: true };
+      const row = await scoped(db(spec.table).where(spec.key, keyOf(id))).first('grant_id');
+      return { ok: false, grantId: row?.grant_id ?? null };
+    },
+  };
+}
