@@ -11,6 +11,7 @@ import { createProvider } from './oidc/provider.ts';
 import { enginePages } from './http/engine-pages.ts';
 import { createApp } from './app.ts';
 import { deleteExpired } from './store/cleanup.ts';
+import { assertDataDirFree, controlSocketPath, startControlSocket } from './cli/control-socket.ts';
 
 export interface RunningServer {
   url: string;
@@ -20,7 +21,21 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const embeddedOnDisk = !config.databaseUrl && config.dataDir !== ':memory:';
+  if (embeddedOnDisk) await assertDataDirFree(controlSocketPath(config.dataDir));
   const runtime = await openRuntime(config, logger);
+  let control: Server | undefined;
+  try {
+    control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), runtime, logger) : undefined;
+    return await serveWith(config, logger, runtime, control);
+  } catch (error) {
+    control?.close();
+    await runtime.close();
+    throw error;
+  }
+}
+
+async function serveWith(config: Config, logger: Logger, runtime: Runtime, control: Server | undefined): Promise<RunningServer> {
   const { db, box } = runtime;
   const { created } = await ensureKeys(db, box);
   if (created.length) logger.info({ created }, 'generated keys');
@@ -61,6 +76,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
         await runtime.close();
       })();
       return closing;

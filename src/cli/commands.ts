@@ -3,22 +3,34 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { openRuntime, type Runtime } from '../runtime.ts';
-import { migrateToLatest } from '../store/db.ts';
-import { createAccount } from '../domain/accounts.ts';
-import { createClient, type AuthMethod } from '../domain/clients.ts';
+import { openRuntime } from '../runtime.ts';
+import { AppError } from '../errors.ts';
+import type { AuthMethod } from '../domain/clients.ts';
 import { startServer } from '../server.ts';
 import { print, readStdin, UsageError } from './output.ts';
+import { operations, type OperationInput, type OperationName, type OperationResult } from './operations.ts';
+import { callControlSocket, controlSocketPath } from './control-socket.ts';
 
 export interface CommandContext {
   config: Config;
   logger: Logger;
 }
 
-async function withRuntime<T>(ctx: CommandContext, fn: (runtime: Runtime) => Promise<T>): Promise<T> {
-  const runtime = await openRuntime(ctx.config, ctx.logger);
+/**
+ * Runs an operation: through a running embedded server's control socket when there is one (PGlite allows
+ * one process per data directory), otherwise on a direct database connection.
+ */
+async function runOperation<N extends OperationName>(ctx: CommandContext, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
+  const { config } = ctx;
+  if (!config.databaseUrl && config.dataDir !== ':memory:') {
+    const reply = await callControlSocket(controlSocketPath(config.dataDir), name, input);
+    if (reply?.ok) return reply.result as OperationResult<N>;
+    if (reply) throw new AppError(reply.status, 'operation_failed', reply.error, true);
+  }
+  const runtime = await openRuntime(config, ctx.logger);
   try {
-    return await fn(runtime);
+    const run = operations[name] as (rt: typeof runtime, input: OperationInput<N>) => Promise<OperationResult<N>>;
+    return await run(runtime, input);
   } finally {
     await runtime.close();
   }
@@ -48,13 +60,8 @@ export async function serve(ctx: CommandContext): Promise<void> {
 
 export async function migrate(ctx: CommandContext, args: string[]): Promise<void> {
   const { values } = parse(args, {});
-  const runtime = await openRuntime(ctx.config, ctx.logger, { migrate: false });
-  try {
-    const applied = await migrateToLatest(runtime.db);
-    print(values.json === true, { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-  } finally {
-    await runtime.close();
-  }
+  const { applied } = await runOperation(ctx, 'migrate', undefined);
+  print(values.json === true, { applied }, applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
 }
 
 export async function userCreate(ctx: CommandContext, args: string[]): Promise<void> {
@@ -67,9 +74,12 @@ export async function userCreate(ctx: CommandContext, args: string[]): Promise<v
   if (!values.username) throw new UsageError('user create needs --username');
   if (!values['password-stdin']) throw new UsageError('user create needs --password-stdin (passwords are never taken as arguments)');
   const password = await readStdin();
-  const account = await withRuntime(ctx, (rt) =>
-    createAccount(rt.db, rt.hasher, { username: values.username as string, password, email: values.email as string | undefined, name: values.name as string | undefined }),
-  );
+  const account = await runOperation(ctx, 'user.create', {
+    username: values.username as string,
+    password,
+    email: values.email as string | undefined,
+    name: values.name as string | undefined,
+  });
   print(values.json === true, { id: account.id, username: account.username, email: account.email, name: account.name }, `created user ${account.username} (${account.id})`);
 }
 
@@ -93,18 +103,16 @@ export async function clientCreate(ctx: CommandContext, args: string[]): Promise
       throw new UsageError('--jwks must be a JSON Web Key Set');
     }
   }
-  const metadata = await withRuntime(ctx, (rt) =>
-    createClient(rt.db, rt.box, {
-      name: values.name as string,
-      redirectUris: values['redirect-uri'] as string[] | undefined,
-      postLogoutRedirectUris: values['post-logout-redirect-uri'] as string[] | undefined,
-      grantTypes: values['grant-type'] as string[] | undefined,
-      scope: values.scope as string | undefined,
-      authMethod: values['auth-method'] as AuthMethod | undefined,
-      jwksUri: values['jwks-uri'] as string | undefined,
-      jwks,
-    }),
-  );
+  const metadata = await runOperation(ctx, 'client.create', {
+    name: values.name as string,
+    redirectUris: values['redirect-uri'] as string[] | undefined,
+    postLogoutRedirectUris: values['post-logout-redirect-uri'] as string[] | undefined,
+    grantTypes: values['grant-type'] as string[] | undefined,
+    scope: values.scope as string | undefined,
+    authMethod: values['auth-method'] as AuthMethod | undefined,
+    jwksUri: values['jwks-uri'] as string | undefined,
+    jwks,
+  });
   const human = [`created client ${metadata.client_name} `, `client_id:     ${metadata.client_id}`];
   if (metadata.client_secret) human.push(`client_secret: ${metadata.client_secret}   (shown once; store it now)`);
   print(values.json === true, metadata, human.join('\n'));

@@ -1,0 +1,100 @@
+// Embedded PostgreSQL (PGlite) allows one process per data directory. While `tessera serve` runs on the
+// embedded default, CLI commands reach its database through this Unix socket in the data directory
+// (mode 0600: only the same OS user), instead of opening the files a second time.
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Runtime } from '../runtime.ts';
+import { isOperationName, operations, type OperationName } from './operations.ts';
+
+const MAX_BODY = 256 * 1024;
+
+export function controlSocketPath(dataDir: string): string {
+  return join(resolve(dataDir), 'control.sock');
+}
+
+type Reply = { ok: true; result: unknown } | { ok: false; status: number; error: string };
+
+async function readJson(req: NodeJS.ReadableStream): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new AppError(413, 'invalid_request', 'request too large');
+    chunks.push(chunk as Buffer);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+}
+
+/** Must run before the embedded database is opened: two processes on one PGlite directory corrupt it. */
+export async function assertDataDirFree(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  if (await isListening(path)) {
+    throw new AppError(409, 'conflict', `another Tessera process is already serving this data directory (${path}); stop it first`);
+  }
+  unlinkSync(path); // stale socket from a process that did not shut down cleanly
+}
+
+export async function startControlSocket(path: string, runtime: Runtime, logger: Logger): Promise<Server> {
+  await assertDataDirFree(path);
+  const server = createServer(async (req, res) => {
+    let reply: Reply;
+    const name = decodeURIComponent((req.url ?? '').replace(/^\/operations\//, ''));
+    try {
+      if (req.method !== 'POST' || !isOperationName(name)) throw new AppError(404, 'not_found', `unknown operation ${name}`);
+      const input = await readJson(req);
+      const run = operations[name] as (rt: Runtime, input: unknown) => Promise<unknown>;
+      reply = { ok: true, result: await run(runtime, input) };
+    } catch (error) {
+      if (error instanceof AppError && error.expose) reply = { ok: false, status: error.status, error: error.description };
+      else {
+        logger.error({ err: error, operation: name }, 'control operation failed');
+        reply = { ok: false, status: 500, error: 'operation failed; see the server log' };
+      }
+    }
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(reply));
+  });
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolveListen());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}
+
+function isListening(path: string): Promise<boolean> {
+  return new Promise((resolveCheck) => {
+    const req = request({ socketPath: path, method: 'GET', path: '/' }, (res) => {
+      res.resume();
+      resolveCheck(true);
+    });
+    req.on('error', () => resolveCheck(false));
+    req.end();
+  });
+}
+
+/** Runs an operation in the serving process; `undefined` when no server listens on the socket. */
+export function callControlSocket(path: string, name: OperationName, input: unknown): Promise<Reply | undefined> {
+  if (!existsSync(path)) return Promise.resolve(undefined);
+  return new Promise((resolveCall, reject) => {
+    const body = JSON.stringify(input ?? {});
+    const req = request(
+      { socketPath: path, method: 'POST', path: `/operations/${encodeURIComponent(name)}`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      async (res) => {
+        try {
+          resolveCall((await readJson(res)) as Reply);
+        } catch (error) {
+          reject(error);
+        }
+      },
+    );
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED' || error.code === 'ENOENT') resolveCall(undefined);
+      else reject(error);
+    });
+    req.end(body);
+  });
+}

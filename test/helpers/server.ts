@@ -1,0 +1,76 @@
+// Starts the real server (same code as `tessera serve`) on a free loopback port with an isolated database.
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import { parseConfig, type Config } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+export interface TestServer extends RunningServer {
+  issuer: string;
+  config: Config;
+  /** Every log line the server wrote, for checks that no secret reaches a log. */
+  logs: string[];
+  /** Stops the server; with `keepDatabase` the database survives for a restart. */
+  stop(options?: { keepDatabase?: boolean }): Promise<void>;
+  /** Stops and starts again on the same database and port. */
+  restart(): Promise<TestServer>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServerOptions {
+  env?: Record<string, string>;
+  /** PGlite on disk instead of in memory (only matters without DATABASE_URL); needed to restart. */
+  dataDir?: string;
+}
+
+export async function startTestServer(options: TestServerOptions = {}, reuse?: { database: TestDatabase; port: number }): Promise<TestServer> {
+  const database = reuse?.database ?? (await createTestDatabase());
+  const port = reuse?.port ?? (await freePort());
+  const result = parseConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${port}`,
+    TESSERA_SECRET: TEST_SECRET,
+    TESSERA_DATA_DIR: options.dataDir ?? ':memory:',
+    LOG_LEVEL: 'info',
+    ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+    ...options.env,
+  });
+  if (!result.ok) throw new Error(result.problems.join('; '));
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const running = await startServer(result.config, createLogger('info', sink));
+  const server: TestServer = {
+    ...running,
+    issuer: result.config.issuer,
+    config: result.config,
+    logs,
+    async stop({ keepDatabase = false } = {}) {
+      await running.close();
+      if (!keepDatabase) await database.drop();
+    },
+    async restart() {
+      await running.close();
+      return startTestServer(options, { database, port });
+    },
+  };
+  return server;
+}
