@@ -9,6 +9,7 @@ import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
 import { attachEngineEvents } from './events.ts';
+import { introspectionAllowed, revocationAllowed } from './token-policies.ts';
 import { OIDC_SCOPES, RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
 
 /** Browser pages the engine renders itself (error, logout confirmation, signed-out); supplied by http/. */
@@ -71,8 +72,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     interactions: { url: async (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: introspectionAllowed },
+      revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

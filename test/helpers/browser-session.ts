@@ -3,7 +3,11 @@
 export class BrowserSession {
   private readonly cookies = new Map<string, string>();
 
-  constructor(readonly origin: string) {}
+  readonly origin: string;
+
+  constructor(origin: string) {
+    this.origin = origin;
+  }
 
   private store(res: Response): void {
     for (const header of res.headers.getSetCookie()) {
