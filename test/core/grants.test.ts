@@ -9,12 +9,18 @@ import type { ClientMetadata } from '../../src/domain/clients.ts';
 let server: TestServer;
 let web: ClientMetadata;
 let service: ClientMetadata;
+/** Every secret value this file handles; none may appear in the server's log. */
+const secrets: string[] = ['correct horse battery'];
+const remember = (...values: Array<string | undefined>) => {
+  for (const v of values) if (v) secrets.push(v);
+};
 
 beforeAll(async () => {
   server = await startTestServer();
   await createUser(server, 'alice');
   web = await createClient(server, { name: 'Web App' });
   service = await createClient(server, { name: 'Billing', redirectUris: [], grantTypes: ['client_credentials'], scope: 'invoices:read invoices:write' });
+  remember(web.client_secret, service.client_secret);
 });
 afterAll(() => server?.stop());
 
@@ -48,6 +54,7 @@ describe('client_credentials', () => {
   it('issues an RFC 9068 ES256 JWT access token for the default audience', async () => {
     const config = await discover(server, service);
     const tokens = await oidc.clientCredentialsGrant(config, { scope: 'invoices:read' });
+    remember(tokens.access_token);
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     expect(tokens.scope).toBe('invoices:read');
     const header = decodeProtectedHeader(tokens.access_token);
@@ -80,6 +87,7 @@ describe('authorization_code with PKCE through the real pages', () => {
     const result = await authorize(server, config, new BrowserSession(server.issuer));
     expect(result.callback.searchParams.get('iss')).toBe(server.issuer); // RFC 9207
     const tokens = await exchange(config, result);
+    remember(tokens.access_token, tokens.refresh_token, tokens.id_token, result.callback.searchParams.get('code') ?? undefined, result.codeVerifier);
     const claims = tokens.claims()!;
     expect(claims.iss).toBe(server.issuer);
     expect(claims.aud).toBe(web.client_id);
@@ -98,6 +106,7 @@ describe('authorization_code with PKCE through the real pages', () => {
     expect(second.claims()?.sub).toBe(first.claims()?.sub);
     const third = await oidc.refreshTokenGrant(config, second.refresh_token!);
     expect(third.access_token).toBeTruthy();
+    remember(first.refresh_token, second.refresh_token, third.refresh_token, third.access_token);
   });
 
   it('signs a public client (auth method none) in with PKCE', async () => {
@@ -130,5 +139,14 @@ describe('authorization_code with PKCE through the real pages', () => {
     });
     expect(payload.scope).toBe('invoices:read');
     expect(payload.sub).toBe(tokens.claims()!.sub);
+  });
+});
+
+describe('logs', () => {
+  it('never contain a password, client secret, code, verifier or token used above', () => {
+    const log = server.logs.join('');
+    expect(log).toContain('"msg":"request"'); // the log was captured at all
+    expect(secrets.length).toBeGreaterThan(8);
+    for (const secret of secrets) expect(log).not.toContain(secret);
   });
 });
