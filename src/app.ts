@@ -10,6 +10,7 @@ import { requestLog } from './http/middleware/request-log.ts';
 import { errorHandler } from './http/middleware/error-handler.ts';
 import { securityHeaders } from './http/middleware/security-headers.ts';
 import { bodyLimit } from './http/middleware/body-limit.ts';
+import { pinHost, sizedRequest } from './http/middleware/engine-request.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createAssetRouter } from './http/assets.ts';
 import { createInteractionRouter } from './http/interactions.ts';
@@ -36,19 +37,22 @@ export function createApp(deps: AppDeps): Koa {
   for (const router of [
     createHealthRouter(deps.db),
     createAssetRouter(),
-    createInteractionRouter({ provider, db: deps.db, hasher: deps.hasher, secureCookies: https, bodyLimitBytes: config.bodyLimitBytes }),
+    createInteractionRouter({ provider, db: deps.db, hasher: deps.hasher, bodyLimitBytes: config.bodyLimitBytes }),
   ]) {
     app.use(router.routes());
   }
 
   const engine = provider.callback();
+  const issuer = new URL(config.issuer);
   app.use(async (ctx) => {
     // RFC 8414 §3: the OAuth metadata document is the same document as OpenID discovery.
     if (ctx.path === '/.well-known/oauth-authorization-server') {
       ctx.req.url = ctx.req.url?.replace('/.well-known/oauth-authorization-server', '/.well-known/openid-configuration');
     }
+    const req = await sizedRequest(ctx, config.bodyLimitBytes);
+    pinHost(req, issuer);
     ctx.respond = false;
-    await engine(ctx.req, ctx.res);
+    await engine(req, ctx.res);
   });
 
   // Errors Koa itself raises outside middleware (e.g. client aborts) are logged, never thrown.

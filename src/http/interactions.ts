@@ -17,7 +17,6 @@ export interface InteractionDeps {
   provider: Provider;
   db: Db;
   hasher: PasswordHasher;
-  secureCookies: boolean;
   bodyLimitBytes: number;
 }
 
@@ -50,7 +49,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       clientName: await clientNameOf(details),
       action: `${INTERACTION_PATH}/${details.uid}/login`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
-      csrf: csrfToken(ctx, deps.secureCookies),
+      csrf: csrfToken(ctx),
       username: extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error,
     });
@@ -74,7 +73,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       scopes: describeScopes(details),
       action: `${INTERACTION_PATH}/${details.uid}/confirm`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
-      csrf: csrfToken(ctx, deps.secureCookies),
+      csrf: csrfToken(ctx),
     });
   });
 

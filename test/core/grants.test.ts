@@ -39,6 +39,24 @@ describe('discovery and keys', () => {
     expect(meta.end_session_endpoint).toBeTruthy();
   });
 
+  it('advertises only the issuer\'s own endpoints, whatever Host header a request carries', async () => {
+    const { request } = await import('node:http');
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(`${server.issuer}/.well-known/openid-configuration`, { headers: { host: 'evil.example' } }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const meta = JSON.parse(body);
+    for (const [key, value] of Object.entries(meta)) {
+      if (key.endsWith('_endpoint') || key === 'jwks_uri') expect(String(value).startsWith(`${server.issuer}/`), key).toBe(true);
+    }
+    expect(body).not.toContain('evil.example');
+  });
+
   it('publishes ES256, RS256 and EdDSA public keys and no private parts', async () => {
     const jwks = await (await fetch(`${server.issuer}/jwks`)).json();
     expect(jwks.keys.map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);

@@ -6,11 +6,12 @@ import { CsrfRejected } from '../../errors.ts';
 
 const COOKIE = 'tessera.csrf';
 
-export function csrfToken(ctx: Context, secure: boolean): string {
+export function csrfToken(ctx: Context): string {
   const existing = ctx.cookies.get(COOKIE, { signed: true });
   if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
   const token = randomBytes(32).toString('base64url');
-  ctx.cookies.set(COOKIE, token, { httpOnly: true, sameSite: 'lax', secure, signed: true, path: '/', overwrite: true });
+  // Secure whenever the request arrived over TLS (directly or via a trusted proxy).
+  ctx.cookies.set(COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, signed: true, path: '/', overwrite: true });
   return token;
 }
 
