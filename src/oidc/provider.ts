@@ -9,6 +9,7 @@ import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
 import { attachEngineEvents } from './events.ts';
+import { answerUnknownRoutes } from './not-found.ts';
 import { introspectionAllowed, revocationAllowed } from './token-policies.ts';
 import { OIDC_SCOPES, RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
 
@@ -31,8 +32,8 @@ export interface ProviderDeps {
 export const INTERACTION_PATH = '/interaction';
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
-  const secureCookies = config.issuer.startsWith('https:');
-  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, signed: true };
+  // `Secure` follows ctx.secure: TLS, or X-Forwarded-Proto from a trusted proxy (TRUST_PROXY).
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
 
   const configuration: Configuration = {
     adapter: createAdapterClass({ db: deps.db, box: deps.box, accessTokenTtlSeconds: config.ttl.accessToken }),
@@ -104,5 +105,6 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   attachEngineEvents(provider, deps.logger);
+  answerUnknownRoutes(provider, deps.pages);
   return provider;
 }
