@@ -8,7 +8,10 @@ import { AppError } from '../errors.ts';
 import type { AuthMethod } from '../domain/clients.ts';
 import { startServer } from '../server.ts';
 import { print, readStdin, UsageError } from './output.ts';
-import { operations, type OperationInput, type OperationName, type OperationResult } from './operations.ts';
+import { runOperation as runLocally, type OperationInput, type OperationName, type OperationResult } from './operations.ts';
+import type { EndedSession } from '../store/access.ts';
+import { sendBackchannelLogouts } from '../oidc/backchannel.ts';
+import { createStandaloneProvider } from '../server.ts';
 import { callControlSocket, controlSocketPath } from './control-socket.ts';
 
 export interface CommandContext {
@@ -27,10 +30,16 @@ async function runOperation<N extends OperationName>(ctx: CommandContext, name: 
     if (reply?.ok) return reply.result as OperationResult<N>;
     if (reply) throw new AppError(reply.status, 'operation_failed', reply.error, true);
   }
-  const runtime = await openRuntime(config, ctx.logger);
+  // `migrate` must see (and report) the pending migrations, so it opens the database unmigrated.
+  const runtime = await openRuntime(config, ctx.logger, { migrate: name !== 'migrate' });
   try {
-    const run = operations[name] as (rt: typeof runtime, input: OperationInput<N>) => Promise<OperationResult<N>>;
-    return await run(runtime, input);
+    const notifyLogout = async (ended: EndedSession[]) => {
+      if (!ended.some((s) => Object.keys(s.sids).length > 0)) return 0;
+      // Signing logout tokens needs the engine and its keys; build one (it does not listen).
+      const provider = await createStandaloneProvider(config, ctx.logger, runtime);
+      return sendBackchannelLogouts(provider, ctx.logger, ended);
+    };
+    return await runLocally({ runtime, config, notifyLogout }, name, input);
   } finally {
     await runtime.close();
   }
@@ -93,6 +102,12 @@ export async function clientCreate(ctx: CommandContext, args: string[]): Promise
     'auth-method': { type: 'string' },
     'jwks-uri': { type: 'string' },
     jwks: { type: 'string' },
+    'backchannel-logout-uri': { type: 'string' },
+    'first-party': { type: 'boolean', default: false },
+    'logo-uri': { type: 'string' },
+    'policy-uri': { type: 'string' },
+    'tos-uri': { type: 'string' },
+    'client-uri': { type: 'string' },
   });
   if (!values.name) throw new UsageError('client create needs --name');
   let jwks: { keys: unknown[] } | undefined;
@@ -112,8 +127,59 @@ export async function clientCreate(ctx: CommandContext, args: string[]): Promise
     authMethod: values['auth-method'] as AuthMethod | undefined,
     jwksUri: values['jwks-uri'] as string | undefined,
     jwks,
+    backchannelLogoutUri: values['backchannel-logout-uri'] as string | undefined,
+    firstParty: values['first-party'] === true,
+    logoUri: values['logo-uri'] as string | undefined,
+    policyUri: values['policy-uri'] as string | undefined,
+    tosUri: values['tos-uri'] as string | undefined,
+    clientUri: values['client-uri'] as string | undefined,
   });
-  const human = [`created client ${metadata.client_name} `, `client_id:     ${metadata.client_id}`];
+  const human = [`created client ${metadata.client_name}`, `client_id:     ${metadata.client_id}`];
   if (metadata.client_secret) human.push(`client_secret: ${metadata.client_secret}   (shown once; store it now)`);
   print(values.json === true, metadata, human.join('\n'));
+}
+
+type Account = OperationResult<'user.show'>;
+const describeAccount = (a: Account) =>
+  `${a.username} (${a.id})${a.disabled ? ' [disabled]' : ''}${a.email ? ` <${a.email}>` : ''}${a.roles.length ? ` roles: ${a.roles.join(', ')}` : ''}`;
+
+function requireUser(values: FlagValues, command: string): string {
+  if (typeof values.username !== 'string' || !values.username) throw new UsageError(`${command} needs --username (a username or user id)`);
+  return values.username;
+}
+
+export async function userList(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, {});
+  const { users } = await runOperation(ctx, 'user.list', undefined);
+  print(values.json === true, { users }, users.length ? users.map(describeAccount).join('\n') : 'no users');
+}
+
+export async function userShow(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, { username: { type: 'string' } });
+  const account = await runOperation(ctx, 'user.show', { user: requireUser(values, 'user show') });
+  print(values.json === true, account, describeAccount(account));
+}
+
+export async function userSetDisabled(ctx: CommandContext, args: string[], disabled: boolean): Promise<void> {
+  const { values } = parse(args, { username: { type: 'string' } });
+  const user = requireUser(values, disabled ? 'user disable' : 'user enable');
+  const result = disabled ? await runOperation(ctx, 'user.disable', { user }) : await runOperation(ctx, 'user.enable', { user });
+  print(values.json === true, result, `${disabled ? 'disabled' : 'enabled'} ${describeAccount(result)}`);
+}
+
+export async function userSetPassword(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, { username: { type: 'string' }, 'password-stdin': { type: 'boolean', default: false } });
+  const user = requireUser(values, 'user set-password');
+  if (!values['password-stdin']) throw new UsageError('user set-password needs --password-stdin (passwords are never taken as arguments)');
+  const result = await runOperation(ctx, 'user.set-password', { user, password: await readStdin() });
+  print(values.json === true, result, `password changed for ${result.username}; ${result.sessions_ended} session(s) ended, grants revoked`);
+}
+
+export async function userChangeRole(ctx: CommandContext, args: string[], add: boolean): Promise<void> {
+  const { values } = parse(args, { username: { type: 'string' }, role: { type: 'string', multiple: true } });
+  const user = requireUser(values, add ? 'user add-role' : 'user remove-role');
+  const roles = (values.role as string[] | undefined) ?? [];
+  if (roles.length === 0) throw new UsageError('give at least one --role');
+  const result = await runOperation(ctx, add ? 'user.add-role' : 'user.remove-role', { user, roles });
+  print(values.json === true, result, describeAccount(result));
 }

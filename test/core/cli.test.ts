@@ -1,0 +1,418 @@
+// The `tessera` command as an operator runs it: a real child process (bin/tessera.js) with a controlled
+// environment, on this file's own storage — a PGlite directory on disk, or a fresh PostgreSQL database
+// when DATABASE_URL is set.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../../migrations/index.ts';
+import { loadCookieKeys, loadSigningKeys } from '../../src/domain/keys.ts';
+import type { ClientMetadata } from '../../src/domain/clients.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
+import { freePort, startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
+import { authorize, basic, discover, exchange, postForm, REDIRECT_URI } from '../helpers/oauth.ts';
+import { BrowserSession } from '../helpers/browser-session.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ON_POSTGRES = Boolean(process.env.DATABASE_URL);
+const CLI_TIMEOUT_MS = 90_000;
+/** For `serve` runs that must refuse to start: if one serves instead, stop it rather than wait for the full guard. */
+const REFUSAL_KILL_MS = 45_000;
+const SLOW = { timeout: 180_000 };
+
+/** Variables the CLI reads; removed from the inherited environment so the developer's shell cannot leak in. */
+const CONFIG_VARIABLES = [
+  'PORT', 'HOST', 'ISSUER', 'DATABASE_URL', 'DATABASE_POOL_MAX', 'TESSERA_DATA_DIR', 'TESSERA_SECRET', 'TRUST_PROXY',
+  'LOG_LEVEL', 'ACCESS_TOKEN_TTL', 'ID_TOKEN_TTL', 'REFRESH_TOKEN_TTL', 'AUTHORIZATION_CODE_TTL', 'SESSION_TTL',
+  'INTERACTION_TTL', 'DEFAULT_AUDIENCE', 'CLEANUP_INTERVAL', 'ARGON2_MEMORY_KIB', 'ARGON2_TIME_COST', 'ARGON2_PARALLELISM',
+];
+
+/** Where one CLI "installation" keeps its data: a data directory, plus a PostgreSQL database when testing on PostgreSQL. */
+interface Storage {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  drop(): Promise<void>;
+}
+
+async function createStorage(): Promise<Storage> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
+  const database: TestDatabase = await createTestDatabase();
+  return {
+    dataDir,
+    databaseUrl: database.databaseUrl,
+    async drop() {
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function cliEnv(storage: Storage, overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of CONFIG_VARIABLES) delete env[name];
+  env.TESSERA_DATA_DIR = storage.dataDir;
+  env.TESSERA_SECRET = TEST_SECRET;
+  env.LOG_LEVEL = 'warn';
+  if (storage.databaseUrl) env.DATABASE_URL = storage.databaseUrl;
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
+
+interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `tessera <args>` to completion; stdin gets `input` (or nothing) and is then closed. */
+function runCli(
+  storage: Storage,
+  args: string[],
+  options: { input?: string; env?: Record<string, string | undefined>; killAfterMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/tessera.js', ...args], { cwd: ROOT, env: cliEnv(storage, options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // A command that hangs (e.g. a server that started despite bad configuration) fails the test instead of blocking it.
+    const guard = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? CLI_TIMEOUT_MS);
+    child.once('error', (error) => {
+      clearTimeout(guard);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(guard);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.on('error', () => {}); // the command may exit before reading stdin (usage errors)
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+function describeResult(r: CliResult): string {
+  return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** Asserts a clean failure: the exit code, nothing on stdout, one readable line on stderr, no stack trace. */
+function expectOneLineFailure(r: CliResult, code: number): string {
+  expect(r.code, describeResult(r)).toBe(code);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).not.toContain('    at ');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^tessera: \S/);
+  return lines[0]!;
+}
+
+function expectJson<T = Record<string, unknown>>(r: CliResult): T {
+  expect(r.code, describeResult(r)).toBe(0);
+  return JSON.parse(r.stdout) as T;
+}
+
+const PASSWORD = 'correct horse battery';
+
+function createUser(storage: Storage, username: string, password = PASSWORD, extra: string[] = []) {
+  return runCli(storage, ['user', 'create', '--username', username, ...extra, '--password-stdin', '--json'], { input: `${password}\n` });
+}
+
+function createClient(storage: Storage, args: string[]) {
+  return runCli(storage, ['client', 'create', ...args, '--json']);
+}
+
+describe('tessera CLI on its own storage', SLOW, () => {
+  let storage: Storage;
+  beforeAll(async () => {
+    storage = await createStorage();
+  });
+  afterAll(() => storage?.drop());
+
+  describe('migrate', () => {
+    it('applies every migration the first time and reports an empty list the second time', async () => {
+      const first = expectJson<{ applied: string[] }>(await runCli(storage, ['migrate', '--json']));
+      expect(first).toEqual({ applied: migrations.map(([name]) => name) });
+      expect(first.applied.length).toBeGreaterThan(0);
+
+      const second = expectJson<{ applied: string[] }>(await runCli(storage, ['migrate', '--json']));
+      expect(second).toEqual({ applied: [] });
+    });
+  });
+
+  describe('user create', () => {
+    it('creates a user from a password on stdin and prints its id and username as JSON', async () => {
+      const r = await createUser(storage, 'carol', PASSWORD, ['--email', 'carol@example.test', '--name', 'Carol Example']);
+      const user = expectJson<{ id: string; username: string; email: string; name: string }>(r);
+      expect(user.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(user).toMatchObject({ username: 'carol', email: 'carol@example.test', name: 'Carol Example' });
+      expect(r.stdout).not.toContain(PASSWORD);
+      expect(r.stderr).not.toContain(PASSWORD);
+    });
+
+    it('refuses a duplicate username with exit 1 and one readable line on stderr', async () => {
+      const line = expectOneLineFailure(await createUser(storage, 'carol', 'another good password'), 1);
+      expect(line).toContain('carol');
+      expect(line).toMatch(/already (taken|exists)/);
+    });
+
+    it('refuses a password shorter than 8 characters', async () => {
+      const r = await createUser(storage, 'dave', 'short');
+      const line = expectOneLineFailure(r, 1);
+      expect(line).toMatch(/password/);
+      expect(line).toContain('8');
+      expect(r.stderr).not.toContain('short');
+    });
+
+    it('treats a missing --password-stdin as a usage error (exit 2)', async () => {
+      const r = await runCli(storage, ['user', 'create', '--username', 'erin', '--json'], { input: `${PASSWORD}\n` });
+      const line = expectOneLineFailure(r, 2);
+      expect(line).toContain('--password-stdin');
+    });
+  });
+
+  describe('client create', () => {
+    it('creates a confidential authorization-code client with a 256-bit secret by default', async () => {
+      const client = expectJson<ClientMetadata>(await createClient(storage, ['--name', 'Web App', '--redirect-uri', 'https://app.example/callback']));
+      expect(client.client_id).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+      expect(client.client_name).toBe('Web App');
+      expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(client.client_secret!, 'base64url')).toHaveLength(32);
+      expect(client.grant_types).toEqual(['authorization_code', 'refresh_token']);
+      expect(client.response_types).toEqual(['code']);
+      expect(client.redirect_uris).toEqual(['https://app.example/callback']);
+      expect(client.token_endpoint_auth_method).toBe('client_secret_basic');
+    });
+
+    it('creates a client_credentials client with the given scopes and no redirect URIs', async () => {
+      const client = expectJson<ClientMetadata>(
+        await createClient(storage, ['--name', 'Billing', '--grant-type', 'client_credentials', '--scope', 'a b']),
+      );
+      expect(client.grant_types).toEqual(['client_credentials']);
+      expect(client.response_types).toEqual([]);
+      expect(client.redirect_uris).toEqual([]);
+      expect(client.scope).toBe('a b');
+      expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    });
+
+    it('creates a public client without a secret for --auth-method none', async () => {
+      const client = expectJson<ClientMetadata>(
+        await createClient(storage, ['--name', 'SPA', '--redirect-uri', 'http://127.0.0.1:8080/cb', '--auth-method', 'none']),
+      );
+      expect(client.token_endpoint_auth_method).toBe('none');
+      expect(client).not.toHaveProperty('client_secret');
+      expect(client.grant_types).toEqual(['authorization_code', 'refresh_token']);
+    });
+
+    it.each([
+      { problem: 'plain http on a non-loopback host', uri: 'http://app.example/callback', message: /https/ },
+      { problem: 'a fragment', uri: 'https://app.example/callback#frag', message: /fragment/ },
+      { problem: 'the javascript: scheme', uri: 'javascript:alert(1)', message: /scheme/ },
+    ])('refuses a redirect URI with $problem (exit 1, message names the problem)', async ({ uri, message }) => {
+      const line = expectOneLineFailure(await createClient(storage, ['--name', 'Bad', '--redirect-uri', uri]), 1);
+      expect(line).toContain(uri);
+      expect(line).toMatch(message);
+    });
+
+    it('treats an unknown flag as a usage error (exit 2)', async () => {
+      const line = expectOneLineFailure(await createClient(storage, ['--name', 'X', '--no-such-flag']), 2);
+      expect(line).toContain('--no-such-flag');
+    });
+  });
+
+  describe('encryption at rest', () => {
+    let server: TestServer | undefined;
+    afterAll(() => server?.stop());
+
+    it('stores the client secret and private keys only in sealed form', async () => {
+      const client = expectJson<ClientMetadata>(
+        await createClient(storage, ['--name', 'Sealed', '--grant-type', 'client_credentials', '--scope', 'reports']),
+      );
+      const secret = client.client_secret!;
+      const rawSecret = Buffer.from(secret, 'base64url');
+
+      // The CLI process has exited; the real server now opens the same storage (and creates its keys).
+      server = await startTestServer(storage.databaseUrl ? { env: { DATABASE_URL: storage.databaseUrl } } : { dataDir: storage.dataDir });
+      const db = server.runtime.db;
+
+      const rows = await db('clients').select('id', db.raw('metadata::text as metadata'), 'secret_sealed');
+      const row = rows.find((r: { id: string }) => r.id === client.client_id);
+      expect(row, 'client row').toBeDefined();
+      expect(row.secret_sealed).toEqual(expect.any(String));
+      for (const column of [row.metadata as string, row.secret_sealed as string]) {
+        expect(column).not.toContain(secret);
+        expect(column).not.toContain(rawSecret.toString('base64'));
+        expect(column).not.toContain(rawSecret.toString('hex'));
+      }
+      // Refused registrations left nothing behind.
+      expect(rows.map((r: { metadata: string }) => r.metadata).join('\n')).not.toMatch(/app\.example\/callback#|javascript:|http:\/\/app\.example/);
+
+      // The server opens the sealed secret with the instance secret: the client authenticates.
+      const res = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', scope: 'reports' }, basic(client));
+      expect(res.status).toBe(200);
+      expect((await res.json()).access_token).toEqual(expect.any(String));
+
+      const keyRows = (await db.raw('select kid, public_jwk::text as public_jwk, private_sealed from keys')).rows as Array<Record<string, string | null>>;
+      expect(keyRows.length).toBeGreaterThanOrEqual(4); // three signing algorithms and a cookie key
+      const privateValues = [
+        ...(await loadSigningKeys(db, server.runtime.box)).flatMap((jwk) => [jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi]),
+        ...(await loadCookieKeys(db, server.runtime.box)),
+      ].filter((v): v is string => typeof v === 'string');
+      expect(privateValues.length).toBeGreaterThanOrEqual(4);
+      for (const row of keyRows) {
+        for (const text of [row.public_jwk ?? '', row.private_sealed ?? '']) {
+          expect(text).not.toMatch(/"(d|p|q|dp|dq|qi|k)"\s*:/);
+          for (const value of privateValues) expect(text).not.toContain(value);
+        }
+      }
+    });
+  });
+});
+
+describe('invalid configuration', SLOW, () => {
+  let storage: Storage;
+  beforeAll(() => {
+    storage = { dataDir: mkdtempSync(join(tmpdir(), 'tessera-cli-config-')), databaseUrl: undefined, drop: async () => {} };
+  });
+  afterAll(() => rmSync(storage.dataDir, { recursive: true, force: true }));
+
+  it.each([
+    { variable: 'PORT', env: { PORT: 'abc' } },
+    { variable: 'ISSUER', env: { ISSUER: 'not-a-url' } },
+    { variable: 'TESSERA_SECRET', env: { DATABASE_URL: 'postgres://x', TESSERA_SECRET: undefined } },
+  ])('serve refuses a bad $variable with one line naming it and no stack trace', async ({ variable, env }) => {
+    const r = await runCli(storage, ['serve'], { env: { PORT: '0', HOST: '127.0.0.1', ...env }, killAfterMs: REFUSAL_KILL_MS });
+    expect(r.code, describeResult(r)).toBe(2); // exited by itself (not killed as a running server), as a usage error
+    expect(r.stdout).toBe('');
+    expect(r.stderr).not.toContain('    at ');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^tessera: .*\\b${variable}\\b`));
+  });
+
+  it('serve reports every bad variable, one line each', async () => {
+    const r = await runCli(storage, ['serve'], { env: { PORT: 'abc', ISSUER: 'not-a-url', HOST: '127.0.0.1' }, killAfterMs: REFUSAL_KILL_MS });
+    expect(r.code, describeResult(r)).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).not.toContain('    at ');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines, r.stderr).toHaveLength(2);
+    expect(lines.filter((l) => /\bPORT\b/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => /\bISSUER\b/.test(l))).toHaveLength(1);
+  });
+});
+
+interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function startServe(storage: Storage): Promise<ServeProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['bin/tessera.js', 'serve'], {
+    cwd: ROOT,
+    env: cliEnv(storage, { PORT: String(port), HOST: '127.0.0.1', ISSUER: url }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let running = true;
+  void exited.then(() => (running = false));
+  const serve: ServeProcess = {
+    child,
+    url,
+    output: () => output,
+    async stop() {
+      if (!running) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+  // Wait until the server answers (bounded, so a server that never comes up fails with its output).
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (!running) throw new Error(`tessera serve exited before answering:\n${output}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) return serve;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await serve.stop();
+      throw new Error(`tessera serve did not answer /healthz:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe(`CLI next to a running \`tessera serve\` (${ON_POSTGRES ? 'PostgreSQL' : 'embedded PGlite directory'})`, SLOW, () => {
+  let storage: Storage;
+  let serve: ServeProcess | undefined;
+  let user: { id: string; username: string };
+
+  beforeAll(async () => {
+    storage = await createStorage();
+    serve = await startServe(storage);
+  }, 180_000);
+  afterAll(async () => {
+    await serve?.stop();
+    await storage?.drop();
+  });
+
+  it('creates a user while the server runs, and that user can sign in on the running server', async () => {
+    user = expectJson(await createUser(storage, 'frank', PASSWORD, ['--email', 'frank@example.test', '--name', 'Frank Example']));
+    expect(user.username).toBe('frank');
+    const client = expectJson<ClientMetadata>(await createClient(storage, ['--name', 'Portal', '--redirect-uri', REDIRECT_URI]));
+
+    const target = { issuer: serve!.url } as TestServer;
+    const config = await discover(target, client);
+    const result = await authorize(target, config, new BrowserSession(serve!.url), { username: 'frank', password: PASSWORD });
+    const tokens = await exchange(config, result);
+    expect(tokens.claims()?.sub).toBe(user.id);
+  });
+
+  it('creates a client while the server runs, and the running server issues it a client_credentials token', async () => {
+    const client = expectJson<ClientMetadata>(
+      await createClient(storage, ['--name', 'Worker', '--grant-type', 'client_credentials', '--scope', 'jobs:run']),
+    );
+    const res = await postForm(`${serve!.url}/token`, { grant_type: 'client_credentials', scope: 'jobs:run' }, basic(client));
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ token_type: 'Bearer', scope: 'jobs:run' });
+    expect(body.access_token).toEqual(expect.any(String));
+  });
+
+  it.skipIf(ON_POSTGRES)(
+    'refuses a second serve on the same embedded data directory and leaves the first one working (embedded mode only; on PostgreSQL several servers may share a database)',
+    async () => {
+      const port = await freePort();
+      const r = await runCli(storage, ['serve'], { env: { PORT: String(port), HOST: '127.0.0.1' }, killAfterMs: REFUSAL_KILL_MS });
+      expect(r.code, describeResult(r)).not.toBeNull(); // it stopped by itself instead of serving
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).not.toContain('    at ');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^tessera: .*already serving/);
+
+      // The first server still owns the directory: its control socket is in place and the CLI still goes through it.
+      expect(existsSync(join(storage.dataDir, 'control.sock'))).toBe(true);
+      expect((await fetch(`${serve!.url}/healthz`)).status).toBe(200);
+      const client = expectJson<ClientMetadata>(await createClient(storage, ['--name', 'After', '--grant-type', 'client_credentials']));
+      const res = await postForm(`${serve!.url}/token`, { grant_type: 'client_credentials' }, basic(client));
+      expect(res.status).toBe(200);
+    },
+  );
+});
