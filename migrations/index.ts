@@ -2,6 +2,7 @@
 // built JavaScript. Append-only once landed.
 import type { Knex } from 'knex';
 import * as initialSchema from './20261123000000_initial_schema.ts';
+import * as accountsSessionsAudit from './20261123010000_accounts_sessions_audit.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -10,4 +11,5 @@ interface Migration {
 
 export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123000000_initial_schema', initialSchema],
+  ['20261123010000_accounts_sessions_audit', accountsSessionsAudit],
 ];

@@ -14,6 +14,8 @@ import { pinHost, sizedRequest } from './http/middleware/engine-request.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createAssetRouter } from './http/assets.ts';
 import { createInteractionRouter } from './http/interactions.ts';
+import { createAccountRouter } from './http/account.ts';
+import { createLoginThrottle } from './domain/login-throttle.ts';
 
 export interface AppDeps {
   config: Config;
@@ -37,7 +39,15 @@ export function createApp(deps: AppDeps): Koa {
   for (const router of [
     createHealthRouter(deps.db),
     createAssetRouter(),
-    createInteractionRouter({ provider, db: deps.db, hasher: deps.hasher, bodyLimitBytes: config.bodyLimitBytes }),
+    createInteractionRouter({
+      provider,
+      db: deps.db,
+      hasher: deps.hasher,
+      throttle: createLoginThrottle(deps.db, config.loginThrottle),
+      bodyLimitBytes: config.bodyLimitBytes,
+      selfRegistration: config.selfRegistration,
+    }),
+    createAccountRouter({ provider, db: deps.db, config }),
   ]) {
     app.use(router.routes());
   }

@@ -37,8 +37,14 @@ const envSchema = z.object({
   REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
+  SESSION_IDLE_TTL: seconds(24 * 3600),
   INTERACTION_TTL: seconds(1800),
   DEFAULT_AUDIENCE: absoluteHttpUrl.optional(),
+  SELF_REGISTRATION: bool(false),
+  ROLES_IN_TOKENS: bool(true),
+  LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
+  LOGIN_LOCK_SECONDS: seconds(60),
   CLEANUP_INTERVAL: seconds(60),
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).max(4 * 1024 * 1024).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).max(20).default(2),
@@ -62,9 +68,17 @@ export interface Config {
     readonly idToken: number;
     readonly refreshToken: number;
     readonly authorizationCode: number;
+    /** Absolute session lifetime from sign-in. */
     readonly session: number;
+    /** A session unused for this long ends. */
+    readonly sessionIdle: number;
     readonly interaction: number;
   };
+  /** Whether the sign-in page offers "create an account". */
+  readonly selfRegistration: boolean;
+  /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
+  readonly rolesInTokens: boolean;
+  readonly loginThrottle: { readonly maxFailuresPerAccount: number; readonly maxFailuresPerIp: number; readonly baseLockSeconds: number };
   /** Audience of access tokens issued by client_credentials when the client names no `resource`. */
   readonly defaultAudience: string;
   readonly cleanupIntervalSeconds: number;
@@ -107,7 +121,15 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       refreshToken: e.REFRESH_TOKEN_TTL,
       authorizationCode: e.AUTHORIZATION_CODE_TTL,
       session: e.SESSION_TTL,
+      sessionIdle: Math.min(e.SESSION_IDLE_TTL, e.SESSION_TTL),
       interaction: e.INTERACTION_TTL,
+    },
+    selfRegistration: e.SELF_REGISTRATION,
+    rolesInTokens: e.ROLES_IN_TOKENS,
+    loginThrottle: {
+      maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,
+      maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      baseLockSeconds: e.LOGIN_LOCK_SECONDS,
     },
     defaultAudience: e.DEFAULT_AUDIENCE ?? `${issuer}/api`,
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL,

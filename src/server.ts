@@ -12,11 +12,16 @@ import { enginePages } from './http/engine-pages.ts';
 import { createApp } from './app.ts';
 import { deleteExpired } from './store/cleanup.ts';
 import { assertDataDirFree, controlSocketPath, startControlSocket } from './cli/control-socket.ts';
+import type { OperationContext } from './cli/operations.ts';
+import { sendBackchannelLogouts } from './oidc/backchannel.ts';
+import { ensureAccountClient } from './domain/clients.ts';
 
 export interface RunningServer {
   url: string;
   provider: Provider;
   runtime: Runtime;
+  /** What CLI operations run against inside this process (control socket, tests). */
+  operations: OperationContext;
   close(): Promise<void>;
 }
 
@@ -26,8 +31,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const runtime = await openRuntime(config, logger);
   let control: Server | undefined;
   try {
-    control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), runtime, logger) : undefined;
-    return await serveWith(config, logger, runtime, control);
+    const { created } = await ensureKeys(runtime.db, runtime.box);
+    if (created.length) logger.info({ created }, 'generated keys');
+    await ensureAccountClient(runtime.db, config.issuer);
+    const { provider, cookieKeys } = await buildProvider(config, logger, runtime);
+    const operations: OperationContext = {
+      runtime,
+      config,
+      notifyLogout: (ended) => sendBackchannelLogouts(provider, logger, ended),
+    };
+    control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
+    return await serveWith(config, logger, { runtime, provider, cookieKeys, operations }, control);
   } catch (error) {
     control?.close();
     await runtime.close();
@@ -35,21 +49,29 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 }
 
-async function serveWith(config: Config, logger: Logger, runtime: Runtime, control: Server | undefined): Promise<RunningServer> {
+async function buildProvider(config: Config, logger: Logger, runtime: Runtime) {
   const { db, box } = runtime;
-  const { created } = await ensureKeys(db, box);
-  if (created.length) logger.info({ created }, 'generated keys');
-
   const cookieKeys = await loadCookieKeys(db, box);
-  const provider = createProvider(config, {
-    db,
-    box,
-    logger,
-    signingKeys: await loadSigningKeys(db, box),
-    cookieKeys,
-    pages: enginePages,
-  });
-  const app = createApp({ config, logger, db, provider, hasher: runtime.hasher, cookieKeys });
+  const provider = createProvider(config, { db, box, logger, signingKeys: await loadSigningKeys(db, box), cookieKeys, pages: enginePages });
+  return { provider, cookieKeys };
+}
+
+/** The engine without an HTTP server, for CLI work that must sign (back-channel logout tokens). */
+export async function createStandaloneProvider(config: Config, logger: Logger, runtime: Runtime): Promise<Provider> {
+  await ensureKeys(runtime.db, runtime.box);
+  return (await buildProvider(config, logger, runtime)).provider;
+}
+
+interface Engine {
+  runtime: Runtime;
+  provider: Provider;
+  cookieKeys: string[];
+  operations: OperationContext;
+}
+
+async function serveWith(config: Config, logger: Logger, engine: Engine, control: Server | undefined): Promise<RunningServer> {
+  const { runtime, provider, cookieKeys } = engine;
+  const app = createApp({ config, logger, db: runtime.db, provider, hasher: runtime.hasher, cookieKeys });
 
   const server: Server = createServer(app.callback());
   server.requestTimeout = 30_000;
@@ -69,6 +91,7 @@ async function serveWith(config: Config, logger: Logger, runtime: Runtime, contr
     url: `http://127.0.0.1:${port}`,
     provider,
     runtime,
+    operations: engine.operations,
     close() {
       closing ??= (async () => {
         clearInterval(cleanup);

@@ -6,8 +6,7 @@ import { createServer, request, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Runtime } from '../runtime.ts';
-import { isOperationName, operations, type OperationName } from './operations.ts';
+import { isOperationName, runOperation, type OperationContext, type OperationName } from './operations.ts';
 
 const MAX_BODY = 256 * 1024;
 
@@ -37,7 +36,7 @@ export async function assertDataDirFree(path: string): Promise<void> {
   unlinkSync(path); // stale socket from a process that did not shut down cleanly
 }
 
-export async function startControlSocket(path: string, runtime: Runtime, logger: Logger): Promise<Server> {
+export async function startControlSocket(path: string, context: OperationContext, logger: Logger): Promise<Server> {
   await assertDataDirFree(path);
   const server = createServer(async (req, res) => {
     let reply: Reply;
@@ -45,8 +44,7 @@ export async function startControlSocket(path: string, runtime: Runtime, logger:
     try {
       if (req.method !== 'POST' || !isOperationName(name)) throw new AppError(404, 'not_found', `unknown operation ${name}`);
       const input = await readJson(req);
-      const run = operations[name] as (rt: Runtime, input: unknown) => Promise<unknown>;
-      reply = { ok: true, result: await run(runtime, input) };
+      reply = { ok: true, result: await runOperation(context, name, input as never) };
     } catch (error) {
       if (error instanceof AppError && error.expose) reply = { ok: false, status: error.status, error: error.description };
       else {

@@ -2,7 +2,18 @@
 import { loadConfigOrExit } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { pino } from 'pino';
-import { clientCreate, migrate, serve, userCreate, type CommandContext } from './commands.ts';
+import {
+  clientCreate,
+  migrate,
+  serve,
+  userChangeRole,
+  userCreate,
+  userList,
+  userSetDisabled,
+  userSetPassword,
+  userShow,
+  type CommandContext,
+} from './commands.ts';
 import { reportAndExit, UsageError } from './output.ts';
 
 const USAGE = `usage: tessera <command>
@@ -10,10 +21,18 @@ const USAGE = `usage: tessera <command>
   serve                                   start the server (what \`npm start\` runs)
   migrate [--json]                        apply database migrations
   user create --username U [--email E] [--name N] --password-stdin [--json]
+  user list [--json]
+  user show --username U [--json]                 U is a username or a user id
+  user disable --username U [--json]              ends sessions, revokes grants, back-channel logout
+  user enable --username U [--json]
+  user set-password --username U --password-stdin [--json]   also ends sessions and revokes grants
+  user add-role --username U --role R [--role R]... [--json]
+  user remove-role --username U --role R [--role R]... [--json]
   client create --name N [--redirect-uri URL]... [--post-logout-redirect-uri URL]...
                 [--grant-type G]... [--scope "s1 s2"]
                 [--auth-method client_secret_basic|client_secret_post|none|private_key_jwt]
-                [--jwks-uri URL | --jwks JSON] [--json]
+                [--jwks-uri URL | --jwks JSON] [--backchannel-logout-uri URL] [--first-party]
+                [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--client-uri URL] [--json]
 
 Configuration comes from environment variables; see README.md.`;
 
@@ -37,6 +56,20 @@ async function main(): Promise<void> {
       return migrate(ctx, args);
     case 'user create':
       return userCreate(ctx, rest);
+    case 'user list':
+      return userList(ctx, rest);
+    case 'user show':
+      return userShow(ctx, rest);
+    case 'user disable':
+      return userSetDisabled(ctx, rest, true);
+    case 'user enable':
+      return userSetDisabled(ctx, rest, false);
+    case 'user set-password':
+      return userSetPassword(ctx, rest);
+    case 'user add-role':
+      return userChangeRole(ctx, rest, true);
+    case 'user remove-role':
+      return userChangeRole(ctx, rest, false);
     case 'client create':
       return clientCreate(ctx, rest);
     default:

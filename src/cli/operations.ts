@@ -1,20 +1,63 @@
-// What the CLI can do, as plain functions of a runtime. The same table serves a direct database connection
-// and the embedded server's control socket (see control-socket.ts), so both paths run the same rules.
+// What the CLI can do, as plain functions of an operation context. The same table serves a direct database
+// connection and the embedded server's control socket (see control-socket.ts), so both run the same rules.
+import type { Config } from '../config.ts';
 import type { Runtime } from '../runtime.ts';
 import { migrateToLatest } from '../store/db.ts';
-import { createAccount, type NewAccount } from '../domain/accounts.ts';
+import type { EndedSession } from '../store/access.ts';
+import {
+  changeRoles,
+  createAccount,
+  disableAccount,
+  enableAccount,
+  publicAccount,
+  requireAccount,
+  setPassword,
+  type NewAccount,
+} from '../domain/accounts.ts';
+import { listAccounts } from '../store/accounts.ts';
 import { createClient, type NewClient } from '../domain/clients.ts';
 
+export interface OperationContext {
+  runtime: Runtime;
+  config: Config;
+  /** Sends back-channel logout for sessions an operation ended; returns how many deliveries succeeded. */
+  notifyLogout(ended: EndedSession[]): Promise<number>;
+}
+
+const revocationWindow = (config: Config) => ({ coverUntil: new Date(Date.now() + config.ttl.accessToken * 1000) });
+
 export const operations = {
-  async migrate(rt: Runtime) {
-    return { applied: await migrateToLatest(rt.db) };
+  async migrate({ runtime }: OperationContext) {
+    return { applied: await migrateToLatest(runtime.db) };
   },
-  async 'user.create'(rt: Runtime, input: NewAccount) {
-    const account = await createAccount(rt.db, rt.hasher, input);
-    return { id: account.id, username: account.username, email: account.email, name: account.name };
+  async 'user.create'({ runtime }: OperationContext, input: NewAccount) {
+    return publicAccount(await createAccount(runtime.db, runtime.hasher, input));
   },
-  async 'client.create'(rt: Runtime, input: NewClient) {
-    return createClient(rt.db, rt.box, input);
+  async 'user.list'({ runtime }: OperationContext) {
+    return { users: (await listAccounts(runtime.db)).map(publicAccount) };
+  },
+  async 'user.show'({ runtime }: OperationContext, input: { user: string }) {
+    return publicAccount(await requireAccount(runtime.db, input.user));
+  },
+  async 'user.disable'(ctx: OperationContext, input: { user: string }) {
+    const { account, endedSessions } = await disableAccount(ctx.runtime.db, input.user, revocationWindow(ctx.config));
+    return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
+  },
+  async 'user.enable'({ runtime }: OperationContext, input: { user: string }) {
+    return publicAccount(await enableAccount(runtime.db, input.user));
+  },
+  async 'user.set-password'(ctx: OperationContext, input: { user: string; password: string }) {
+    const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, revocationWindow(ctx.config));
+    return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
+  },
+  async 'user.add-role'({ runtime }: OperationContext, input: { user: string; roles: string[] }) {
+    return publicAccount(await changeRoles(runtime.db, input.user, { add: input.roles }));
+  },
+  async 'user.remove-role'({ runtime }: OperationContext, input: { user: string; roles: string[] }) {
+    return publicAccount(await changeRoles(runtime.db, input.user, { remove: input.roles }));
+  },
+  async 'client.create'({ runtime }: OperationContext, input: NewClient) {
+    return createClient(runtime.db, runtime.box, input);
   },
 } as const;
 
@@ -24,4 +67,9 @@ export type OperationResult<N extends OperationName> = Awaited<ReturnType<(typeo
 
 export function isOperationName(name: string): name is OperationName {
   return Object.hasOwn(operations, name);
+}
+
+export function runOperation<N extends OperationName>(ctx: OperationContext, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
+  const run = operations[name] as (ctx: OperationContext, input: OperationInput<N>) => Promise<OperationResult<N>>;
+  return run(ctx, input);
 }

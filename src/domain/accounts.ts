@@ -2,12 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/db.ts';
 import {
+  findAccountById,
   findAccountByUsername,
   insertAccount,
+  updateAccount,
   updatePasswordHash,
   type AccountRow,
 } from '../store/accounts.ts';
-import { ValidationError } from '../errors.ts';
+import { endAccountAccess } from '../store/access.ts';
+import { insertAuditEvent } from '../store/audit.ts';
+import { NotFound, ValidationError } from '../errors.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from './password.ts';
 
 export interface NewAccount {
@@ -71,4 +75,67 @@ export async function authenticate(
     await updatePasswordHash(db, account.id, await hasher.hash(password));
   }
   return { ok: true, account };
+}
+
+const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
+
+export async function requireAccount(db: Db, idOrUsername: string): Promise<AccountRow> {
+  const account = (await findAccountById(db, idOrUsername)) ?? (await findAccountByUsername(db, idOrUsername));
+  if (!account) throw new NotFound(`no user "${idOrUsername}"`);
+  return account;
+}
+
+/**
+ * Disabling an account or changing its password ends its sessions and revokes its grants, so every token
+ * issued from them stops working. The ended sessions are returned for back-channel logout.
+ */
+export async function disableAccount(db: Db, idOrUsername: string, revocation: { coverUntil: Date }) {
+  const account = await requireAccount(db, idOrUsername);
+  const updated = (await updateAccount(db, account.id, { disabled: true }))!;
+  const endedSessions = await endAccountAccess(db, account.id, 'account_disabled', revocation.coverUntil);
+  await insertAuditEvent(db, { type: 'user.disabled', accountId: account.id });
+  return { account: updated, endedSessions };
+}
+
+export async function enableAccount(db: Db, idOrUsername: string): Promise<AccountRow> {
+  const account = await requireAccount(db, idOrUsername);
+  const updated = (await updateAccount(db, account.id, { disabled: false }))!;
+  await insertAuditEvent(db, { type: 'user.enabled', accountId: account.id });
+  return updated;
+}
+
+export async function setPassword(db: Db, hasher: PasswordHasher, idOrUsername: string, password: string, revocation: { coverUntil: Date }) {
+  const problem = validatePassword(password);
+  if (problem) throw new ValidationError(problem);
+  const account = await requireAccount(db, idOrUsername);
+  const updated = (await updateAccount(db, account.id, { passwordHash: await hasher.hash(password) }))!;
+  const endedSessions = await endAccountAccess(db, account.id, 'password_changed', revocation.coverUntil);
+  await insertAuditEvent(db, { type: 'user.password_changed', accountId: account.id });
+  return { account: updated, endedSessions };
+}
+
+export async function changeRoles(db: Db, idOrUsername: string, change: { add?: string[]; remove?: string[] }): Promise<AccountRow> {
+  for (const role of change.add ?? []) if (!ROLE.test(role)) throw new ValidationError(`role "${role}" must be 1-64 characters: letters, digits, : . _ -`);
+  const account = await requireAccount(db, idOrUsername);
+  const roles = new Set(account.roles);
+  for (const r of change.add ?? []) roles.add(r);
+  for (const r of change.remove ?? []) roles.delete(r);
+  const updated = (await updateAccount(db, account.id, { roles: [...roles].sort() }))!;
+  await insertAuditEvent(db, { type: 'user.roles_changed', accountId: account.id, details: { add: change.add ?? [], remove: change.remove ?? [] } });
+  return updated;
+}
+
+/** The account as shown to operators: never the password hash. */
+export function publicAccount(a: AccountRow) {
+  return {
+    id: a.id,
+    username: a.username,
+    email: a.email,
+    email_verified: a.emailVerified,
+    name: a.name,
+    disabled: a.disabled,
+    roles: a.roles,
+    groups: a.groups,
+    created_at: a.createdAt.toISOString(),
+  };
 }

@@ -19,6 +19,25 @@ export interface NewClient {
   authMethod?: AuthMethod;
   jwksUri?: string;
   jwks?: { keys: unknown[] };
+  backchannelLogoutUri?: string;
+  /** First-party apps skip the consent page. */
+  firstParty?: boolean;
+  logoUri?: string;
+  policyUri?: string;
+  tosUri?: string;
+  clientUri?: string;
+}
+
+/** Pages and images shown to people: https, or http on loopback for development. Never fetched by us. */
+function checkDisplayUri(field: string, value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${field} "${value}" is not an absolute URI`;
+  }
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) return undefined;
+  return `${field} "${value}" must use https`;
 }
 
 export type ClientMetadata = Record<string, unknown> & { client_id: string; client_secret?: string };
@@ -84,6 +103,18 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
     if (!/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s)) throw new ValidationError(`scope "${s}" is not a valid scope token (RFC 6749 §3.3)`);
   }
 
+  const displayUris: Array<[string, string | undefined]> = [
+    ['logo_uri', input.logoUri],
+    ['policy_uri', input.policyUri],
+    ['tos_uri', input.tosUri],
+    ['client_uri', input.clientUri],
+    ['backchannel_logout_uri', input.backchannelLogoutUri],
+  ];
+  for (const [field, value] of displayUris) {
+    const problem = value === undefined ? undefined : checkDisplayUri(field, value);
+    if (problem) throw new ValidationError(problem);
+  }
+
   const clientId = randomBytes(16).toString('base64url');
   const secret = authMethod.startsWith('client_secret_') ? randomBytes(32).toString('base64url') : undefined;
   const metadata: ClientMetadata = {
@@ -100,6 +131,9 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   if (input.jwksUri) metadata.jwks_uri = input.jwksUri;
   if (input.jwks) metadata.jwks = input.jwks;
   if (secret) metadata.client_secret_expires_at = 0;
+  for (const [field, value] of displayUris) if (value !== undefined) metadata[field] = value;
+  if (input.backchannelLogoutUri) metadata.backchannel_logout_session_required = true;
+  if (input.firstParty) metadata.tessera_first_party = true;
   return { metadata, secret };
 }
 
@@ -112,4 +146,25 @@ export async function createClient(db: Db, box: SecretBox, input: NewClient): Pr
     secretSealed: secret ? box.seal(secret, clientSecretContext(metadata.client_id)) : null,
   });
   return secret ? { ...metadata, client_secret: secret } : metadata;
+}
+
+/** The built-in client behind the account page: public, first-party, redirecting only to our own page. */
+export const ACCOUNT_CLIENT_ID = 'tessera-account';
+export const accountCallbackPath = '/account/callback';
+
+export async function ensureAccountClient(db: Db, issuer: string): Promise<void> {
+  await upsertClient(db, {
+    id: ACCOUNT_CLIENT_ID,
+    metadata: {
+      client_id: ACCOUNT_CLIENT_ID,
+      client_name: 'Your account',
+      redirect_uris: [`${issuer}${accountCallbackPath}`],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      scope: 'openid',
+      tessera_first_party: true,
+    },
+    secretSealed: null,
+  });
 }

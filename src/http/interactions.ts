@@ -1,12 +1,16 @@
-// Login and consent pages for the engine's interactions: parse → domain → interactionResult or render.
-// Form posts answer 303 (never 307/308, which would re-post the password to the next hop).
+// Login, consent and (optional) registration pages for the engine's interactions:
+// parse → domain → interactionResult or render. Form posts answer 303 (never 307/308, which would re-post
+// the password to the next hop).
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import type { PasswordHasher } from '../domain/password.ts';
-import { authenticate } from '../domain/accounts.ts';
-import { BadRequest } from '../errors.ts';
+import type { LoginThrottle } from '../domain/login-throttle.ts';
+import { authenticate, createAccount } from '../domain/accounts.ts';
+import { recordAudit } from '../domain/audit.ts';
+import { markConsentRemembered } from '../store/access.ts';
+import { AppError, BadRequest, NotFound } from '../errors.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
 import { readForm } from './middleware/body-limit.ts';
 import { assertCsrf, csrfToken } from './middleware/csrf.ts';
@@ -17,13 +21,16 @@ export interface InteractionDeps {
   provider: Provider;
   db: Db;
   hasher: PasswordHasher;
+  throttle: LoginThrottle;
   bodyLimitBytes: number;
+  selfRegistration: boolean;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+type PromptDetails = { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
 
 export function createInteractionRouter(deps: InteractionDeps): Router {
-  const { provider } = deps;
+  const { provider, db } = deps;
   const router = new Router({ prefix: INTERACTION_PATH });
 
   async function detailsFor(ctx: Context): Promise<Details> {
@@ -33,10 +40,22 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     return details;
   }
 
-  async function clientNameOf(details: Details): Promise<string> {
+  async function clientOf(details: Details) {
     const client = await provider.Client.find(String(details.params.client_id));
-    return client?.clientName ?? String(details.params.client_id);
+    const meta: Record<string, unknown> = client?.metadata() ?? {};
+    const https = (v: unknown) => (typeof v === 'string' && /^https?:\/\//.test(v) ? v : undefined);
+    return {
+      id: String(details.params.client_id),
+      name: client?.clientName ?? String(details.params.client_id),
+      logoUri: https(meta.logo_uri),
+      policyUri: https(meta.policy_uri),
+      tosUri: https(meta.tos_uri),
+      clientUri: https(meta.client_uri),
+    };
   }
+
+  const audit = (ctx: Context, event: Omit<Parameters<typeof recordAudit>[1], 'ip' | 'userAgent'>) =>
+    recordAudit(db, { ...event, ip: ctx.ip, userAgent: ctx.get('user-agent') });
 
   function finish(ctx: Context, redirectTo: string): void {
     ctx.status = 303;
@@ -46,9 +65,10 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   async function renderLogin(ctx: Context, details: Details, extra: { error?: string; username?: string } = {}) {
     ctx.type = 'html';
     ctx.body = renderPage('login', {
-      clientName: await clientNameOf(details),
+      client: await clientOf(details),
       action: `${INTERACTION_PATH}/${details.uid}/login`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
+      registerAction: deps.selfRegistration ? `${INTERACTION_PATH}/${details.uid}/register` : undefined,
       csrf: csrfToken(ctx),
       username: extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error,
@@ -56,7 +76,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   }
 
   function describeScopes(details: Details): string[] {
-    const d = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const d = details.prompt.details as PromptDetails;
     const lines = (d.missingOIDCScope ?? []).map((s) => strings.consent.scopes[s] ?? `${strings.consent.unknownScope} "${s}"`);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) {
       for (const s of scopes) lines.push(`${strings.consent.unknownScope} "${s}" ${strings.consent.resource} ${resource}`);
@@ -69,7 +89,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (details.prompt.name === 'login') return renderLogin(ctx, details);
     ctx.type = 'html';
     ctx.body = renderPage('consent', {
-      clientName: await clientNameOf(details),
+      client: await clientOf(details),
       scopes: describeScopes(details),
       action: `${INTERACTION_PATH}/${details.uid}/confirm`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
@@ -83,12 +103,31 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const details = await detailsFor(ctx);
     if (details.prompt.name !== 'login') throw new BadRequest('this sign-in step is already complete');
     const username = (form.get('username') ?? '').trim();
-    const result = await authenticate(deps.db, deps.hasher, username, form.get('password') ?? '');
+    const clientId = String(details.params.client_id);
+    const tooMany = (seconds: number) => {
+      ctx.status = 429;
+      ctx.set('Retry-After', String(seconds));
+      return renderLogin(ctx, details, { error: strings.login.tooMany(Math.ceil(seconds / 60)), username });
+    };
+
+    const gate = await deps.throttle.check(username, ctx.ip);
+    if (!gate.ok) {
+      await audit(ctx, { type: 'login.locked', clientId, details: { username } });
+      return tooMany(gate.retryAfterSeconds);
+    }
+    const result = await authenticate(db, deps.hasher, username, form.get('password') ?? '');
     if (!result.ok) {
+      const after = await deps.throttle.recordFailure(username, ctx.ip);
+      await audit(ctx, { type: 'login.failure', clientId, details: { username, reason: result.reason } });
+      if (!after.ok) return tooMany(after.retryAfterSeconds);
       ctx.status = 401;
+      // Same message for an unknown user, a wrong password and a disabled account (no enumeration).
       return renderLogin(ctx, details, { error: strings.login.invalid, username });
     }
-    finish(ctx, await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: result.account.id } }, { mergeWithLastSubmission: false }));
+    await deps.throttle.recordSuccess(username);
+    await audit(ctx, { type: 'login.success', accountId: result.account.id, clientId });
+    const login = { accountId: result.account.id, amr: ['pwd'] };
+    finish(ctx, await provider.interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
   });
 
   router.post('/:uid/confirm', async (ctx) => {
@@ -96,7 +135,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     assertCsrf(ctx, form);
     const details = await detailsFor(ctx);
     if (details.prompt.name !== 'consent' || !details.session?.accountId) throw new BadRequest('there is nothing to consent to');
-    const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const d = details.prompt.details as PromptDetails;
     const grant = details.grantId
       ? await provider.Grant.find(details.grantId)
       : new provider.Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
@@ -105,6 +144,14 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
     const grantId = await grant.save();
+    const remember = form.get('remember') === '1';
+    if (remember) await markConsentRemembered(db, grantId);
+    await audit(ctx, {
+      type: 'consent.granted',
+      accountId: details.session.accountId,
+      clientId: String(details.params.client_id),
+      details: { scopes: d.missingOIDCScope ?? [], resources: d.missingResourceScopes ?? {}, remembered: remember },
+    });
     const consent = details.grantId ? {} : { grantId };
     finish(ctx, await provider.interactionResult(ctx.req, ctx.res, { consent }, { mergeWithLastSubmission: true }));
   });
@@ -112,9 +159,58 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   router.post('/:uid/abort', async (ctx) => {
     const form = await readForm(ctx, deps.bodyLimitBytes);
     assertCsrf(ctx, form);
-    await detailsFor(ctx);
+    const details = await detailsFor(ctx);
+    await audit(ctx, { type: 'consent.denied', accountId: details.session?.accountId, clientId: String(details.params.client_id) });
     const result = { error: 'access_denied', error_description: 'the resource owner denied the request' };
     finish(ctx, await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false }));
+  });
+
+  // Self-registration (SELF_REGISTRATION=true): same password rules as the CLI; signs the new account in.
+  async function renderRegister(ctx: Context, details: Details, extra: { error?: string; values?: Record<string, string> } = {}) {
+    ctx.type = 'html';
+    ctx.body = renderPage('register', {
+      client: await clientOf(details),
+      action: `${INTERACTION_PATH}/${details.uid}/register`,
+      back: `${INTERACTION_PATH}/${details.uid}`,
+      csrf: csrfToken(ctx),
+      values: extra.values ?? {},
+      error: extra.error,
+    });
+  }
+
+  router.get('/:uid/register', async (ctx) => {
+    if (!deps.selfRegistration) throw new NotFound('registration is not enabled');
+    const details = await detailsFor(ctx);
+    if (details.prompt.name !== 'login') throw new BadRequest('you are already signed in');
+    await renderRegister(ctx, details);
+  });
+
+  router.post('/:uid/register', async (ctx) => {
+    if (!deps.selfRegistration) throw new NotFound('registration is not enabled');
+    const form = await readForm(ctx, deps.bodyLimitBytes);
+    assertCsrf(ctx, form);
+    const details = await detailsFor(ctx);
+    if (details.prompt.name !== 'login') throw new BadRequest('you are already signed in');
+    const values = {
+      username: (form.get('username') ?? '').trim(),
+      email: (form.get('email') ?? '').trim(),
+      name: (form.get('name') ?? '').trim(),
+    };
+    try {
+      const account = await createAccount(db, deps.hasher, {
+        username: values.username,
+        password: form.get('password') ?? '',
+        email: values.email || undefined,
+        name: values.name || undefined,
+      });
+      await audit(ctx, { type: 'user.registered', accountId: account.id, clientId: String(details.params.client_id) });
+      const login = { accountId: account.id, amr: ['pwd'] };
+      finish(ctx, await provider.interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
+    } catch (error) {
+      if (!(error instanceof AppError) || !error.expose) throw error;
+      ctx.status = 422;
+      await renderRegister(ctx, details, { error: error.description, values });
+    }
   });
 
   return router;

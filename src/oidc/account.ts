@@ -1,5 +1,5 @@
 // findAccount: the engine asks for an account by `sub`; claims are filtered by the engine per scope.
-import type { Account, FindAccount } from 'oidc-provider';
+import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import { findAccountById } from '../store/accounts.ts';
 
@@ -15,8 +15,26 @@ export function createFindAccount(db: Db): FindAccount {
           preferred_username: account.username,
           ...(account.name ? { name: account.name } : {}),
           ...(account.email ? { email: account.email, email_verified: account.emailVerified } : {}),
+          roles: account.roles,
+          groups: account.groups,
         };
       },
     };
+  };
+}
+
+/**
+ * Roles and groups in access tokens (JWT or introspection) when the `roles` scope was granted, so resource
+ * servers can check them without a userinfo call. Setting: ROLES_IN_TOKENS.
+ */
+export function createExtraTokenClaims(db: Db, enabled: boolean) {
+  return async (ctx: KoaContextWithOIDC, token: { accountId?: string; scope?: string }) => {
+    if (!enabled || !token.accountId) return undefined;
+    // Resource-bound tokens carry only resource scopes; `roles` (an OpenID scope) is then on the grant.
+    const grant = ctx.oidc.entities.Grant as { getOIDCScope?: () => string } | undefined;
+    const granted = `${token.scope ?? ''} ${grant?.getOIDCScope?.() ?? ''}`.split(' ');
+    if (!granted.includes('roles')) return undefined;
+    const account = await findAccountById(db, token.accountId);
+    return account ? { roles: account.roles, groups: account.groups } : undefined;
   };
 }

@@ -10,6 +10,8 @@ import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
 import { attachEngineEvents } from './events.ts';
 import { answerUnknownRoutes } from './not-found.ts';
+import { createLoadExistingGrant, FIRST_PARTY_PROPERTY } from './consent.ts';
+import { createExtraTokenClaims } from './account.ts';
 import { introspectionAllowed, revocationAllowed } from './token-policies.ts';
 import { OIDC_SCOPES, RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
 
@@ -46,12 +48,17 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       short: cookie,
     },
     scopes: [...OIDC_SCOPES],
-    extraClientMetadata: { properties: [RESOURCE_SCOPES_PROPERTY] },
+    extraClientMetadata: { properties: [RESOURCE_SCOPES_PROPERTY, FIRST_PARTY_PROPERTY] },
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
+      roles: ['roles', 'groups'],
     },
+    // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
+    conformIdTokenClaims: false,
+    extraTokenClaims: createExtraTokenClaims(deps.db, config.rolesInTokens),
+    loadExistingGrant: createLoadExistingGrant(deps.db),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // OAuth 2.1: the code flow only — no implicit or hybrid response types.
     responseTypes: ['code'],
@@ -66,7 +73,11 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       AuthorizationCode: config.ttl.authorizationCode,
       IdToken: config.ttl.idToken,
       RefreshToken: config.ttl.refreshToken,
-      Session: config.ttl.session,
+      // Idle timeout, never past the absolute lifetime counted from sign-in. Re-evaluated on every save.
+      Session: (_ctx, session) => {
+        const age = Math.floor(Date.now() / 1000) - (session.loginTs ?? Math.floor(Date.now() / 1000));
+        return Math.max(1, Math.min(config.ttl.sessionIdle, config.ttl.session - age));
+      },
       Interaction: config.ttl.interaction,
       Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
     },
@@ -76,6 +87,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       introspection: { enabled: true, allowedPolicy: introspectionAllowed },
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,

@@ -72,3 +72,25 @@ export async function findAccountByUsername(db: Db, username: string): Promise<A
 export async function updatePasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {
   await db('accounts').where('id', id).update({ password_hash: passwordHash, updated_at: db.fn.now() });
 }
+
+export async function listAccounts(db: Db, { limit = 1000 } = {}): Promise<AccountRow[]> {
+  const rows = await db<RawAccountRow>('accounts').orderBy('created_at').limit(limit);
+  return rows.map(toAccount);
+}
+
+export async function updateAccount(
+  db: Db,
+  id: string,
+  changes: { disabled?: boolean; roles?: string[]; groups?: string[]; passwordHash?: string },
+): Promise<AccountRow | undefined> {
+  const row: Record<string, unknown> = { updated_at: db.fn.now() };
+  if (changes.disabled !== undefined) row.disabled = changes.disabled;
+  if (changes.roles !== undefined) row.roles = JSON.stringify(changes.roles);
+  if (changes.groups !== undefined) row.groups = JSON.stringify(changes.groups);
+  if (changes.passwordHash !== undefined) {
+    row.password_hash = changes.passwordHash;
+    row.password_changed_at = db.fn.now();
+  }
+  const updated = await db<RawAccountRow>('accounts').where('id', id).update(row).returning('*');
+  return updated[0] ? toAccount(updated[0] as RawAccountRow) : undefined;
+}

@@ -2,7 +2,7 @@
 // pages with a BrowserSession.
 import * as oidc from 'openid-client';
 import { expect } from 'vitest';
-import { operations } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/cli/operations.ts';
 import type { NewClient, ClientMetadata } from '../../src/domain/clients.ts';
 import type { TestServer } from './server.ts';
 import { BrowserSession, csrfField, formAction } from './browser-session.ts';
@@ -10,11 +10,11 @@ import { BrowserSession, csrfField, formAction } from './browser-session.ts';
 export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 
 export async function createUser(server: TestServer, username: string, password = 'correct horse battery') {
-  return operations['user.create'](server.runtime, { username, password, email: `${username}@example.test`, name: `${username} Example` });
+  return runOperation(server.operations, 'user.create', { username, password, email: `${username}@example.test`, name: `${username} Example` });
 }
 
 export async function createClient(server: TestServer, input: Partial<NewClient> = {}): Promise<ClientMetadata> {
-  return operations['client.create'](server.runtime, { name: 'Test App', redirectUris: [REDIRECT_URI], ...input });
+  return runOperation(server.operations, 'client.create', { name: 'Test App', redirectUris: [REDIRECT_URI], ...input });
 }
 
 export async function discover(server: TestServer, client: ClientMetadata): Promise<oidc.Configuration> {
@@ -64,7 +64,8 @@ export async function authorize(
       expect(res.status).toBe(303);
       step = await session.follow(res.headers.get('location')!);
     } else {
-      const res = await session.postForm(formAction(html), { csrf });
+      // The consent page's "remember this decision" box is checked by default.
+      const res = await session.postForm(formAction(html), { csrf, remember: '1' });
       expect(res.status).toBe(303);
       step = await session.follow(res.headers.get('location')!);
     }

@@ -1,0 +1,98 @@
+// The account page: a signed-in person sees the apps they have granted access to and removes any of them
+// (which revokes that grant and every token issued from it). Sign-in goes through the built-in first-party
+// client `tessera-account`, so the page uses the same single sign-on session as every other app.
+import { randomBytes, createHash } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Config } from '../config.ts';
+import type { Db } from '../store/db.ts';
+import { findAccountById } from '../store/accounts.ts';
+import { listGrantsOfAccount, revokeGrantsOfAccount } from '../store/access.ts';
+import { recordAudit } from '../domain/audit.ts';
+import { ACCOUNT_CLIENT_ID, accountCallbackPath } from '../domain/clients.ts';
+import { BadRequest } from '../errors.ts';
+import { readForm } from './middleware/body-limit.ts';
+import { assertCsrf, csrfToken } from './middleware/csrf.ts';
+import { renderPage } from './render.ts';
+
+export interface AccountDeps {
+  provider: Provider;
+  db: Db;
+  config: Config;
+}
+
+export function createAccountRouter(deps: AccountDeps): Router {
+  const { provider, db, config } = deps;
+  const router = new Router({ prefix: '/account' });
+
+  async function signedInAccount(ctx: Context) {
+    const session = await provider.Session.get(ctx);
+    if (!session.accountId) return undefined;
+    const account = await findAccountById(db, session.accountId);
+    return account && !account.disabled ? account : undefined;
+  }
+
+  router.get('/', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'html';
+    const account = await signedInAccount(ctx);
+    if (!account) {
+      ctx.body = renderPage('account-sign-in', { action: '/account/sign-in' });
+      return;
+    }
+    const grants = (await listGrantsOfAccount(db, account.id)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
+    const apps = new Map<string, { clientId: string; name: string; scopes: Set<string>; since: Date }>();
+    for (const g of grants) {
+      const app = apps.get(g.clientId) ?? { clientId: g.clientId, name: g.clientName ?? g.clientId, scopes: new Set<string>(), since: g.createdAt };
+      for (const s of g.scopes) app.scopes.add(s);
+      if (g.createdAt < app.since) app.since = g.createdAt;
+      apps.set(g.clientId, app);
+    }
+    ctx.body = renderPage('account', {
+      account,
+      apps: [...apps.values()].map((a) => ({ ...a, scopes: [...a.scopes].join(' '), since: a.since.toISOString().slice(0, 10) })),
+      csrf: csrfToken(ctx),
+      revokeAction: '/account/apps/revoke',
+      signOutUrl: `${config.issuer}/session/end`,
+    });
+  });
+
+  // Starts a code flow for the account client; the person lands back on /account once signed in.
+  router.get('/sign-in', async (ctx) => {
+    const challenge = createHash('sha256').update(randomBytes(32)).digest('base64url');
+    const url = new URL(`${config.issuer}/auth`);
+    url.search = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: `${config.issuer}${accountCallbackPath}`,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }).toString();
+    ctx.status = 303;
+    ctx.redirect(url.toString());
+  });
+
+  // The code is not needed: the engine's session cookie, now set, is what the account page reads.
+  router.get('/callback', (ctx) => {
+    ctx.status = 303;
+    ctx.redirect('/account');
+  });
+
+  router.post('/apps/revoke', async (ctx) => {
+    const form = await readForm(ctx, config.bodyLimitBytes);
+    assertCsrf(ctx, form);
+    const account = await signedInAccount(ctx);
+    if (!account) throw new BadRequest('you are signed out; sign in again');
+    const clientId = form.get('client_id') ?? '';
+    if (!clientId || clientId.length > 256) throw new BadRequest('no app was chosen');
+    const coverUntil = new Date(Date.now() + config.ttl.accessToken * 1000);
+    const revoked = await revokeGrantsOfAccount(db, account.id, { clientId, reason: 'revoked_by_user', coverUntil });
+    await recordAudit(db, { type: 'grant.revoked', accountId: account.id, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grants: revoked.length, by: 'user' } });
+    ctx.status = 303;
+    ctx.redirect('/account');
+  });
+
+  return router;
+}

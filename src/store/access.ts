@@ -1,0 +1,93 @@
+// What a person has granted and where they are signed in: grants and sessions by account, and their
+// revocation. Revoking removes the grant, its stored tokens and records the grant in `revocations`, in one
+// transaction; ending sessions returns what back-channel logout needs (client ids and sids).
+import type { Db } from './db.ts';
+
+export interface GrantSummary {
+  grantId: string;
+  clientId: string;
+  clientName: string | null;
+  scopes: string[];
+  createdAt: Date;
+}
+
+export interface EndedSession {
+  accountId: string;
+  /** client_id → sid, for clients that took part in the session. */
+  sids: Record<string, string>;
+}
+
+function scopesOf(payload: Record<string, unknown>): string[] {
+  const scopes = new Set<string>();
+  const openid = payload.openid as { scope?: string } | undefined;
+  for (const s of (openid?.scope ?? '').split(' ')) if (s) scopes.add(s);
+  const resources = (payload.resources ?? {}) as Record<string, string>;
+  for (const value of Object.values(resources)) for (const s of value.split(' ')) if (s) scopes.add(s);
+  return [...scopes];
+}
+
+export async function listGrantsOfAccount(db: Db, accountId: string): Promise<GrantSummary[]> {
+  const rows = await db('grants')
+    .leftJoin('clients', 'clients.id', 'grants.client_id')
+    .where('grants.account_id', accountId)
+    .where((q) => q.whereNull('grants.expires_at').orWhere('grants.expires_at', '>', db.fn.now()))
+    .orderBy('grants.created_at', 'desc')
+    .select('grants.id', 'grants.client_id', 'grants.payload', 'grants.created_at', db.raw("clients.metadata->>'client_name' as client_name"));
+  return rows.map((r: Record<string, unknown>) => ({
+    grantId: r.id as string,
+    clientId: r.client_id as string,
+    clientName: (r.client_name as string | null) ?? null,
+    scopes: scopesOf(r.payload as Record<string, unknown>),
+    createdAt: r.created_at as Date,
+  }));
+}
+
+export async function markConsentRemembered(db: Db, grantId: string): Promise<void> {
+  await db('grants').where('id', grantId).update({ consent_remembered: true });
+}
+
+export async function isConsentRemembered(db: Db, grantId: string): Promise<boolean> {
+  const row = await db('grants').where('id', grantId).first('consent_remembered');
+  return row?.consent_remembered === true;
+}
+
+async function revokeGrantsWhere(trx: Db, grantIds: string[], reason: string, coverUntil: Date): Promise<void> {
+  if (grantIds.length === 0) return;
+  await trx('tokens').whereIn('grant_id', grantIds).delete();
+  await trx('grants').whereIn('id', grantIds).delete();
+  await trx('revocations')
+    .insert(grantIds.map((value) => ({ kind: 'grant', value, reason, expires_at: coverUntil })))
+    .onConflict(['kind', 'value'])
+    .merge({ expires_at: trx.raw('greatest(revocations.expires_at, excluded.expires_at)') });
+}
+
+/** Revokes the grants an account gave one client (or all clients). Returns the revoked grant ids. */
+export async function revokeGrantsOfAccount(
+  db: Db,
+  accountId: string,
+  options: { clientId?: string; reason: string; coverUntil: Date },
+): Promise<string[]> {
+  return db.transaction(async (trx) => {
+    const q = trx('grants').where('account_id', accountId);
+    if (options.clientId) q.where('client_id', options.clientId);
+    const ids = (await q.forUpdate().select('id')).map((r: { id: string }) => r.id);
+    await revokeGrantsWhere(trx as unknown as Db, ids, options.reason, options.coverUntil);
+    return ids;
+  });
+}
+
+/** Deletes every session of the account and revokes all its grants, atomically. */
+export async function endAccountAccess(db: Db, accountId: string, reason: string, coverUntil: Date): Promise<EndedSession[]> {
+  return db.transaction(async (trx) => {
+    const sessions = await trx('sessions').where('account_id', accountId).forUpdate().select('payload');
+    await trx('sessions').where('account_id', accountId).delete();
+    const ids = (await trx('grants').where('account_id', accountId).forUpdate().select('id')).map((r: { id: string }) => r.id);
+    await revokeGrantsWhere(trx as unknown as Db, ids, reason, coverUntil);
+    return sessions.map(({ payload }: { payload: Record<string, unknown> }) => {
+      const authorizations = (payload.authorizations ?? {}) as Record<string, { sid?: string }>;
+      const sids: Record<string, string> = {};
+      for (const [clientId, a] of Object.entries(authorizations)) if (a.sid) sids[clientId] = a.sid;
+      return { accountId, sids };
+    });
+  });
+}
