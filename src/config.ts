@@ -41,6 +41,7 @@ const envSchema = z.object({
   INTERACTION_TTL: seconds(1800),
   DEFAULT_AUDIENCE: absoluteHttpUrl.optional(),
   SELF_REGISTRATION: bool(false),
+  OUTBOUND_ALLOW_PRIVATE: bool(false),
   ROLES_IN_TOKENS: bool(true),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
@@ -74,6 +75,12 @@ export interface Config {
     readonly sessionIdle: number;
     readonly interaction: number;
   };
+  /**
+   * Whether the engine's outgoing requests (back-channel logout, client JWKS) may reach loopback and
+   * private addresses. Off by default (SSRF protection); internal deployments whose apps live on private
+   * networks turn it on.
+   */
+  readonly outboundAllowPrivate: boolean;
   /** Whether the sign-in page offers "create an account". */
   readonly selfRegistration: boolean;
   /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
@@ -125,6 +132,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       interaction: e.INTERACTION_TTL,
     },
     selfRegistration: e.SELF_REGISTRATION,
+    outboundAllowPrivate: e.OUTBOUND_ALLOW_PRIVATE,
     rolesInTokens: e.ROLES_IN_TOKENS,
     loginThrottle: {
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,

@@ -112,6 +112,14 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     renderError: deps.pages.renderError,
+    // The engine guards its outgoing requests against special-use addresses (SSRF) with its own dispatcher;
+    // OUTBOUND_ALLOW_PRIVATE drops that guard for deployments whose apps sit on private networks.
+    fetch: config.outboundAllowPrivate
+      ? (url, options = {}) => {
+          const { dispatcher: _guard, ...unguarded } = options as RequestInit & { dispatcher?: unknown };
+          return globalThis.fetch(url, unguarded);
+        }
+      : (url, options) => globalThis.fetch(url, options),
   };
 
   const provider = new Provider(config.issuer, configuration);

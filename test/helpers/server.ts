@@ -46,6 +46,8 @@ export async function startTestServer(options: TestServerOptions = {}, reuse?: {
     TESSERA_SECRET: TEST_SECRET,
     TESSERA_DATA_DIR: options.dataDir ?? ':memory:',
     LOG_LEVEL: 'info',
+    // Test relying parties listen on loopback.
+    OUTBOUND_ALLOW_PRIVATE: 'true',
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
     ...options.env,
   });
