@@ -14,7 +14,8 @@ export function createLimiterStoreClient(db: Db) {
       });
       const result = (await db.raw(sql, bindings as never[])) as { rows?: unknown[]; rowCount?: number; affectedRows?: number };
       const rows = result.rows ?? [];
-      return { rows, rowCount: result.rowCount ?? result.affectedRows ?? rows.length };
+      // PGlite reports affectedRows (0 for a SELECT) where pg reports rowCount; rows decide when present.
+      return { rows, rowCount: rows.length > 0 ? rows.length : (result.rowCount ?? result.affectedRows ?? 0) };
     },
   };
 }
