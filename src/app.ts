@@ -10,7 +10,7 @@ import { requestLog } from './http/middleware/request-log.ts';
 import { errorHandler } from './http/middleware/error-handler.ts';
 import { securityHeaders } from './http/middleware/security-headers.ts';
 import { bodyLimit } from './http/middleware/body-limit.ts';
-import { pinHost, sizedRequest } from './http/middleware/engine-request.ts';
+import { pinHost, prepareEngineRequest } from './http/middleware/engine-request.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createAssetRouter } from './http/assets.ts';
 import { createInteractionRouter } from './http/interactions.ts';
@@ -59,7 +59,7 @@ export function createApp(deps: AppDeps): Koa {
     if (ctx.path === '/.well-known/oauth-authorization-server') {
       ctx.req.url = ctx.req.url?.replace('/.well-known/oauth-authorization-server', '/.well-known/openid-configuration');
     }
-    const req = await sizedRequest(ctx, config.bodyLimitBytes);
+    const req = await prepareEngineRequest(ctx, config.bodyLimitBytes);
     pinHost(req, issuer);
     ctx.respond = false;
     await engine(req, ctx.res);

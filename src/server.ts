@@ -15,6 +15,7 @@ import { assertDataDirFree, controlSocketPath, startControlSocket } from './cli/
 import type { OperationContext } from './cli/operations.ts';
 import { sendBackchannelLogouts } from './oidc/backchannel.ts';
 import { ensureAccountClient } from './domain/clients.ts';
+import { createAccessTokenVerifier } from './domain/access-token-verifier.ts';
 
 export interface RunningServer {
   url: string;
@@ -52,8 +53,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 async function buildProvider(config: Config, logger: Logger, runtime: Runtime) {
   const { db, box } = runtime;
   const cookieKeys = await loadCookieKeys(db, box);
-  const provider = createProvider(config, { db, box, logger, signingKeys: await loadSigningKeys(db, box), cookieKeys, pages: enginePages });
-  return { provider, cookieKeys };
+  const verifier = createAccessTokenVerifier(db, config.issuer);
+  const provider = createProvider(config, { db, box, verifier, logger, signingKeys: await loadSigningKeys(db, box), cookieKeys, pages: enginePages });
+  return { provider, cookieKeys, verifier };
 }
 
 /** The engine without an HTTP server, for CLI work that must sign (back-channel logout tokens). */

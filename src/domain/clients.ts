@@ -26,6 +26,10 @@ export interface NewClient {
   policyUri?: string;
   tosUri?: string;
   clientUri?: string;
+  /** The resource server (audience) this client introspects for and follows the revocation feed of. */
+  introspects?: string;
+  /** Resource used when a request names none (RFC 8707). */
+  defaultResource?: string;
 }
 
 /** Pages and images shown to people: https, or http on loopback for development. Never fetched by us. */
@@ -134,6 +138,15 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   for (const [field, value] of displayUris) if (value !== undefined) metadata[field] = value;
   if (input.backchannelLogoutUri) metadata.backchannel_logout_session_required = true;
   if (input.firstParty) metadata.tessera_first_party = true;
+  if (input.introspects) metadata.tessera_introspects = input.introspects;
+  if (input.defaultResource) {
+    try {
+      new URL(input.defaultResource);
+    } catch {
+      throw new ValidationError('default resource must be an absolute URI');
+    }
+    metadata.tessera_default_resource = input.defaultResource;
+  }
   return { metadata, secret };
 }
 

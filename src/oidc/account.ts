@@ -28,7 +28,14 @@ export function createFindAccount(db: Db): FindAccount {
  * servers can check them without a userinfo call. Setting: ROLES_IN_TOKENS.
  */
 export function createExtraTokenClaims(db: Db, enabled: boolean) {
-  return async (ctx: KoaContextWithOIDC, token: { accountId?: string; scope?: string }) => {
+  return async (ctx: KoaContextWithOIDC, token: { accountId?: string; scope?: string; grantId?: string }) => {
+    // `gid` lets a resource server match the token against revoked grants from the revocation feed.
+    const grant = token.grantId ? { gid: token.grantId } : {};
+    const roles = await rolesFor(ctx, token);
+    return token.grantId || roles ? { ...grant, ...roles } : undefined;
+  };
+
+  async function rolesFor(ctx: KoaContextWithOIDC, token: { accountId?: string; scope?: string }) {
     if (!enabled || !token.accountId) return undefined;
     // Resource-bound tokens carry only resource scopes; `roles` (an OpenID scope) is then on the grant.
     const grant = ctx.oidc.entities.Grant as { getOIDCScope?: () => string } | undefined;
@@ -36,5 +43,5 @@ export function createExtraTokenClaims(db: Db, enabled: boolean) {
     if (!granted.includes('roles')) return undefined;
     const account = await findAccountById(db, token.accountId);
     return account ? { roles: account.roles, groups: account.groups } : undefined;
-  };
+  }
 }

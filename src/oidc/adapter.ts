@@ -9,10 +9,12 @@ import { revokeGrantTokens } from '../store/revocations.ts';
 import { clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
+import type { JwtAccessTokens } from './jwt-access-tokens.ts';
 
 export interface AdapterDeps {
   db: Db;
   box: SecretBox;
+  jwtAccessTokens: JwtAccessTokens;
   /** How long a grant revocation must be remembered: the longest access-token lifetime. */
   accessTokenTtlSeconds: number;
 }
@@ -52,6 +54,7 @@ export function createAdapterClass(deps: AdapterDeps) {
         if (row.secretSealed) metadata.client_secret = box.open(row.secretSealed, clientSecretContext(id));
         return metadata;
       }
+      if (deps.jwtAccessTokens.isHandle(id)) return deps.jwtAccessTokens.find(this.model, id);
       return this.records.find(id);
     }
 
@@ -68,7 +71,9 @@ export function createAdapterClass(deps: AdapterDeps) {
         await deleteClient(db, id);
         return;
       }
-      await this.records.destroy(id);
+      const deleted = await this.records.destroy(id);
+      // Not stored: a JWT access token being revoked (RFC 7009) — remember its jti until it expires.
+      if (!deleted && (this.model === 'AccessToken' || this.model === 'ClientCredentials')) await deps.jwtAccessTokens.revoke(id);
     }
 
     /**

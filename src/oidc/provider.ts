@@ -7,7 +7,10 @@ import type { Db } from '../store/db.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
-import { createResourceIndicators } from './resources.ts';
+import { createResourceIndicators, DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
+import { createJwtAccessTokens } from './jwt-access-tokens.ts';
+import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
+import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { attachEngineEvents } from './events.ts';
 import { answerUnknownRoutes } from './not-found.ts';
 import { createLoadExistingGrant, FIRST_PARTY_PROPERTY } from './consent.ts';
@@ -25,6 +28,7 @@ export interface EnginePages {
 export interface ProviderDeps {
   db: Db;
   box: SecretBox;
+  verifier: AccessTokenVerifier;
   logger: Logger;
   signingKeys: JWK[];
   cookieKeys: string[];
@@ -32,13 +36,24 @@ export interface ProviderDeps {
 }
 
 export const INTERACTION_PATH = '/interaction';
+export const INTROSPECTION_PATH = '/token/introspection';
+export const REVOCATION_PATH = '/token/revocation';
+export const FEED_PATH = '/revocations/feed';
+/** The audience of the bearer tokens with which resource servers read the revocation feed. */
+export const feedAudience = (issuer: string) => `${issuer}/revocations`;
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   // `Secure` follows ctx.secure: TLS, or X-Forwarded-Proto from a trusted proxy (TRUST_PROXY).
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
 
   const configuration: Configuration = {
-    adapter: createAdapterClass({ db: deps.db, box: deps.box, accessTokenTtlSeconds: config.ttl.accessToken }),
+    adapter: createAdapterClass({
+      db: deps.db,
+      box: deps.box,
+      accessTokenTtlSeconds: config.ttl.accessToken,
+      jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier }),
+    }),
+    routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
     findAccount: createFindAccount(deps.db),
     jwks: { keys: deps.signingKeys },
     cookies: {
@@ -48,7 +63,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       short: cookie,
     },
     scopes: [...OIDC_SCOPES],
-    extraClientMetadata: { properties: [RESOURCE_SCOPES_PROPERTY, FIRST_PARTY_PROPERTY] },
+    extraClientMetadata: { properties: [RESOURCE_SCOPES_PROPERTY, FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY] },
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username'],
@@ -85,6 +100,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     features: {
       devInteractions: { enabled: false },
       introspection: { enabled: true, allowedPolicy: introspectionAllowed },
+      // RFC 9701: a signed introspection response for callers sending Accept: application/token-introspection+jwt.
+      jwtIntrospection: { enabled: true },
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
@@ -94,7 +111,9 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
         postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
       },
       resourceIndicators: createResourceIndicators({
+        db: deps.db,
         defaultAudience: config.defaultAudience,
+        feedAudience: feedAudience(config.issuer),
         accessTokenTtlSeconds: config.ttl.accessToken,
       }),
     },
@@ -110,6 +129,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'RS256',
+      introspection_signed_response_alg: 'ES256',
     },
     renderError: deps.pages.renderError,
     // The engine guards its outgoing requests against special-use addresses (SSRF) with its own dispatcher;

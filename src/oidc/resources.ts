@@ -1,20 +1,31 @@
-// RFC 8707 resource indicators. Until resource servers are managed in the database, one resource exists:
-// the configured default audience, used by client_credentials when no `resource` is named.
-// Access tokens for a resource are JWTs per RFC 9068, signed ES256; tokens for userinfo stay opaque.
-import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
-import type { Client } from 'oidc-provider';
+// RFC 8707 resource indicators. A resource is a registered resource server (resource_servers table), the
+// configured default audience, or the revocation feed. Unknown resources are refused with invalid_target.
+// A token's scopes are those requested, defined by the resource, and registered for the client (its
+// `scope` metadata is an allow-list, as in Ory Hydra).
+import { errors, type KoaContextWithOIDC, type ResourceServer, type Client } from 'oidc-provider';
+import type { Db } from '../store/db.ts';
+import { findResourceServer } from '../store/resource-servers.ts';
+import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
 
 export interface ResourceSettings {
+  db: Db;
   defaultAudience: string;
+  feedAudience: string;
   accessTokenTtlSeconds: number;
 }
+
+export const DEFAULT_RESOURCE_PROPERTY = 'tessera_default_resource';
+
+const registeredScopes = (client: Client) => new Set(String(client.metadata()[RESOURCE_SCOPES_PROPERTY] ?? '').split(' ').filter(Boolean));
 
 export function createResourceIndicators(settings: ResourceSettings) {
   return {
     enabled: true,
-    async defaultResource(ctx: KoaContextWithOIDC, _client: Client, oneOf?: readonly string[]) {
+    async defaultResource(ctx: KoaContextWithOIDC, client: Client, oneOf?: readonly string[]) {
       if (oneOf) return oneOf;
+      const own = client.metadata()[DEFAULT_RESOURCE_PROPERTY];
+      if (typeof own === 'string') return own;
       const isClientCredentials = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
       return isClientCredentials ? settings.defaultAudience : undefined;
     },
@@ -23,16 +34,26 @@ export function createResourceIndicators(settings: ResourceSettings) {
       return true;
     },
     async getResourceServerInfo(_ctx: KoaContextWithOIDC, resource: string, client: Client): Promise<ResourceServer> {
-      if (resource !== settings.defaultAudience) throw new errors.InvalidTarget();
-      // The scopes this client was registered with, beyond the OpenID Connect ones (see scopes.ts).
-      const scope = String(client.metadata()[RESOURCE_SCOPES_PROPERTY] ?? '');
-      return {
-        scope,
-        audience: resource,
-        accessTokenTTL: settings.accessTokenTtlSeconds,
-        accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: 'ES256' } },
-      };
+      if (resource === settings.feedAudience) {
+        if (typeof client.metadata()[INTROSPECTS_PROPERTY] !== 'string') throw new errors.InvalidTarget();
+        return { scope: FEED_SCOPE, audience: resource, accessTokenTTL: 300, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+      }
+      const allowed = registeredScopes(client);
+      const registered = await findResourceServer(settings.db, resource);
+      if (registered) {
+        return {
+          scope: registered.scopes.map((s) => s.name).filter((s) => allowed.has(s)).join(' '),
+          audience: registered.identifier,
+          accessTokenTTL: registered.accessTokenTtl,
+          accessTokenFormat: registered.accessTokenFormat,
+          ...(registered.accessTokenFormat === 'jwt' ? { jwt: { sign: { alg: registered.signingAlg as 'ES256' } } } : {}),
+        };
+      }
+      if (resource === settings.defaultAudience) {
+        // The default audience defines no scopes of its own: the client's registered ones apply.
+        return { scope: [...allowed].join(' '), audience: resource, accessTokenTTL: settings.accessTokenTtlSeconds, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+      }
+      throw new errors.InvalidTarget();
     },
   };
 }

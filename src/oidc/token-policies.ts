@@ -1,15 +1,20 @@
-// Who may introspect or revoke which token. Until resource servers get an introspection permission (with
-// audience isolation), a client learns about and revokes only the tokens issued to it.
+// Who may introspect or revoke which token.
 import type { KoaContextWithOIDC, Client } from 'oidc-provider';
+import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 
 interface TokenLike {
   clientId?: string;
+  aud?: string | string[];
 }
 
-// RFC 7662 §4: the server must not reveal token details to a caller not entitled to them; such callers
-// receive {"active": false}.
+// RFC 7662 §4: a caller not entitled to a token's details receives {"active": false}. A client may
+// introspect its own tokens; a resource server's client those whose audience it is — never others.
 export async function introspectionAllowed(_ctx: KoaContextWithOIDC, client: Client, token: TokenLike): Promise<boolean> {
-  return token.clientId === client.clientId;
+  if (token.clientId === client.clientId) return true;
+  const audience = client.metadata()[INTROSPECTS_PROPERTY];
+  if (typeof audience !== 'string') return false;
+  const audiences = Array.isArray(token.aud) ? token.aud : token.aud ? [token.aud] : [];
+  return audiences.includes(audience);
 }
 
 // RFC 7009 §2.1: the server verifies the token was issued to the client making the revocation request;

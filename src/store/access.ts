@@ -1,7 +1,8 @@
 // What a person has granted and where they are signed in: grants and sessions by account, and their
-// revocation. Revoking removes the grant, its stored tokens and records the grant in `revocations`, in one
-// transaction; ending sessions returns what back-channel logout needs (client ids and sids).
+// revocation (store/revocations.ts does the grant part in one transaction). Ending sessions returns what
+// back-channel logout needs (client ids and sids).
 import type { Db } from './db.ts';
+import { revokeGrants } from './revocations.ts';
 
 export interface GrantSummary {
   grantId: string;
@@ -51,43 +52,28 @@ export async function isConsentRemembered(db: Db, grantId: string): Promise<bool
   return row?.consent_remembered === true;
 }
 
-async function revokeGrantsWhere(trx: Db, grantIds: string[], reason: string, coverUntil: Date): Promise<void> {
-  if (grantIds.length === 0) return;
-  await trx('tokens').whereIn('grant_id', grantIds).delete();
-  await trx('grants').whereIn('id', grantIds).delete();
-  await trx('revocations')
-    .insert(grantIds.map((value) => ({ kind: 'grant', value, reason, expires_at: coverUntil })))
-    .onConflict(['kind', 'value'])
-    .merge({ expires_at: trx.raw('greatest(revocations.expires_at, excluded.expires_at)') });
-}
-
 /** Revokes the grants an account gave one client (or all clients). Returns the revoked grant ids. */
 export async function revokeGrantsOfAccount(
   db: Db,
   accountId: string,
   options: { clientId?: string; reason: string; coverUntil: Date },
 ): Promise<string[]> {
-  return db.transaction(async (trx) => {
-    const q = trx('grants').where('account_id', accountId);
-    if (options.clientId) q.where('client_id', options.clientId);
-    const ids = (await q.forUpdate().select('id')).map((r: { id: string }) => r.id);
-    await revokeGrantsWhere(trx as unknown as Db, ids, options.reason, options.coverUntil);
-    return ids;
-  });
+  const q = db('grants').where('account_id', accountId);
+  if (options.clientId) q.where('client_id', options.clientId);
+  const ids = (await q.select('id')).map((r: { id: string }) => r.id);
+  await revokeGrants(db, ids, { reason: options.reason, coverUntil: options.coverUntil, deleteGrants: true });
+  return ids;
 }
 
-/** Deletes every session of the account and revokes all its grants, atomically. */
+/** Deletes every session of the account and revokes all its grants. */
 export async function endAccountAccess(db: Db, accountId: string, reason: string, coverUntil: Date): Promise<EndedSession[]> {
-  return db.transaction(async (trx) => {
-    const sessions = await trx('sessions').where('account_id', accountId).forUpdate().select('payload');
-    await trx('sessions').where('account_id', accountId).delete();
-    const ids = (await trx('grants').where('account_id', accountId).forUpdate().select('id')).map((r: { id: string }) => r.id);
-    await revokeGrantsWhere(trx as unknown as Db, ids, reason, coverUntil);
-    return sessions.map(({ payload }: { payload: Record<string, unknown> }) => {
-      const authorizations = (payload.authorizations ?? {}) as Record<string, { sid?: string }>;
-      const sids: Record<string, string> = {};
-      for (const [clientId, a] of Object.entries(authorizations)) if (a.sid) sids[clientId] = a.sid;
-      return { accountId, sids };
-    });
+  const sessions = await db('sessions').where('account_id', accountId).delete().returning('payload');
+  const ids = (await db('grants').where('account_id', accountId).select('id')).map((r: { id: string }) => r.id);
+  await revokeGrants(db, ids, { reason, coverUntil, deleteGrants: true });
+  return sessions.map(({ payload }: { payload: Record<string, unknown> }) => {
+    const authorizations = (payload.authorizations ?? {}) as Record<string, { sid?: string }>;
+    const sids: Record<string, string> = {};
+    for (const [clientId, a] of Object.entries(authorizations)) if (a.sid) sids[clientId] = a.sid;
+    return { accountId, sids };
   });
 }

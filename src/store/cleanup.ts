@@ -8,6 +8,7 @@ const EXPIRING_TABLES = [
   ['interactions', 'id_hash'],
   ['grants', 'id'],
   ['revocations', 'id'],
+  ['revocation_events', 'id'],
 ] as const;
 
 export async function deleteExpiredBatch(db: Db, table: string, key: string, batchSize: number): Promise<number> {

@@ -50,7 +50,8 @@ export interface EngineRecordStore {
   find(id: string): Promise<Payload | undefined>;
   findByUid(uid: string): Promise<Payload | undefined>;
   findByUserCode(userCode: string): Promise<Payload | undefined>;
-  destroy(id: string): Promise<void>;
+  /** Returns whether a record was deleted. */
+  destroy(id: string): Promise<boolean>;
   /** Marks the record consumed; refuses (ok: false) when it already was — of parallel callers exactly one wins. */
   consume(id: string): Promise<ConsumeResult>;
 }
@@ -103,7 +104,7 @@ export function createEngineRecordStore(db: Db, model: string): EngineRecordStor
     },
 
     async destroy(id) {
-      await scoped(db(spec.table).where(spec.key, keyOf(id))).delete();
+      return (await scoped(db(spec.table).where(spec.key, keyOf(id))).delete()) > 0;
     },
 
     async consume(id) {

@@ -1,18 +1,168 @@
-// Grant-level revocation: every stored token of the grant goes, and a revocation row remembers the grant
-// until any JWT access token issued from it has expired (those are not stored, so they are checked by id).
+// Revocation bookkeeping. Every revocation writes two things in the caller's transaction:
+// - a `revocations` row (kind grant | jti | client) that introspection checks, kept until the tokens it
+//   covers have expired;
+// - a `revocation_events` row, the durable feed that resource servers validating JWTs locally follow.
 import type { Db } from './db.ts';
 
-export async function revokeGrantTokens(db: Db, grantId: string, reason: string, coverUntil: Date): Promise<void> {
+export type RevocationKind = 'grant' | 'jti' | 'client';
+
+/** Event types, aligned with OpenID Shared Signals / CAEP where one fits (docs/revocation-feed.md). */
+export type RevocationEventType = 'token-revoked' | 'session-revoked' | 'client-disabled';
+
+export interface Revocation {
+  kind: RevocationKind;
+  value: string;
+  reason: string;
+  coverUntil: Date;
+  event: {
+    type: RevocationEventType;
+    jti?: string | undefined;
+    grantId?: string | undefined;
+    clientId?: string | null | undefined;
+    sub?: string | null | undefined;
+    /** undefined or null: the event concerns every audience. */
+    audiences?: string[] | null | undefined;
+  };
+}
+
+export async function recordRevocations(trx: Db, revocations: Revocation[]): Promise<void> {
+  if (revocations.length === 0) return;
+  await trx('revocations')
+    .insert(revocations.map((r) => ({ kind: r.kind, value: r.value, reason: r.reason, expires_at: r.coverUntil })))
+    .onConflict(['kind', 'value'])
+    .merge({ expires_at: trx.raw('greatest(revocations.expires_at, excluded.expires_at)') });
+  await trx('revocation_events').insert(
+    revocations.map((r) => ({
+      type: r.event.type,
+      jti: r.event.jti ?? null,
+      grant_id: r.event.grantId ?? null,
+      client_id: r.event.clientId ?? null,
+      sub: r.event.sub ?? null,
+      audiences: r.event.audiences ? JSON.stringify(r.event.audiences) : null,
+      reason: r.reason,
+      expires_at: r.coverUntil,
+    })),
+  );
+}
+
+interface GrantRow {
+  id: string;
+  account_id: string | null;
+  client_id: string;
+  payload: { resources?: Record<string, unknown> };
+}
+
+function grantRevocation(row: GrantRow | undefined, grantId: string, reason: string, coverUntil: Date): Revocation {
+  const audiences = row?.payload?.resources ? Object.keys(row.payload.resources) : null;
+  return {
+    kind: 'grant',
+    value: grantId,
+    reason,
+    coverUntil,
+    // CAEP "session-revoked": the grant — and every token issued from it — is no longer valid.
+    event: { type: 'session-revoked', grantId, clientId: row?.client_id, sub: row?.account_id, audiences: audiences?.length ? audiences : null },
+  };
+}
+
+/**
+ * Grant-level revocation: deletes every stored token of the grants (and, with `deleteGrants`, the grants)
+ * and records the revocations, in one transaction.
+ */
+export async function revokeGrants(
+  db: Db,
+  grantIds: string[],
+  options: { reason: string; coverUntil: Date; deleteGrants: boolean },
+): Promise<void> {
+  if (grantIds.length === 0) return;
   await db.transaction(async (trx) => {
-    await trx('tokens').where('grant_id', grantId).delete();
-    await trx('revocations')
-      .insert({ kind: 'grant', value: grantId, reason, expires_at: coverUntil })
-      .onConflict(['kind', 'value'])
-      .merge({ expires_at: trx.raw('greatest(revocations.expires_at, excluded.expires_at)') });
+    const rows: GrantRow[] = await trx('grants').whereIn('id', grantIds).select('id', 'account_id', 'client_id', 'payload');
+    await trx('tokens').whereIn('grant_id', grantIds).delete();
+    if (options.deleteGrants) await trx('grants').whereIn('id', grantIds).delete();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    await recordRevocations(
+      trx as unknown as Db,
+      grantIds.map((id) => grantRevocation(byId.get(id), id, options.reason, options.coverUntil)),
+    );
   });
+}
+
+export async function revokeGrantTokens(db: Db, grantId: string, reason: string, coverUntil: Date): Promise<void> {
+  await revokeGrants(db, [grantId], { reason, coverUntil, deleteGrants: false });
 }
 
 export async function isGrantRevoked(db: Db, grantId: string): Promise<boolean> {
   const row = await db('revocations').where({ kind: 'grant', value: grantId }).first('id');
   return Boolean(row);
+}
+
+export interface JwtTokenState {
+  revoked: boolean;
+  grantExists: boolean;
+  clientEnabled: boolean;
+  accountEnabled: boolean;
+  username: string | null;
+}
+
+/**
+ * Everything introspection must know about a JWT access token beyond its signature, in one round trip:
+ * is its jti, grant or client revoked, does its grant still exist, are its client and account enabled.
+ */
+export async function jwtTokenState(db: Db, token: { jti: string; grantId?: string | undefined; clientId: string; sub?: string | undefined }): Promise<JwtTokenState> {
+  const result = await db.raw(
+    `select
+       exists(select 1 from revocations where (kind = 'jti' and value = ?) or (kind = 'grant' and value = ?)) as revoked,
+       (? :: text is null or exists(select 1 from grants where id = ?)) as grant_exists,
+       coalesce((select not disabled from clients where id = ?), false) as client_enabled,
+       (? :: text is null or coalesce((select not disabled from accounts where id = ?), false)) as account_enabled,
+       (select username from accounts where id = ?) as username`,
+    [token.jti, token.grantId ?? null, token.grantId ?? null, token.grantId ?? null, token.clientId, token.sub ?? null, token.sub ?? null, token.sub ?? null],
+  );
+  const row = (result as { rows: Array<Record<string, unknown>> }).rows[0]!;
+  return {
+    revoked: row.revoked === true,
+    grantExists: row.grant_exists === true,
+    clientEnabled: row.client_enabled === true,
+    accountEnabled: row.account_enabled === true,
+    username: (row.username as string | null) ?? null,
+  };
+}
+
+export interface FeedEvent {
+  cursor: string;
+  type: RevocationEventType;
+  jti: string | null;
+  grantId: string | null;
+  clientId: string | null;
+  sub: string | null;
+  audiences: string[] | null;
+  reason: string;
+  occurredAt: Date;
+  expiresAt: Date;
+}
+
+/** Events after `cursor` that concern `audience` (or every audience), oldest first. */
+export async function readFeed(db: Db, audience: string, cursor: bigint, limit: number): Promise<FeedEvent[]> {
+  const rows = await db('revocation_events')
+    .where('id', '>', cursor.toString())
+    .where((q) => q.whereNull('audiences').orWhereRaw('audiences @> ?::jsonb', [JSON.stringify([audience])]))
+    .orderBy('id')
+    .limit(limit);
+  return rows.map((r: Record<string, unknown>) => ({
+    cursor: String(r.id),
+    type: r.type as RevocationEventType,
+    jti: (r.jti as string | null) ?? null,
+    grantId: (r.grant_id as string | null) ?? null,
+    clientId: (r.client_id as string | null) ?? null,
+    sub: (r.sub as string | null) ?? null,
+    audiences: (r.audiences as string[] | null) ?? null,
+    reason: r.reason as string,
+    occurredAt: r.occurred_at as Date,
+    expiresAt: r.expires_at as Date,
+  }));
+}
+
+/** The newest cursor, and the oldest one still kept (older events were pruned with the tokens they covered). */
+export async function feedBounds(db: Db): Promise<{ newest: bigint; oldest: bigint }> {
+  const row = await db('revocation_events').first(db.raw('coalesce(max(id), 0) as newest'), db.raw('coalesce(min(id), 0) as oldest'));
+  return { newest: BigInt(String(row?.newest ?? 0)), oldest: BigInt(String(row?.oldest ?? 0)) };
 }

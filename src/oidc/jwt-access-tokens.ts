@@ -1,0 +1,74 @@
+// Introspection and revocation of JWT access tokens, which the engine neither stores nor accepts at those
+// endpoints (it refuses structured tokens). The host hands such a token to the engine as
+// `jwt:<token>` (see http/middleware/engine-request.ts); the adapter's AccessToken / ClientCredentials
+// `find` lands here, verifies it (signature with our keys, iss, exp, nbf, typ) and checks, in one query,
+// that its jti, grant and client are not revoked, its grant still exists, and its client and account are
+// enabled. The engine then answers exactly as for a stored token. `destroy` records the jti as revoked.
+import type { Db } from '../store/db.ts';
+import type { Payload } from '../store/engine-records.ts';
+import { jwtTokenState, recordRevocations } from '../store/revocations.ts';
+import { peekClaims, type AccessTokenVerifier } from '../domain/access-token-verifier.ts';
+
+export const JWT_HANDLE_PREFIX = 'jwt:';
+
+interface Seen {
+  exp: number;
+  audiences: string[];
+  clientId: string;
+  sub: string | undefined;
+}
+
+const RECENT_LIMIT = 1000;
+
+export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerifier }) {
+  // jti → what revocation needs, for tokens just found by introspection or revocation in this process.
+  const recent = new Map<string, Seen>();
+
+  return {
+    isHandle: (id: string) => id.startsWith(JWT_HANDLE_PREFIX),
+
+    async find(model: string, handle: string): Promise<Payload | undefined> {
+      const token = handle.slice(JWT_HANDLE_PREFIX.length);
+      const peek = peekClaims(token);
+      if (!peek) return undefined;
+      // Tokens issued from a grant (a person's consent) carry `gid`; client_credentials tokens do not.
+      const fromGrant = typeof peek.gid === 'string';
+      if ((model === 'AccessToken') !== fromGrant || (model !== 'AccessToken' && model !== 'ClientCredentials')) return undefined;
+
+      const claims = await deps.verifier.verify(token);
+      if (!claims) return undefined;
+      const { iss: _iss, sub, aud, exp, iat, nbf: _nbf, jti, client_id: clientId, scope, gid, ...extra } = claims;
+      const state = await jwtTokenState(deps.db, { jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined });
+      if (state.revoked || !state.grantExists || !state.clientEnabled || !state.accountEnabled) return undefined;
+
+      const audiences = Array.isArray(aud) ? aud : aud ? [aud] : [];
+      if (recent.size >= RECENT_LIMIT) recent.delete(recent.keys().next().value!);
+      recent.set(jti, { exp: exp!, audiences, clientId, sub });
+
+      const payload: Payload = { kind: model, jti, iat, exp, clientId, aud, scope, extra: { ...extra, ...(gid ? { gid } : {}) } };
+      if (fromGrant) Object.assign(payload, { accountId: sub, grantId: gid, extra: { ...(payload.extra as object), ...(state.username ? { username: state.username } : {}) } });
+      return payload;
+    },
+
+    /** Records a JWT access token found moments ago as revoked until it expires; false if it is not one. */
+    async revoke(jti: string): Promise<boolean> {
+      const seen = recent.get(jti);
+      if (!seen) return false;
+      recent.delete(jti);
+      await deps.db.transaction((trx) =>
+        recordRevocations(trx as unknown as Db, [
+          {
+            kind: 'jti',
+            value: jti,
+            reason: 'token_revoked',
+            coverUntil: new Date(seen.exp * 1000),
+            event: { type: 'token-revoked', jti, clientId: seen.clientId, sub: seen.sub, audiences: seen.audiences.length ? seen.audiences : null },
+          },
+        ]),
+      );
+      return true;
+    },
+  };
+}
+
+export type JwtAccessTokens = ReturnType<typeof createJwtAccessTokens>;

@@ -1,0 +1,72 @@
+import type { Db } from './db.ts';
+
+export interface ScopeDefinition {
+  name: string;
+  description?: string | undefined;
+}
+
+export interface ResourceServerRow {
+  identifier: string;
+  name: string;
+  scopes: ScopeDefinition[];
+  accessTokenFormat: 'jwt' | 'opaque';
+  accessTokenTtl: number;
+  signingAlg: string;
+  createdAt: Date;
+}
+
+interface Raw {
+  identifier: string;
+  name: string;
+  scopes: ScopeDefinition[];
+  access_token_format: 'jwt' | 'opaque';
+  access_token_ttl: number;
+  signing_alg: string;
+  created_at: Date;
+}
+
+const toRow = (r: Raw): ResourceServerRow => ({
+  identifier: r.identifier,
+  name: r.name,
+  scopes: r.scopes,
+  accessTokenFormat: r.access_token_format,
+  accessTokenTtl: r.access_token_ttl,
+  signingAlg: r.signing_alg,
+  createdAt: r.created_at,
+});
+
+const toRaw = (r: Omit<ResourceServerRow, 'createdAt'>) => ({
+  identifier: r.identifier,
+  name: r.name,
+  scopes: JSON.stringify(r.scopes),
+  access_token_format: r.accessTokenFormat,
+  access_token_ttl: r.accessTokenTtl,
+  signing_alg: r.signingAlg,
+});
+
+export async function findResourceServer(db: Db, identifier: string): Promise<ResourceServerRow | undefined> {
+  const row = await db<Raw>('resource_servers').where('identifier', identifier).first();
+  return row ? toRow(row) : undefined;
+}
+
+export async function listResourceServers(db: Db): Promise<ResourceServerRow[]> {
+  return (await db<Raw>('resource_servers').orderBy('created_at')).map(toRow);
+}
+
+export async function insertResourceServer(db: Db, r: Omit<ResourceServerRow, 'createdAt'>): Promise<boolean> {
+  const inserted = await db('resource_servers').insert(toRaw(r)).onConflict('identifier').ignore().returning('identifier');
+  return inserted.length === 1;
+}
+
+export async function updateResourceServer(db: Db, r: Omit<ResourceServerRow, 'createdAt'>): Promise<void> {
+  await db('resource_servers').where('identifier', r.identifier).update({ ...toRaw(r), updated_at: db.fn.now() });
+}
+
+export async function deleteResourceServer(db: Db, identifier: string): Promise<boolean> {
+  return (await db('resource_servers').where('identifier', identifier).delete()) > 0;
+}
+
+export async function longestAccessTokenTtl(db: Db): Promise<number> {
+  const row = await db('resource_servers').max('access_token_ttl as max').first();
+  return Number(row?.max ?? 0);
+}
