@@ -15,6 +15,9 @@ import { createHealthRouter } from './http/health.ts';
 import { createAssetRouter } from './http/assets.ts';
 import { createInteractionRouter } from './http/interactions.ts';
 import { createAccountRouter } from './http/account.ts';
+import { createRevocationFeedRouter } from './http/revocation-feed.ts';
+import { feedAudience } from './oidc/provider.ts';
+import type { AccessTokenVerifier } from './domain/access-token-verifier.ts';
 import { createLoginThrottle } from './domain/login-throttle.ts';
 
 export interface AppDeps {
@@ -24,6 +27,9 @@ export interface AppDeps {
   provider: Provider;
   hasher: PasswordHasher;
   cookieKeys: string[];
+  verifier: AccessTokenVerifier;
+  /** Aborted when the server begins to shut down. */
+  shutdown: AbortSignal;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -48,6 +54,7 @@ export function createApp(deps: AppDeps): Koa {
       selfRegistration: config.selfRegistration,
     }),
     createAccountRouter({ provider, db: deps.db, config }),
+    createRevocationFeedRouter({ db: deps.db, verifier: deps.verifier, feedAudience: feedAudience(config.issuer), shutdown: deps.shutdown }),
   ]) {
     app.use(router.routes());
   }

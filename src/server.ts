@@ -15,7 +15,7 @@ import { assertDataDirFree, controlSocketPath, startControlSocket } from './cli/
 import type { OperationContext } from './cli/operations.ts';
 import { sendBackchannelLogouts } from './oidc/backchannel.ts';
 import { ensureAccountClient } from './domain/clients.ts';
-import { createAccessTokenVerifier } from './domain/access-token-verifier.ts';
+import { createAccessTokenVerifier, type AccessTokenVerifier } from './domain/access-token-verifier.ts';
 
 export interface RunningServer {
   url: string;
@@ -35,14 +35,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const { created } = await ensureKeys(runtime.db, runtime.box);
     if (created.length) logger.info({ created }, 'generated keys');
     await ensureAccountClient(runtime.db, config.issuer);
-    const { provider, cookieKeys } = await buildProvider(config, logger, runtime);
+    const { provider, cookieKeys, verifier } = await buildProvider(config, logger, runtime);
     const operations: OperationContext = {
       runtime,
       config,
       notifyLogout: (ended) => sendBackchannelLogouts(provider, logger, ended),
     };
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
-    return await serveWith(config, logger, { runtime, provider, cookieKeys, operations }, control);
+    return await serveWith(config, logger, { runtime, provider, cookieKeys, verifier, operations }, control);
   } catch (error) {
     control?.close();
     await runtime.close();
@@ -68,12 +68,14 @@ interface Engine {
   runtime: Runtime;
   provider: Provider;
   cookieKeys: string[];
+  verifier: AccessTokenVerifier;
   operations: OperationContext;
 }
 
 async function serveWith(config: Config, logger: Logger, engine: Engine, control: Server | undefined): Promise<RunningServer> {
-  const { runtime, provider, cookieKeys } = engine;
-  const app = createApp({ config, logger, db: runtime.db, provider, hasher: runtime.hasher, cookieKeys });
+  const { runtime, provider, cookieKeys, verifier } = engine;
+  const shutdown = new AbortController();
+  const app = createApp({ config, logger, db: runtime.db, provider, hasher: runtime.hasher, cookieKeys, verifier, shutdown: shutdown.signal });
 
   const server: Server = createServer(app.callback());
   server.requestTimeout = 30_000;
@@ -96,6 +98,7 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
     operations: engine.operations,
     close() {
       closing ??= (async () => {
+        shutdown.abort();
         clearInterval(cleanup);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -108,6 +108,7 @@ export async function clientCreate(ctx: CommandContext, args: string[]): Promise
     'policy-uri': { type: 'string' },
     'tos-uri': { type: 'string' },
     'client-uri': { type: 'string' },
+    'default-resource': { type: 'string' },
   });
   if (!values.name) throw new UsageError('client create needs --name');
   let jwks: { keys: unknown[] } | undefined;
@@ -133,6 +134,7 @@ export async function clientCreate(ctx: CommandContext, args: string[]): Promise
     policyUri: values['policy-uri'] as string | undefined,
     tosUri: values['tos-uri'] as string | undefined,
     clientUri: values['client-uri'] as string | undefined,
+    defaultResource: values['default-resource'] as string | undefined,
   });
   const human = [`created client ${metadata.client_name}`, `client_id:     ${metadata.client_id}`];
   if (metadata.client_secret) human.push(`client_secret: ${metadata.client_secret}   (shown once; store it now)`);
@@ -182,4 +184,90 @@ export async function userChangeRole(ctx: CommandContext, args: string[], add: b
   if (roles.length === 0) throw new UsageError('give at least one --role');
   const result = await runOperation(ctx, add ? 'user.add-role' : 'user.remove-role', { user, roles });
   print(values.json === true, result, describeAccount(result));
+}
+
+function requireClientId(values: FlagValues, command: string): string {
+  if (typeof values['client-id'] !== 'string' || !values['client-id']) throw new UsageError(`${command} needs --client-id`);
+  return values['client-id'];
+}
+
+export async function clientList(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, {});
+  const { clients } = await runOperation(ctx, 'client.list', undefined);
+  const lines = clients.map((c) => `${c.client_id}  ${String(c['client_name'] ?? '')}${c.disabled ? ' [disabled]' : ''}`);
+  print(values.json === true, { clients }, lines.length ? lines.join('\n') : 'no clients');
+}
+
+export async function clientChange(ctx: CommandContext, args: string[], action: 'disable' | 'enable' | 'delete'): Promise<void> {
+  const { values } = parse(args, { 'client-id': { type: 'string' } });
+  const clientId = requireClientId(values, `client ${action}`);
+  const result = await runOperation(ctx, `client.${action}`, { clientId });
+  print(values.json === true, result, `${action}d client ${clientId}${action === 'enable' ? '' : '; its grants and tokens are revoked'}`);
+}
+
+/** --scope "read write" plus optional --describe read="Read your invoices" for the consent page. */
+function scopeDefinitions(values: FlagValues): Array<{ name: string; description?: string }> | undefined {
+  if (typeof values.scope !== 'string') return undefined;
+  const descriptions = new Map<string, string>();
+  for (const d of (values.describe as string[] | undefined) ?? []) {
+    const eq = d.indexOf('=');
+    if (eq < 1) throw new UsageError('--describe takes scope=description');
+    descriptions.set(d.slice(0, eq), d.slice(eq + 1));
+  }
+  return values.scope.split(/\s+/).filter(Boolean).map((name) => ({ name, ...(descriptions.has(name) ? { description: descriptions.get(name)! } : {}) }));
+}
+
+const RESOURCE_FLAGS = {
+  identifier: { type: 'string' },
+  name: { type: 'string' },
+  scope: { type: 'string' },
+  describe: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  ttl: { type: 'string' },
+  alg: { type: 'string' },
+} as const satisfies ParseArgsOptionsConfig;
+
+function resourceInput(values: FlagValues, command: string) {
+  if (typeof values.identifier !== 'string') throw new UsageError(`${command} needs --identifier URI`);
+  const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+  if (ttl !== undefined && !Number.isInteger(ttl)) throw new UsageError('--ttl takes whole seconds');
+  return {
+    identifier: values.identifier,
+    name: values.name as string | undefined,
+    scopes: scopeDefinitions(values),
+    format: values.format as string | undefined,
+    ttl,
+    alg: values.alg as string | undefined,
+  };
+}
+
+export async function resourceCreate(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, RESOURCE_FLAGS);
+  const r = await runOperation(ctx, 'resource.create', resourceInput(values, 'resource create'));
+  const human = [
+    `created resource server ${r.name} (${r.identifier}), ${r.format} access tokens for ${r.ttl}s`,
+    `introspection client_id:     ${r.introspection_client.client_id}`,
+    `introspection client_secret: ${r.introspection_client.client_secret}   (shown once; store it now)`,
+  ];
+  print(values.json === true, r, human.join('\n'));
+}
+
+export async function resourceList(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, {});
+  const { resources } = await runOperation(ctx, 'resource.list', undefined);
+  const lines = resources.map((r) => `${r.identifier}  ${r.name}  [${r.scopes.map((s) => s.name).join(' ')}] ${r.format} ${r.ttl}s`);
+  print(values.json === true, { resources }, lines.length ? lines.join('\n') : 'no resource servers');
+}
+
+export async function resourceUpdate(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, RESOURCE_FLAGS);
+  const r = await runOperation(ctx, 'resource.update', resourceInput(values, 'resource update'));
+  print(values.json === true, r, `updated resource server ${r.identifier}`);
+}
+
+export async function resourceDelete(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, { identifier: { type: 'string' } });
+  if (typeof values.identifier !== 'string') throw new UsageError('resource delete needs --identifier URI');
+  const r = await runOperation(ctx, 'resource.delete', { identifier: values.identifier });
+  print(values.json === true, r, `deleted resource server ${r.identifier} and its introspection client`);
 }

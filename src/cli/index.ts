@@ -3,8 +3,14 @@ import { loadConfigOrExit } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { pino } from 'pino';
 import {
+  clientChange,
   clientCreate,
+  clientList,
   migrate,
+  resourceCreate,
+  resourceDelete,
+  resourceList,
+  resourceUpdate,
   serve,
   userChangeRole,
   userCreate,
@@ -32,7 +38,18 @@ const USAGE = `usage: tessera <command>
                 [--grant-type G]... [--scope "s1 s2"]
                 [--auth-method client_secret_basic|client_secret_post|none|private_key_jwt]
                 [--jwks-uri URL | --jwks JSON] [--backchannel-logout-uri URL] [--first-party]
-                [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--client-uri URL] [--json]
+                [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--client-uri URL]
+                [--default-resource URI] [--json]
+  client list [--json]
+  client disable --client-id ID [--json]       revokes every grant and token of the client
+  client enable --client-id ID [--json]
+  client delete --client-id ID [--json]        revokes, then deletes
+  resource create --identifier URI --scope "read write" [--describe read="Read invoices"]...
+                  [--name N] [--format jwt|opaque] [--ttl 600] [--alg ES256|RS256|EdDSA] [--json]
+                  also creates the API's introspection client (credentials shown once)
+  resource list [--json]
+  resource update --identifier URI [--scope ...] [--describe ...] [--name N] [--format F] [--ttl S] [--alg A] [--json]
+  resource delete --identifier URI [--json]
 
 Configuration comes from environment variables; see README.md.`;
 
@@ -72,6 +89,20 @@ async function main(): Promise<void> {
       return userChangeRole(ctx, rest, false);
     case 'client create':
       return clientCreate(ctx, rest);
+    case 'client list':
+      return clientList(ctx, rest);
+    case 'client disable':
+    case 'client enable':
+    case 'client delete':
+      return clientChange(ctx, rest, sub as 'disable' | 'enable' | 'delete');
+    case 'resource create':
+      return resourceCreate(ctx, rest);
+    case 'resource list':
+      return resourceList(ctx, rest);
+    case 'resource update':
+      return resourceUpdate(ctx, rest);
+    case 'resource delete':
+      return resourceDelete(ctx, rest);
     default:
       throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"\n${USAGE}`);
   }

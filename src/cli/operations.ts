@@ -15,7 +15,16 @@ import {
   type NewAccount,
 } from '../domain/accounts.ts';
 import { listAccounts } from '../store/accounts.ts';
-import { createClient, type NewClient } from '../domain/clients.ts';
+import { createClient, disableClient, enableClient, listClientsPublic, type NewClient } from '../domain/clients.ts';
+import {
+  createResourceServer,
+  listResourceServers,
+  publicResourceServer,
+  removeResourceServer,
+  updateResource,
+  type ResourceServerInput,
+} from '../domain/resource-servers.ts';
+import { longestAccessTokenTtl } from '../store/resource-servers.ts';
 
 export interface OperationContext {
   runtime: Runtime;
@@ -24,7 +33,11 @@ export interface OperationContext {
   notifyLogout(ended: EndedSession[]): Promise<number>;
 }
 
-const revocationWindow = (config: Config) => ({ coverUntil: new Date(Date.now() + config.ttl.accessToken * 1000) });
+/** Revocations must outlive every access token they cover: the longest access-token lifetime in use. */
+async function revocationWindow(ctx: OperationContext) {
+  const longest = Math.max(ctx.config.ttl.accessToken, await longestAccessTokenTtl(ctx.runtime.db));
+  return { coverUntil: new Date(Date.now() + longest * 1000) };
+}
 
 export const operations = {
   async migrate({ runtime }: OperationContext) {
@@ -40,14 +53,14 @@ export const operations = {
     return publicAccount(await requireAccount(runtime.db, input.user));
   },
   async 'user.disable'(ctx: OperationContext, input: { user: string }) {
-    const { account, endedSessions } = await disableAccount(ctx.runtime.db, input.user, revocationWindow(ctx.config));
+    const { account, endedSessions } = await disableAccount(ctx.runtime.db, input.user, await revocationWindow(ctx));
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.enable'({ runtime }: OperationContext, input: { user: string }) {
     return publicAccount(await enableAccount(runtime.db, input.user));
   },
   async 'user.set-password'(ctx: OperationContext, input: { user: string; password: string }) {
-    const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, revocationWindow(ctx.config));
+    const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, await revocationWindow(ctx));
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.add-role'({ runtime }: OperationContext, input: { user: string; roles: string[] }) {
@@ -58,6 +71,36 @@ export const operations = {
   },
   async 'client.create'({ runtime }: OperationContext, input: NewClient) {
     return createClient(runtime.db, runtime.box, input);
+  },
+  async 'client.list'({ runtime }: OperationContext) {
+    return { clients: await listClientsPublic(runtime.db) };
+  },
+  async 'client.disable'(ctx: OperationContext, input: { clientId: string }) {
+    await disableClient(ctx.runtime.db, input.clientId, await revocationWindow(ctx));
+    return { client_id: input.clientId, disabled: true };
+  },
+  async 'client.enable'({ runtime }: OperationContext, input: { clientId: string }) {
+    await enableClient(runtime.db, input.clientId);
+    return { client_id: input.clientId, disabled: false };
+  },
+  async 'client.delete'(ctx: OperationContext, input: { clientId: string }) {
+    await disableClient(ctx.runtime.db, input.clientId, await revocationWindow(ctx), { remove: true });
+    return { client_id: input.clientId, deleted: true };
+  },
+  async 'resource.create'({ runtime }: OperationContext, input: ResourceServerInput) {
+    const { resource, introspectionClient } = await createResourceServer(runtime.db, runtime.box, input);
+    return { ...publicResourceServer(resource), introspection_client: { client_id: introspectionClient.client_id, client_secret: introspectionClient.client_secret } };
+  },
+  async 'resource.list'({ runtime }: OperationContext) {
+    return { resources: (await listResourceServers(runtime.db)).map(publicResourceServer) };
+  },
+  async 'resource.update'({ runtime }: OperationContext, input: ResourceServerInput) {
+    return publicResourceServer(await updateResource(runtime.db, input));
+  },
+  async 'resource.delete'(ctx: OperationContext, input: { identifier: string }) {
+    const { introspectionClientIds } = await removeResourceServer(ctx.runtime.db, input.identifier);
+    for (const clientId of introspectionClientIds) await disableClient(ctx.runtime.db, clientId, await revocationWindow(ctx), { remove: true });
+    return { identifier: input.identifier, deleted: true };
   },
 } as const;
 

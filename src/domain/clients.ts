@@ -2,8 +2,9 @@
 // registration and the admin API). The engine validates the metadata again whenever it loads a client.
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.ts';
-import { upsertClient } from '../store/clients.ts';
-import { ValidationError } from '../errors.ts';
+import { deleteClient, findClientById, listClients, setClientDisabled, upsertClient } from '../store/clients.ts';
+import { revokeClientAccess } from '../store/revocations.ts';
+import { NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
@@ -180,4 +181,23 @@ export async function ensureAccountClient(db: Db, issuer: string): Promise<void>
     },
     secretSealed: null,
   });
+}
+
+/**
+ * Disabling a client (or deleting it) revokes every grant it holds and every token issued to it; the
+ * revocation is visible at introspection at once and in the revocation feed.
+ */
+export async function disableClient(db: Db, clientId: string, revocation: { coverUntil: Date }, options: { remove?: boolean } = {}): Promise<void> {
+  if (!(await findClientById(db, clientId))) throw new NotFound(`no client "${clientId}"`);
+  await setClientDisabled(db, clientId, true);
+  await revokeClientAccess(db, clientId, options.remove ? 'client_deleted' : 'client_disabled', revocation.coverUntil);
+  if (options.remove) await deleteClient(db, clientId);
+}
+
+export async function enableClient(db: Db, clientId: string): Promise<void> {
+  if (!(await setClientDisabled(db, clientId, false))) throw new NotFound(`no client "${clientId}"`);
+}
+
+export async function listClientsPublic(db: Db): Promise<Array<ClientMetadata & { disabled: boolean }>> {
+  return (await listClients(db)).map((c) => Object.assign({}, c.metadata as ClientMetadata, { disabled: c.disabled }));
 }

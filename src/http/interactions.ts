@@ -10,6 +10,7 @@ import type { LoginThrottle } from '../domain/login-throttle.ts';
 import { authenticate, createAccount } from '../domain/accounts.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { markConsentRemembered } from '../store/access.ts';
+import { findResourceServer } from '../store/resource-servers.ts';
 import { AppError, BadRequest, NotFound } from '../errors.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
 import { readForm } from './middleware/body-limit.ts';
@@ -75,11 +76,15 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     });
   }
 
-  function describeScopes(details: Details): string[] {
+  async function describeScopes(details: Details): Promise<string[]> {
     const d = details.prompt.details as PromptDetails;
     const lines = (d.missingOIDCScope ?? []).map((s) => strings.consent.scopes[s] ?? `${strings.consent.unknownScope} "${s}"`);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) {
-      for (const s of scopes) lines.push(`${strings.consent.unknownScope} "${s}" ${strings.consent.resource} ${resource}`);
+      const api = await findResourceServer(db, resource);
+      for (const s of scopes) {
+        const described = api?.scopes.find((x) => x.name === s)?.description;
+        lines.push(described ? `${described} (${api!.name})` : `${strings.consent.unknownScope} "${s}" ${strings.consent.resource} ${api?.name ?? resource}`);
+      }
     }
     return lines;
   }
@@ -90,7 +95,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     ctx.type = 'html';
     ctx.body = renderPage('consent', {
       client: await clientOf(details),
-      scopes: describeScopes(details),
+      scopes: await describeScopes(details),
       action: `${INTERACTION_PATH}/${details.uid}/confirm`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
       csrf: csrfToken(ctx),

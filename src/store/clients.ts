@@ -47,3 +47,7 @@ export async function listClients(db: Db): Promise<ClientRow[]> {
   const rows = await db<RawClientRow>('clients').orderBy('created_at');
   return rows.map(toClient);
 }
+
+export async function setClientDisabled(db: Db, id: string, disabled: boolean): Promise<boolean> {
+  return (await db('clients').where('id', id).update({ disabled, updated_at: db.fn.now() })) > 0;
+}

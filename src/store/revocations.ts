@@ -166,3 +166,18 @@ export async function feedBounds(db: Db): Promise<{ newest: bigint; oldest: bigi
   const row = await db('revocation_events').first(db.raw('coalesce(max(id), 0) as newest'), db.raw('coalesce(min(id), 0) as oldest'));
   return { newest: BigInt(String(row?.newest ?? 0)), oldest: BigInt(String(row?.oldest ?? 0)) };
 }
+
+/**
+ * Everything a client holds stops working: its grants and their tokens, its own stored tokens
+ * (client_credentials, registration), and — through a `client` revocation — its JWTs.
+ */
+export async function revokeClientAccess(db: Db, clientId: string, reason: string, coverUntil: Date): Promise<void> {
+  const grantIds = (await db('grants').where('client_id', clientId).select('id')).map((r: { id: string }) => r.id);
+  await revokeGrants(db, grantIds, { reason, coverUntil, deleteGrants: true });
+  await db.transaction(async (trx) => {
+    await trx('tokens').whereRaw(`payload->>'clientId' = ?`, [clientId]).delete();
+    await recordRevocations(trx as unknown as Db, [
+      { kind: 'client', value: clientId, reason, coverUntil, event: { type: 'client-disabled', clientId, audiences: null } },
+    ]);
+  });
+}

@@ -1,0 +1,125 @@
+// The revocation feed (docs/revocation-feed.md): what a resource server that validates JWT access tokens
+// locally must stop accepting. It authenticates with a bearer access token for the feed audience
+// (client_credentials of its introspection client, scope revocations:read) and reads, from a durable
+// cursor, the events concerning its audience — as JSON long-poll, or as server-sent events.
+import { PassThrough } from 'node:stream';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Db } from '../store/db.ts';
+import { findClientById } from '../store/clients.ts';
+import { readFeed, type FeedEvent } from '../store/revocations.ts';
+import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
+import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
+import { AppError } from '../errors.ts';
+import { FEED_PATH } from '../oidc/provider.ts';
+
+export interface FeedDeps {
+  db: Db;
+  verifier: AccessTokenVerifier;
+  feedAudience: string;
+  /** How often the database is polled for new events while a caller waits. */
+  pollMs?: number;
+  /** Longest time one long-poll request stays open (an event stream: four times as long). */
+  maxWaitSeconds?: number;
+  /** Aborted when the server shuts down: open streams and long-polls end at once. */
+  shutdown: AbortSignal;
+}
+
+class Unauthorized extends AppError {
+  constructor(description: string, code = 'invalid_token') {
+    super(401, code, description);
+  }
+}
+
+const BATCH = 500;
+
+export function toWire(e: FeedEvent) {
+  return {
+    cursor: e.cursor,
+    type: e.type,
+    ...(e.jti ? { jti: e.jti } : {}),
+    ...(e.grantId ? { gid: e.grantId } : {}),
+    ...(e.clientId ? { client_id: e.clientId } : {}),
+    ...(e.sub ? { sub: e.sub } : {}),
+    ...(e.audiences ? { aud: e.audiences } : {}),
+    reason: e.reason,
+    occurred_at: Math.floor(e.occurredAt.getTime() / 1000),
+    // Tokens this event covers have all expired by then; after it, the event may be pruned.
+    valid_until: Math.floor(e.expiresAt.getTime() / 1000),
+  };
+}
+
+export function createRevocationFeedRouter(deps: FeedDeps): Router {
+  const router = new Router();
+  const pollMs = deps.pollMs ?? 250;
+  const maxWait = deps.maxWaitSeconds ?? 25;
+
+  async function audienceOf(ctx: Context): Promise<{ audience: string; tokenExp: number }> {
+    const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
+    ctx.set('WWW-Authenticate', `Bearer realm="revocation-feed", scope="${FEED_SCOPE}"`);
+    if (!match) throw new Unauthorized('a bearer access token for the revocation feed is required', 'invalid_request');
+    const claims = await deps.verifier.verify(match[1]!, { audience: deps.feedAudience });
+    if (!claims) throw new Unauthorized('the access token is invalid or expired');
+    if (!String(claims.scope ?? '').split(' ').includes(FEED_SCOPE)) throw new AppError(403, 'insufficient_scope', `scope ${FEED_SCOPE} is required`);
+    const client = await findClientById(deps.db, claims.client_id);
+    const audience = client?.metadata[INTROSPECTS_PROPERTY];
+    if (!client || client.disabled || typeof audience !== 'string') throw new Unauthorized('the client is not a resource server');
+    return { audience, tokenExp: claims.exp! };
+  }
+
+  function cursorOf(value: string | undefined): bigint {
+    if (value === undefined || value === '') return 0n;
+    if (!/^\d{1,19}$/.test(value)) throw new AppError(400, 'invalid_request', 'cursor must be a non-negative integer');
+    return BigInt(value);
+  }
+
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  router.get(FEED_PATH, async (ctx) => {
+    const { audience, tokenExp } = await audienceOf(ctx);
+    ctx.set('Cache-Control', 'no-store');
+    const after = cursorOf((ctx.get('last-event-id') || (ctx.query.after as string | undefined)) ?? undefined);
+
+    if (ctx.accepts('json', 'text/event-stream') === 'text/event-stream') {
+      const stream = new PassThrough();
+      ctx.type = 'text/event-stream';
+      ctx.set('X-Accel-Buffering', 'no');
+      ctx.body = stream;
+      void (async () => {
+        let cursor = after;
+        const until = Math.min(Date.now() + maxWait * 1000 * 4, tokenExp * 1000);
+        let lastBeat = Date.now();
+        stream.write(`retry: 1000\n\n`);
+        while (!stream.destroyed && !deps.shutdown.aborted && Date.now() < until) {
+          const events = await readFeed(deps.db, audience, cursor, BATCH).catch(() => []);
+          for (const e of events) {
+            stream.write(`id: ${e.cursor}\nevent: ${e.type}\ndata: ${JSON.stringify(toWire(e))}\n\n`);
+            cursor = BigInt(e.cursor);
+          }
+          if (Date.now() - lastBeat > 15_000) {
+            stream.write(': keep-alive\n\n');
+            lastBeat = Date.now();
+          }
+          if (events.length < BATCH) await sleep(pollMs);
+        }
+        stream.end();
+      })();
+      return;
+    }
+
+    const wait = Math.min(Number(ctx.query.wait ?? 0) || 0, maxWait);
+    const deadline = Date.now() + wait * 1000;
+    let events = await readFeed(deps.db, audience, after, BATCH);
+    while (events.length === 0 && Date.now() < deadline && !deps.shutdown.aborted) {
+      await sleep(pollMs);
+      events = await readFeed(deps.db, audience, after, BATCH);
+    }
+    ctx.body = {
+      events: events.map(toWire),
+      cursor: events.length ? events[events.length - 1]!.cursor : after.toString(),
+      more: events.length === BATCH,
+    };
+  });
+
+  return router;
+}
