@@ -15,6 +15,7 @@ import { BadRequest } from '../errors.ts';
 import { readForm } from './middleware/body-limit.ts';
 import { assertCsrf, csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
+import { strings } from './strings.ts';
 
 export interface AccountDeps {
   provider: Provider;
@@ -51,7 +52,12 @@ export function createAccountRouter(deps: AccountDeps): Router {
     }
     ctx.body = renderPage('account', {
       account,
-      apps: [...apps.values()].map((a) => ({ ...a, scopes: [...a.scopes].join(' '), since: a.since.toISOString().slice(0, 10) })),
+      apps: [...apps.values()].map((a) => ({
+        ...a,
+        // The same plain words as the consent page.
+        scopes: [...a.scopes].map((s) => strings.consent.scopes[s] ?? s).join(' · '),
+        since: a.since.toISOString().slice(0, 10),
+      })),
       csrf: csrfToken(ctx),
       revokeAction: '/account/apps/revoke',
       signOutUrl: `${config.issuer}/session/end`,
