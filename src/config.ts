@@ -47,6 +47,7 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
   LOGIN_LOCK_SECONDS: seconds(60),
   CLEANUP_INTERVAL: seconds(60),
+  CLOCK_TOLERANCE: z.coerce.number().int().min(0).max(300).default(15),
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).max(4 * 1024 * 1024).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).max(20).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
@@ -89,6 +90,8 @@ export interface Config {
   /** Audience of access tokens issued by client_credentials when the client names no `resource`. */
   readonly defaultAudience: string;
   readonly cleanupIntervalSeconds: number;
+  /** Allowed clock skew when checking expiry of tokens, sessions and client assertions. */
+  readonly clockToleranceSeconds: number;
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
   /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
   readonly bodyLimitBytes: number;
@@ -141,6 +144,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     },
     defaultAudience: e.DEFAULT_AUDIENCE ?? `${issuer}/api`,
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL,
+    clockToleranceSeconds: e.CLOCK_TOLERANCE,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     bodyLimitBytes: 56 * 1024,
   };

@@ -169,6 +169,12 @@ export async function userSetDisabled(ctx: CommandContext, args: string[], disab
   print(values.json === true, result, `${disabled ? 'disabled' : 'enabled'} ${describeAccount(result)}`);
 }
 
+export async function userEndSessions(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, { username: { type: 'string' } });
+  const result = await runOperation(ctx, 'user.end-sessions', { user: requireUser(values, 'user end-sessions') });
+  print(values.json === true, result, `ended ${result.sessions_ended} session(s) of ${result.username}; ${result.logout_notifications} back-channel logout(s) delivered`);
+}
+
 export async function userSetPassword(ctx: CommandContext, args: string[]): Promise<void> {
   const { values } = parse(args, { username: { type: 'string' }, 'password-stdin': { type: 'boolean', default: false } });
   const user = requireUser(values, 'user set-password');

@@ -14,6 +14,7 @@ import {
   serve,
   userChangeRole,
   userCreate,
+  userEndSessions,
   userList,
   userSetDisabled,
   userSetPassword,
@@ -31,6 +32,7 @@ const USAGE = `usage: tessera <command>
   user show --username U [--json]                 U is a username or a user id
   user disable --username U [--json]              ends sessions, revokes grants, back-channel logout
   user enable --username U [--json]
+  user end-sessions --username U [--json]         sign out everywhere (back-channel logout); grants stay
   user set-password --username U --password-stdin [--json]   also ends sessions and revokes grants
   user add-role --username U --role R [--role R]... [--json]
   user remove-role --username U --role R [--role R]... [--json]
@@ -81,6 +83,8 @@ async function main(): Promise<void> {
       return userSetDisabled(ctx, rest, true);
     case 'user enable':
       return userSetDisabled(ctx, rest, false);
+    case 'user end-sessions':
+      return userEndSessions(ctx, rest);
     case 'user set-password':
       return userSetPassword(ctx, rest);
     case 'user add-role':

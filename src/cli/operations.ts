@@ -9,6 +9,7 @@ import {
   createAccount,
   disableAccount,
   enableAccount,
+  endSessions,
   publicAccount,
   requireAccount,
   setPassword,
@@ -54,6 +55,10 @@ export const operations = {
   },
   async 'user.disable'(ctx: OperationContext, input: { user: string }) {
     const { account, endedSessions } = await disableAccount(ctx.runtime.db, input.user, await revocationWindow(ctx));
+    return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
+  },
+  async 'user.end-sessions'(ctx: OperationContext, input: { user: string }) {
+    const { account, endedSessions } = await endSessions(ctx.runtime.db, input.user);
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.enable'({ runtime }: OperationContext, input: { user: string }) {

@@ -9,7 +9,7 @@ import {
   updatePasswordHash,
   type AccountRow,
 } from '../store/accounts.ts';
-import { endAccountAccess } from '../store/access.ts';
+import { endAccountAccess, endAccountSessions } from '../store/access.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { NotFound, ValidationError } from '../errors.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from './password.ts';
@@ -95,6 +95,14 @@ export async function disableAccount(db: Db, idOrUsername: string, revocation: {
   const endedSessions = await endAccountAccess(db, account.id, 'account_disabled', revocation.coverUntil);
   await insertAuditEvent(db, { type: 'user.disabled', accountId: account.id });
   return { account: updated, endedSessions };
+}
+
+/** An operator signs a person out everywhere: sessions end (back-channel logout follows); grants stay. */
+export async function endSessions(db: Db, idOrUsername: string) {
+  const account = await requireAccount(db, idOrUsername);
+  const endedSessions = await endAccountSessions(db, account.id);
+  await insertAuditEvent(db, { type: 'sessions.ended', accountId: account.id, details: { sessions: endedSessions.length, by: 'operator' } });
+  return { account, endedSessions };
 }
 
 export async function enableAccount(db: Db, idOrUsername: string): Promise<AccountRow> {

@@ -2,8 +2,21 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
+import type { Db } from '../store/db.ts';
+import { recordAudit } from '../domain/audit.ts';
 
-export function attachEngineEvents(provider: Provider, logger: Logger): void {
+export function attachEngineEvents(provider: Provider, logger: Logger, db: Db): void {
+  const audit = (ctx: KoaContextWithOIDC, type: string, extra: { accountId?: string; details?: Record<string, unknown> } = {}) =>
+    recordAudit(db, { type, clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), ...extra }).catch((error: Error) =>
+      logger.error({ err: { message: error.message }, type }, 'audit write failed'),
+    );
+  // The session is destroyed by then, but the engine's in-memory copy still names its account.
+  provider.on('end_session.success', (ctx) => void audit(ctx, 'logout', { accountId: ctx.oidc.session?.accountId }));
+  // Refresh-token reuse, code replay and revocation at the revocation endpoint all end up here.
+  provider.on('grant.revoked', (ctx, grantId) => void audit(ctx, 'grant.revoked', { details: { grant_id: grantId, route: ctx.oidc?.route } }));
+  provider.on('backchannel.error', (ctx, error, client) =>
+    logger.warn({ client_id: client.clientId, err: { message: error.message } }, 'back-channel logout delivery failed'),
+  );
   provider.on('server_error', (ctx, error) => {
     logger.error({ err: { message: error.message, stack: error.stack }, path: ctx.path }, 'engine server_error');
   });
@@ -17,5 +30,5 @@ export function attachEngineEvents(provider: Provider, logger: Logger): void {
   provider.on('authorization.error', onOAuthError('authorization.error'));
   provider.on('end_session.error', onOAuthError('end_session.error'));
   provider.on('userinfo.error', onOAuthError('userinfo.error'));
-  provider.on('grant.revoked', (_ctx, grantId) => logger.info({ event: 'grant.revoked', grant_id: grantId }, 'grant revoked'));
+
 }

@@ -132,6 +132,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       introspection_signed_response_alg: 'ES256',
     },
     renderError: deps.pages.renderError,
+    clockTolerance: config.clockToleranceSeconds,
     // The engine guards its outgoing requests against special-use addresses (SSRF) with its own dispatcher;
     // OUTBOUND_ALLOW_PRIVATE drops that guard for deployments whose apps sit on private networks.
     fetch: config.outboundAllowPrivate
@@ -144,7 +145,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
-  attachEngineEvents(provider, deps.logger);
+  attachEngineEvents(provider, deps.logger, deps.db);
   answerUnknownRoutes(provider, deps.pages);
   return provider;
 }

@@ -65,15 +65,23 @@ export async function revokeGrantsOfAccount(
   return ids;
 }
 
+/** Ends every session of the account (grants stay: the apps keep refresh tokens that outlive logout). */
+export async function endAccountSessions(db: Db, accountId: string): Promise<EndedSession[]> {
+  const sessions = await db('sessions').where('account_id', accountId).delete().returning('payload');
+  return sessions.map(({ payload }: { payload: Record<string, unknown> }) => endedSession(accountId, payload));
+}
+
+function endedSession(accountId: string, payload: Record<string, unknown>): EndedSession {
+  const authorizations = (payload.authorizations ?? {}) as Record<string, { sid?: string }>;
+  const sids: Record<string, string> = {};
+  for (const [clientId, a] of Object.entries(authorizations)) if (a.sid) sids[clientId] = a.sid;
+  return { accountId, sids };
+}
+
 /** Deletes every session of the account and revokes all its grants. */
 export async function endAccountAccess(db: Db, accountId: string, reason: string, coverUntil: Date): Promise<EndedSession[]> {
   const sessions = await db('sessions').where('account_id', accountId).delete().returning('payload');
   const ids = (await db('grants').where('account_id', accountId).select('id')).map((r: { id: string }) => r.id);
   await revokeGrants(db, ids, { reason, coverUntil, deleteGrants: true });
-  return sessions.map(({ payload }: { payload: Record<string, unknown> }) => {
-    const authorizations = (payload.authorizations ?? {}) as Record<string, { sid?: string }>;
-    const sids: Record<string, string> = {};
-    for (const [clientId, a] of Object.entries(authorizations)) if (a.sid) sids[clientId] = a.sid;
-    return { accountId, sids };
-  });
+  return sessions.map(({ payload }: { payload: Record<string, unknown> }) => endedSession(accountId, payload));
 }
