@@ -68,7 +68,12 @@ describe('an operator ending a person\'s sessions', () => {
     const action = page.match(/action="([^"]+)"/)![1]!;
     const xsrf = page.match(/name="xsrf" value="([^"]+)"/)![1]!;
     await session.postForm(action, { xsrf, logout: 'yes' });
-    const logout = (await listAuditEvents(server.runtime.db, { type: 'logout' }))[0];
+    // Engine events are not awaited by the engine: the audit row lands just after the response.
+    let logout: Awaited<ReturnType<typeof listAuditEvents>>[number] | undefined;
+    for (let i = 0; i < 40 && !logout; i++) {
+      logout = (await listAuditEvents(server.runtime.db, { type: 'logout' }))[0];
+      if (!logout) await new Promise((r) => setTimeout(r, 50));
+    }
     expect(logout).toMatchObject({ type: 'logout', accountId: tokens.claims()!.sub });
   });
 });
