@@ -6,6 +6,7 @@ import type { Db } from '../store/db.ts';
 import { createEngineRecordStore, type Payload } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
 import { revokeGrantTokens } from '../store/revocations.ts';
+import { longestAccessTokenTtl } from '../store/resource-servers.ts';
 import { clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
@@ -89,7 +90,9 @@ export function createAdapterClass(deps: AdapterDeps) {
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      const coverUntil = new Date(Date.now() + deps.accessTokenTtlSeconds * 1000);
+      // Must outlive every access token of the grant: the longest lifetime any resource server uses.
+      const longest = Math.max(deps.accessTokenTtlSeconds, await longestAccessTokenTtl(db));
+      const coverUntil = new Date(Date.now() + longest * 1000);
       await revokeGrantTokens(db, grantId, 'grant_revoked', coverUntil);
     }
   };

@@ -62,7 +62,7 @@ export async function requestJson(url: string, options: RequestOptions): Promise
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    const timer = setTimeout(done, Math.max(0, ms));
     signal?.addEventListener('abort', done, { once: true });
     function done() {
       clearTimeout(timer);

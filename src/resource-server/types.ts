@@ -120,6 +120,11 @@ export interface TokenValidatorOptions {
   clockToleranceSeconds?: number;
   /** After fetching the key set, no refetch (for an unknown `kid`) for this long; default 30 (jose's). */
   jwksCooldownSeconds?: number;
+  /**
+   * The key set is refreshed after this long (default 600, jose's). If the issuer cannot be reached then,
+   * the keys already fetched keep verifying tokens until it can.
+   */
+  jwksCacheMaxAgeSeconds?: number;
   /** Timeout of each request to the issuer, in seconds (default 5; a feed long-poll gets its wait on top). */
   requestTimeoutSeconds?: number;
   feed?: FeedOptions;

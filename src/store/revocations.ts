@@ -25,8 +25,13 @@ export interface Revocation {
   };
 }
 
+// Serialises the transactions that append to the feed, so ids are assigned in commit order: a reader that
+// has seen id N can never later find a smaller id committing (which it would skip for good).
+const FEED_APPEND_LOCK = 0x7e55e4b;
+
 export async function recordRevocations(trx: Db, revocations: Revocation[]): Promise<void> {
   if (revocations.length === 0) return;
+  await trx.raw('select pg_advisory_xact_lock(?)', [FEED_APPEND_LOCK]);
   await trx('revocations')
     .insert(revocations.map((r) => ({ kind: r.kind, value: r.value, reason: r.reason, expires_at: r.coverUntil })))
     .onConflict(['kind', 'value'])

@@ -7,6 +7,7 @@ import { authorize, basic, createClient, createUser, discover, exchange, postFor
 import { runOperation } from '../../src/cli/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { deleteExpired } from '../../src/store/cleanup.ts';
+import { recordRevocations } from '../../src/store/revocations.ts';
 
 const INVOICES = 'https://invoices.example.test/api';
 const PAYROLL = 'https://payroll.example.test/api';
@@ -57,6 +58,14 @@ describe('resource servers (RFC 8707)', () => {
     const tokens = await serviceToken(PAYROLL, 'payroll:read');
     expect(tokens.access_token.split('.')).toHaveLength(1);
     expect(await activeFor(payrollRs, tokens.access_token)).toMatchObject({ active: true, aud: PAYROLL, scope: 'payroll:read' });
+  });
+
+  it('gives tokens the lifetime their resource server sets', async () => {
+    await runOperation(server.operations, 'resource.create', { identifier: 'https://short.example.test/', scopes: [{ name: 'invoices:read' }], ttl: 120 });
+    const tokens = await serviceToken('https://short.example.test/', 'invoices:read');
+    const claims = decodeJwt(tokens.access_token);
+    expect(claims.exp! - claims.iat!).toBe(120);
+    expect(tokens.expires_in).toBe(120);
   });
 
   it('refuses an unknown resource with invalid_target', async () => {
@@ -242,6 +251,29 @@ describe('revocation feed', () => {
     expect(Number(page.cursor)).toBeGreaterThan(Number(cursor));
     const again = (await (await fetch(`${server.issuer}/revocations/feed?after=${page.cursor}`, { headers: bearer })).json()) as { events: unknown[] };
     expect(again.events).toEqual([]);
+  });
+
+  it.skipIf(!process.env.DATABASE_URL)('never lets a late-committing revocation slip behind a reader\'s cursor (PostgreSQL)', async () => {
+    const bearer = { authorization: `Bearer ${await feedToken(invoicesRs)}` };
+    const read = async (after: string) =>
+      (await (await fetch(`${server.issuer}/revocations/feed?after=${after}`, { headers: bearer })).json()) as { cursor: string; events: Array<Record<string, unknown>> };
+    let cursor = (await read('0')).cursor;
+    for (let page = await read(cursor); page.events.length; page = await read(cursor)) cursor = page.cursor;
+
+    const slow = await server.runtime.db.transaction();
+    await recordRevocations(slow, [
+      { kind: 'jti', value: 'slow-jti', reason: 'test', coverUntil: new Date(Date.now() + 60_000), event: { type: 'token-revoked', jti: 'slow-jti', audiences: [INVOICES] } },
+    ]);
+    const fast = await serviceToken(INVOICES, 'invoices:read');
+    const revokingFast = oidc.tokenRevocation(await discover(server, service), fast.access_token);
+    await new Promise((r) => setTimeout(r, 300));
+    const seenMeanwhile = await read(cursor);
+    await slow.commit();
+    await revokingFast;
+    const after = await read(seenMeanwhile.cursor);
+    const all = [...seenMeanwhile.events, ...after.events].map((e) => e.jti);
+    expect(all).toContain('slow-jti');
+    expect(all).toContain(decodeJwt(fast.access_token).jti);
   });
 
   it('serves the same events as server-sent events, resuming from Last-Event-ID', async () => {

@@ -1,0 +1,57 @@
+// Tessera itself: the same startServer as `tessera serve`, configured from the environment the parent gives
+// (PostgreSQL when DATABASE_URL is set, else in-memory PGlite). Creates the fixtures the workloads need —
+// one person, one client_credentials client with a resource scope, one web client — through the same
+// operations the CLI uses, and reports them to the parent.
+import { randomBytes } from 'node:crypto';
+import { loadConfigOrExit } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer } from '../../src/server.ts';
+import { runOperation } from '../../src/cli/operations.ts';
+import { announceReady, answer, closeOnStop, reportStartFailure } from './ipc.ts';
+import { countQueries } from './query-stats.ts';
+
+const REDIRECT_URI = 'http://127.0.0.1:9/callback';
+const RESOURCE_SCOPE = 'bench:read';
+
+try {
+  // The parent picks the port; the issuer is the loopback address the load generator uses.
+  process.env.ISSUER ??= `http://127.0.0.1:${process.env.PORT}`;
+  const config = loadConfigOrExit(process.env);
+  const logger = createLogger(config.logLevel);
+  const running = await startServer(config, logger);
+  closeOnStop(() => running.close());
+  const queries = countQueries(running.runtime.db);
+  answer('query-stats', () => queries.snapshot());
+  answer('query-stats-reset', () => queries.reset());
+
+  const password = randomBytes(18).toString('base64url');
+  const user = await runOperation(running.operations, 'user.create', {
+    username: 'bench',
+    password,
+    email: 'bench@example.test',
+    name: 'Bench User',
+  });
+  const service = await runOperation(running.operations, 'client.create', {
+    name: 'Bench service',
+    grantTypes: ['client_credentials'],
+    scope: RESOURCE_SCOPE,
+  });
+  const web = await runOperation(running.operations, 'client.create', {
+    name: 'Bench web app',
+    redirectUris: [REDIRECT_URI],
+    scope: 'openid offline_access',
+  });
+
+  announceReady(config.issuer, {
+    database: config.databaseUrl ? 'postgresql' : 'pglite',
+    service: { id: service.client_id, secret: service.client_secret },
+    web: { id: web.client_id, secret: web.client_secret },
+    redirectUri: REDIRECT_URI,
+    scope: RESOURCE_SCOPE,
+    audience: config.defaultAudience,
+    login: { username: 'bench', password, accountId: (user as { id?: string }).id },
+    poolMax: config.databasePoolMax,
+  });
+} catch (error) {
+  reportStartFailure(error);
+}
