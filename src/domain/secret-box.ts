@@ -2,7 +2,7 @@
 // at rest"). The key is derived from TESSERA_SECRET with HKDF so the raw secret is never used directly.
 // Each ciphertext is bound to its context (e.g. "client_secret:<id>") through GCM's additional data, so a
 // ciphertext copied onto another row does not decrypt.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
 
 const VERSION = 'v1';
 
@@ -12,7 +12,8 @@ export interface SecretBox {
 }
 
 export function createSecretBox(secret: string): SecretBox {
-  const key = Buffer.from(hkdfSync('sha256', secret, 'tessera', 'tessera secret-box v1', 32));
+  // A KeyObject, built once: passing raw bytes would rebuild the key on every call (hot: client secrets).
+  const key = createSecretKey(Buffer.from(hkdfSync('sha256', secret, 'tessera', 'tessera secret-box v1', 32)));
   return {
     seal(plaintext, context) {
       const iv = randomBytes(12);

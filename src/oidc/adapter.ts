@@ -11,6 +11,7 @@ import { clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import type { JwtAccessTokens } from './jwt-access-tokens.ts';
+import { createShortLivedCache } from './short-lived-cache.ts';
 
 export interface AdapterDeps {
   db: Db;
@@ -22,6 +23,17 @@ export interface AdapterDeps {
 
 export function createAdapterClass(deps: AdapterDeps) {
   const { db, box } = deps;
+  // Clients are read on every token request; see short-lived-cache.ts for the staleness bound.
+  const clients = createShortLivedCache<Payload | undefined>();
+
+  async function loadClient(id: string): Promise<Payload | undefined> {
+    const row = await findClientById(db, id);
+    if (!row || row.disabled) return undefined;
+    const { oidc, resource } = splitRegisteredScope(row.metadata.scope);
+    const metadata: Payload = { ...row.metadata, scope: oidc, [RESOURCE_SCOPES_PROPERTY]: resource };
+    if (row.secretSealed) metadata.client_secret = box.open(row.secretSealed, clientSecretContext(id));
+    return metadata;
+  }
 
   return class PostgresAdapter {
     readonly model: string;
@@ -41,20 +53,14 @@ export function createAdapterClass(deps: AdapterDeps) {
           metadata,
           secretSealed: typeof secret === 'string' ? box.seal(secret, clientSecretContext(id)) : null,
         });
+        clients.delete(id);
         return;
       }
       await this.records.upsert(id, payload, expiresIn);
     }
 
     async find(id: string): Promise<Payload | undefined> {
-      if (this.model === 'Client') {
-        const row = await findClientById(db, id);
-        if (!row || row.disabled) return undefined;
-        const { oidc, resource } = splitRegisteredScope(row.metadata.scope);
-        const metadata: Payload = { ...row.metadata, scope: oidc, [RESOURCE_SCOPES_PROPERTY]: resource };
-        if (row.secretSealed) metadata.client_secret = box.open(row.secretSealed, clientSecretContext(id));
-        return metadata;
-      }
+      if (this.model === 'Client') return clients.get(id, () => loadClient(id));
       if (deps.jwtAccessTokens.isHandle(id)) return deps.jwtAccessTokens.find(this.model, id);
       return this.records.find(id);
     }
@@ -70,6 +76,7 @@ export function createAdapterClass(deps: AdapterDeps) {
     async destroy(id: string): Promise<void> {
       if (this.model === 'Client') {
         await deleteClient(db, id);
+        clients.delete(id);
         return;
       }
       const deleted = await this.records.destroy(id);

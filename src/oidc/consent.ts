@@ -4,6 +4,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import { isConsentRemembered, markConsentRemembered } from '../store/access.ts';
+import { clientExtra } from './client-extras.ts';
 
 export const FIRST_PARTY_PROPERTY = 'tessera_first_party';
 
@@ -13,7 +14,7 @@ export function createLoadExistingGrant(db: Db) {
     if (!client || !session?.accountId) return undefined;
     const justConsented = ctx.oidc.result?.consent?.grantId as string | undefined;
     const grantId = justConsented ?? session.grantIdFor(client.clientId);
-    const firstParty = client.metadata()[FIRST_PARTY_PROPERTY] === true;
+    const firstParty = clientExtra(client, FIRST_PARTY_PROPERTY) === true;
 
     if (grantId && (justConsented || firstParty || (await isConsentRemembered(db, grantId)))) {
       const grant = await provider.Grant.find(grantId);

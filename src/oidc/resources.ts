@@ -7,6 +7,8 @@ import type { Db } from '../store/db.ts';
 import { findResourceServer } from '../store/resource-servers.ts';
 import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
+import { clientExtra } from './client-extras.ts';
+import { createShortLivedCache } from './short-lived-cache.ts';
 
 export interface ResourceSettings {
   db: Db;
@@ -17,14 +19,15 @@ export interface ResourceSettings {
 
 export const DEFAULT_RESOURCE_PROPERTY = 'tessera_default_resource';
 
-const registeredScopes = (client: Client) => new Set(String(client.metadata()[RESOURCE_SCOPES_PROPERTY] ?? '').split(' ').filter(Boolean));
+const registeredScopes = (client: Client) => new Set(String(clientExtra(client, RESOURCE_SCOPES_PROPERTY) ?? '').split(' ').filter(Boolean));
 
 export function createResourceIndicators(settings: ResourceSettings) {
+  const resourceServers = createShortLivedCache<Awaited<ReturnType<typeof findResourceServer>>>();
   return {
     enabled: true,
     async defaultResource(ctx: KoaContextWithOIDC, client: Client, oneOf?: readonly string[]) {
       if (oneOf) return oneOf;
-      const own = client.metadata()[DEFAULT_RESOURCE_PROPERTY];
+      const own = clientExtra(client, DEFAULT_RESOURCE_PROPERTY);
       if (typeof own === 'string') return own;
       const isClientCredentials = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
       return isClientCredentials ? settings.defaultAudience : undefined;
@@ -35,11 +38,11 @@ export function createResourceIndicators(settings: ResourceSettings) {
     },
     async getResourceServerInfo(_ctx: KoaContextWithOIDC, resource: string, client: Client): Promise<ResourceServer> {
       if (resource === settings.feedAudience) {
-        if (typeof client.metadata()[INTROSPECTS_PROPERTY] !== 'string') throw new errors.InvalidTarget();
+        if (typeof clientExtra(client, INTROSPECTS_PROPERTY) !== 'string') throw new errors.InvalidTarget();
         return { scope: FEED_SCOPE, audience: resource, accessTokenTTL: 300, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
       }
       const allowed = registeredScopes(client);
-      const registered = await findResourceServer(settings.db, resource);
+      const registered = await resourceServers.get(resource, () => findResourceServer(settings.db, resource));
       if (registered) {
         return {
           scope: registered.scopes.map((s) => s.name).filter((s) => allowed.has(s)).join(' '),

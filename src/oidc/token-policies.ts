@@ -1,6 +1,7 @@
 // Who may introspect or revoke which token.
 import type { KoaContextWithOIDC, Client } from 'oidc-provider';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
+import { clientExtra } from './client-extras.ts';
 
 interface TokenLike {
   clientId?: string;
@@ -11,7 +12,7 @@ interface TokenLike {
 // introspect its own tokens; a resource server's client those whose audience it is — never others.
 export async function introspectionAllowed(_ctx: KoaContextWithOIDC, client: Client, token: TokenLike): Promise<boolean> {
   if (token.clientId === client.clientId) return true;
-  const audience = client.metadata()[INTROSPECTS_PROPERTY];
+  const audience = clientExtra(client, INTROSPECTS_PROPERTY);
   if (typeof audience !== 'string') return false;
   const audiences = Array.isArray(token.aud) ? token.aud : token.aud ? [token.aud] : [];
   return audiences.includes(audience);
