@@ -3,7 +3,7 @@
 // in clear); everything else goes through store/engine-records.ts.
 import { errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
-import { createEngineRecordStore, type Payload } from '../store/engine-records.ts';
+import { createEngineRecordStore, createTokenLookups, type Payload } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
 import { revokeGrantTokens } from '../store/revocations.ts';
 import { longestAccessTokenTtl } from '../store/resource-servers.ts';
@@ -25,6 +25,7 @@ export function createAdapterClass(deps: AdapterDeps) {
   const { db, box } = deps;
   // Clients are read on every token request; see short-lived-cache.ts for the staleness bound.
   const clients = createShortLivedCache<Payload | undefined>();
+  const tokenLookups = createTokenLookups(db);
 
   async function loadClient(id: string): Promise<Payload | undefined> {
     const row = await findClientById(db, id);
@@ -41,7 +42,7 @@ export function createAdapterClass(deps: AdapterDeps) {
 
     constructor(model: string) {
       this.model = model;
-      this.records = createEngineRecordStore(db, model);
+      this.records = createEngineRecordStore(db, model, tokenLookups);
     }
 
     async upsert(id: string, payload: Payload, expiresIn?: number): Promise<void> {

@@ -56,7 +56,26 @@ export interface EngineRecordStore {
   consume(id: string): Promise<ConsumeResult>;
 }
 
-export function createEngineRecordStore(db: Db, model: string): EngineRecordStore {
+type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null } | undefined;
+
+/**
+ * The engine looks an unknown token up as AccessToken, ClientCredentials and RefreshToken at once
+ * (introspection, revocation). Lookups of the same hash that are in flight together share one query;
+ * each model then keeps only its own row.
+ */
+export function createTokenLookups(db: Db) {
+  const inFlight = new Map<string, Promise<TokenRow>>();
+  return (idHash: string): Promise<TokenRow> => {
+    let pending = inFlight.get(idHash);
+    if (!pending) {
+      pending = Promise.resolve(db('tokens').where('id_hash', idHash).first()).finally(() => inFlight.delete(idHash));
+      inFlight.set(idHash, pending);
+    }
+    return pending;
+  };
+}
+
+export function createEngineRecordStore(db: Db, model: string, tokenLookups = createTokenLookups(db)): EngineRecordStore {
   const spec = specFor(model);
   const keyOf = (id: string) => (spec.key === 'id' ? id : bearerHash(id));
   const scoped = (query: ReturnType<Db>) => (spec.shared ? query.where('model', model) : query);
@@ -84,8 +103,11 @@ export function createEngineRecordStore(db: Db, model: string): EngineRecordStor
     },
 
     async find(id) {
-      const row = await scoped(db(spec.table).where(spec.key, keyOf(id))).first();
-      return hydrate(id, row);
+      if (spec === TOKENS) {
+        const row = await tokenLookups(keyOf(id));
+        return row?.model === model ? hydrate(id, row) : undefined;
+      }
+      return hydrate(id, await db(spec.table).where(spec.key, keyOf(id)).first());
     },
 
     async findByUid(uid) {

@@ -17,6 +17,8 @@ export interface TestServer extends RunningServer {
   stop(options?: { keepDatabase?: boolean }): Promise<void>;
   /** Stops and starts again on the same database and port. */
   restart(): Promise<TestServer>;
+  /** Another server process's worth of server (own port, own engine) on the same PostgreSQL database. */
+  sibling(): Promise<TestServer>;
 }
 
 export async function freePort(): Promise<number> {
@@ -36,13 +38,17 @@ export interface TestServerOptions {
   dataDir?: string;
 }
 
-export async function startTestServer(options: TestServerOptions = {}, reuse?: { database: TestDatabase; port: number }): Promise<TestServer> {
+export async function startTestServer(
+  options: TestServerOptions = {},
+  reuse?: { database: TestDatabase; port: number; issuer?: string },
+): Promise<TestServer> {
   const database = reuse?.database ?? (await createTestDatabase());
   const port = reuse?.port ?? (await freePort());
   const result = parseConfig({
     PORT: String(port),
     HOST: '127.0.0.1',
-    ISSUER: `http://127.0.0.1:${port}`,
+    // Siblings share the first server's issuer, as processes behind one load balancer do.
+    ISSUER: reuse?.issuer ?? `http://127.0.0.1:${port}`,
     TESSERA_SECRET: TEST_SECRET,
     TESSERA_DATA_DIR: options.dataDir ?? ':memory:',
     LOG_LEVEL: 'info',
@@ -72,6 +78,11 @@ export async function startTestServer(options: TestServerOptions = {}, reuse?: {
     async restart() {
       await running.close();
       return startTestServer(options, { database, port });
+    },
+    async sibling() {
+      if (!database.databaseUrl) throw new Error('a sibling server needs PostgreSQL (DATABASE_URL)');
+      const other = await startTestServer(options, { database: { ...database, drop: async () => {} }, port: await freePort(), issuer: server.issuer });
+      return other;
     },
   };
   return server;
