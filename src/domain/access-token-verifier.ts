@@ -15,6 +15,8 @@ export interface AccessTokenClaims extends JWTPayload {
 }
 
 const RELOAD_AFTER_MS = 30_000;
+/** Verified tokens remembered per process (resource servers introspect the same token again and again). */
+const VERIFIED_LIMIT = 10_000;
 
 export function looksLikeJwt(value: string): boolean {
   if (value.length > 16 * 1024 || value.split('.').length !== 3) return false;
@@ -39,8 +41,13 @@ export function createAccessTokenVerifier(db: Db, issuer: string) {
   let jwks: ReturnType<typeof createLocalJWKSet> | undefined;
   let kids = new Set<string>();
   let loadedAt = 0;
+  // token → claims, for tokens whose signature verified. Only the signature check is skipped on a hit:
+  // expiry is re-checked here and revocation by every caller. Cleared whenever the key set is reloaded,
+  // so a key that disappears (emergency rotation) takes its tokens with it.
+  const verified = new Map<string, AccessTokenClaims>();
 
   async function load(): Promise<void> {
+    verified.clear();
     const rows = await listKeys(db, 'signing');
     const set: JSONWebKeySet = { keys: rows.filter((r) => r.publicJwk).map((r) => r.publicJwk as JSONWebKeySet['keys'][number]) };
     jwks = createLocalJWKSet(set);
@@ -51,6 +58,13 @@ export function createAccessTokenVerifier(db: Db, issuer: string) {
   return {
     /** The verified claims, or undefined for anything not a valid, unexpired access token of ours. */
     async verify(token: string, options: { audience?: string } = {}): Promise<AccessTokenClaims | undefined> {
+      const known = verified.get(token);
+      if (known && Date.now() - loadedAt <= RELOAD_AFTER_MS) {
+        const now = Math.floor(Date.now() / 1000);
+        if (known.exp! <= now) return undefined;
+        if (options.audience && !(Array.isArray(known.aud) ? known.aud : [known.aud]).includes(options.audience)) return undefined;
+        return known;
+      }
       let kid: string | undefined;
       try {
         kid = decodeProtectedHeader(token).kid;
@@ -67,6 +81,8 @@ export function createAccessTokenVerifier(db: Db, issuer: string) {
           requiredClaims: ['exp', 'iat', 'jti', 'client_id'],
           ...(options.audience ? { audience: options.audience } : {}),
         });
+        if (verified.size >= VERIFIED_LIMIT) verified.delete(verified.keys().next().value!);
+        verified.set(token, payload as AccessTokenClaims);
         return payload as AccessTokenClaims;
       } catch (error) {
         if (error instanceof errors.JOSEError || error instanceof TypeError) return undefined;
