@@ -97,7 +97,10 @@ describe('account page', { timeout: 60_000 }, () => {
     await expect(page.locator('main').textContent()).resolves.toContain('Signed in as maria');
     const appItems = page.locator('ul.apps > li');
     await expect(appItems.locator('strong').allTextContents()).resolves.toEqual(['Tessera E2E App A']);
-    await expect(appItems.first().locator('.muted').textContent()).resolves.toContain('openid profile email offline_access');
+    // The account page names the granted scopes in the consent page's plain words.
+    await expect(appItems.first().locator('.muted').textContent()).resolves.toContain(
+      'Confirm who you are · See your name and username · See your email address · Stay connected while you are away',
+    );
     const shot = screenshotPath('account.png');
     if (shot) await page.screenshot({ path: shot, fullPage: true });
 
