@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import { chromium, type Browser, type Locator, type Page, type Response } from 'playwright-core';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
-import type { TestServer } from '../helpers/server.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { createClient, discover } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 
@@ -184,4 +185,34 @@ export function screenshotPath(name: string): string | undefined {
   if (!dir) return undefined;
   mkdirSync(dir, { recursive: true });
   return join(dir, name);
+}
+
+export interface E2eWorld {
+  server: TestServer;
+  rps: RelyingParties;
+  browser: Browser;
+  appA: RegisteredApp;
+  appB: RegisteredApp;
+  /** A page in a fresh browser context: its own cookie jar, so no scenario inherits another's session. */
+  freshPage(): Promise<Page>;
+}
+
+/** One server, the two relying parties A and B, and a browser for the test file; stopped after it. */
+export function useE2eWorld(): E2eWorld {
+  const world = {
+    async freshPage() {
+      return (await world.browser.newContext()).newPage();
+    },
+  } as E2eWorld;
+  beforeAll(async () => {
+    [world.server, world.rps, world.browser] = await Promise.all([startTestServer(), startRelyingParties(), launchBrowser()]);
+    world.appA = await registerApp(world.server, world.rps, 'a', 'Tessera E2E App A');
+    world.appB = await registerApp(world.server, world.rps, 'b', 'Tessera E2E App B');
+  });
+  afterAll(async () => {
+    await world.browser?.close();
+    await world.rps?.close();
+    await world.server?.stop();
+  });
+  return world;
 }
