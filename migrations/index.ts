@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as initialSchema from './20261123000000_initial_schema.ts';
 import * as accountsSessionsAudit from './20261123010000_accounts_sessions_audit.ts';
 import * as resourceServersRevocationFeed from './20261123020000_resource_servers_revocation_feed.ts';
+import * as dynamicRegistration from './20261123030000_dynamic_registration.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -14,4 +15,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123000000_initial_schema', initialSchema],
   ['20261123010000_accounts_sessions_audit', accountsSessionsAudit],
   ['20261123020000_resource_servers_revocation_feed', resourceServersRevocationFeed],
+  ['20261123030000_dynamic_registration', dynamicRegistration],
 ];

@@ -41,6 +41,7 @@ const envSchema = z.object({
   INTERACTION_TTL: seconds(1800),
   DEFAULT_AUDIENCE: absoluteHttpUrl.optional(),
   SELF_REGISTRATION: bool(false),
+  REGISTRATION_POLICY: z.enum(['disabled', 'initial-access-token', 'open']).default('initial-access-token'),
   OUTBOUND_ALLOW_PRIVATE: bool(false),
   ROLES_IN_TOKENS: bool(true),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
@@ -82,6 +83,8 @@ export interface Config {
    * networks turn it on.
    */
   readonly outboundAllowPrivate: boolean;
+  /** Dynamic client registration (RFC 7591): off, behind operator-issued initial access tokens, or open. */
+  readonly registrationPolicy: 'disabled' | 'initial-access-token' | 'open';
   /** Whether the sign-in page offers "create an account". */
   readonly selfRegistration: boolean;
   /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
@@ -135,6 +138,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       interaction: e.INTERACTION_TTL,
     },
     selfRegistration: e.SELF_REGISTRATION,
+    registrationPolicy: e.REGISTRATION_POLICY,
     outboundAllowPrivate: e.OUTBOUND_ALLOW_PRIVATE,
     rolesInTokens: e.ROLES_IN_TOKENS,
     loginThrottle: {

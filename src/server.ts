@@ -40,6 +40,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       runtime,
       config,
       notifyLogout: (ended) => sendBackchannelLogouts(provider, logger, ended),
+      provider: async () => provider,
     };
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
     return await serveWith(config, logger, { runtime, provider, cookieKeys, verifier, operations }, control);

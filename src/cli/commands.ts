@@ -1,6 +1,7 @@
 // The CLI commands. Each parses its flags, calls domain/ (never SQL), and prints JSON with --json.
 // These names and flags are an interface: keep them stable.
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { openRuntime } from '../runtime.ts';
@@ -33,13 +34,15 @@ async function runOperation<N extends OperationName>(ctx: CommandContext, name: 
   // `migrate` must see (and report) the pending migrations, so it opens the database unmigrated.
   const runtime = await openRuntime(config, ctx.logger, { migrate: name !== 'migrate' });
   try {
+    // Signing (logout tokens) and issuing (initial access tokens) need the engine and its keys: build one
+    // when asked (it does not listen).
+    let engine: Promise<Provider> | undefined;
+    const provider = () => (engine ??= createStandaloneProvider(config, ctx.logger, runtime));
     const notifyLogout = async (ended: EndedSession[]) => {
       if (!ended.some((s) => Object.keys(s.sids).length > 0)) return 0;
-      // Signing logout tokens needs the engine and its keys; build one (it does not listen).
-      const provider = await createStandaloneProvider(config, ctx.logger, runtime);
-      return sendBackchannelLogouts(provider, ctx.logger, ended);
+      return sendBackchannelLogouts(await provider(), ctx.logger, ended);
     };
-    return await runLocally({ runtime, config, notifyLogout }, name, input);
+    return await runLocally({ runtime, config, notifyLogout, provider }, name, input);
   } finally {
     await runtime.close();
   }
@@ -276,4 +279,26 @@ export async function resourceDelete(ctx: CommandContext, args: string[]): Promi
   if (typeof values.identifier !== 'string') throw new UsageError('resource delete needs --identifier URI');
   const r = await runOperation(ctx, 'resource.delete', { identifier: values.identifier });
   print(values.json === true, r, `deleted resource server ${r.identifier} and its introspection client`);
+}
+
+export async function iatCreate(ctx: CommandContext, args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    'expires-in': { type: 'string' },
+    'max-uses': { type: 'string' },
+    scope: { type: 'string' },
+    'grant-type': { type: 'string', multiple: true },
+  });
+  const number = (flag: string) => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(String(v))) throw new UsageError(`--${flag} takes a whole number`);
+    return Number(v);
+  };
+  const result = await runOperation(ctx, 'iat.create', {
+    expiresIn: number('expires-in'),
+    maxUses: number('max-uses'),
+    scopes: typeof values.scope === 'string' ? values.scope.split(/\s+/).filter(Boolean) : undefined,
+    grantTypes: values['grant-type'] as string[] | undefined,
+  });
+  print(values.json === true, result, `initial access token: ${result.initial_access_token}   (shown once)`);
 }

@@ -6,6 +6,7 @@ import {
   clientChange,
   clientCreate,
   clientList,
+  iatCreate,
   migrate,
   resourceCreate,
   resourceDelete,
@@ -49,6 +50,8 @@ const USAGE = `usage: tessera <command>
   resource create --identifier URI --scope "read write" [--describe read="Read invoices"]...
                   [--name N] [--format jwt|opaque] [--ttl 600] [--alg ES256|RS256|EdDSA] [--json]
                   also creates the API's introspection client (credentials shown once)
+  iat create [--expires-in S] [--max-uses N] [--scope "s1 s2"] [--grant-type G]... [--json]
+                  an initial access token for dynamic client registration (shown once)
   resource list [--json]
   resource update --identifier URI [--scope ...] [--describe ...] [--name N] [--format F] [--ttl S] [--alg A] [--json]
   resource delete --identifier URI [--json]
@@ -99,6 +102,8 @@ async function main(): Promise<void> {
     case 'client enable':
     case 'client delete':
       return clientChange(ctx, rest, sub as 'disable' | 'enable' | 'delete');
+    case 'iat create':
+      return iatCreate(ctx, rest);
     case 'resource create':
       return resourceCreate(ctx, rest);
     case 'resource list':

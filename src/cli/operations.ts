@@ -1,6 +1,11 @@
 // What the CLI can do, as plain functions of an operation context. The same table serves a direct database
 // connection and the embedded server's control socket (see control-socket.ts), so both run the same rules.
+import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
+import { ValidationError } from '../errors.ts';
+import { bearerHash } from '../store/bearer-hash.ts';
+import { insertInitialAccessTokenRules } from '../store/registration-rules.ts';
+import { IAT_POLICY } from '../oidc/registration.ts';
 import type { Runtime } from '../runtime.ts';
 import { migrateToLatest } from '../store/db.ts';
 import type { EndedSession } from '../store/access.ts';
@@ -32,6 +37,8 @@ export interface OperationContext {
   config: Config;
   /** Sends back-channel logout for sessions an operation ended; returns how many deliveries succeeded. */
   notifyLogout(ended: EndedSession[]): Promise<number>;
+  /** The engine (the serving one, or one built for the command): for what only it can issue. */
+  provider(): Promise<Provider>;
 }
 
 /** Revocations must outlive every access token they cover: the longest access-token lifetime in use. */
@@ -91,6 +98,30 @@ export const operations = {
   async 'client.delete'(ctx: OperationContext, input: { clientId: string }) {
     await disableClient(ctx.runtime.db, input.clientId, await revocationWindow(ctx), { remove: true });
     return { client_id: input.clientId, deleted: true };
+  },
+  async 'iat.create'(ctx: OperationContext, input: { expiresIn?: number; maxUses?: number; scopes?: string[]; grantTypes?: string[] }) {
+    if (ctx.config.registrationPolicy !== 'initial-access-token') {
+      throw new ValidationError(`REGISTRATION_POLICY is ${ctx.config.registrationPolicy}: initial access tokens are not used`);
+    }
+    if (input.expiresIn !== undefined && (!Number.isInteger(input.expiresIn) || input.expiresIn < 60)) throw new ValidationError('expires-in must be at least 60 seconds');
+    if (input.maxUses !== undefined && (!Number.isInteger(input.maxUses) || input.maxUses < 1)) throw new ValidationError('max-uses must be a positive whole number');
+    const provider = await ctx.provider();
+    const value = await new provider.InitialAccessToken({ expiresIn: input.expiresIn, policies: [IAT_POLICY] }).save();
+    const expiresAt = input.expiresIn ? new Date(Date.now() + input.expiresIn * 1000) : null;
+    await insertInitialAccessTokenRules(ctx.runtime.db, {
+      idHash: bearerHash(value),
+      maxUses: input.maxUses ?? null,
+      allowedScopes: input.scopes?.length ? input.scopes : null,
+      allowedGrantTypes: input.grantTypes?.length ? input.grantTypes : null,
+      expiresAt,
+    });
+    return {
+      initial_access_token: value,
+      expires_at: expiresAt ? Math.floor(expiresAt.getTime() / 1000) : null,
+      max_uses: input.maxUses ?? null,
+      allowed_scopes: input.scopes ?? null,
+      allowed_grant_types: input.grantTypes ?? null,
+    };
   },
   async 'resource.create'({ runtime }: OperationContext, input: ResourceServerInput) {
     const { resource, introspectionClient } = await createResourceServer(runtime.db, runtime.box, input);

@@ -72,6 +72,62 @@ export function checkRedirectUri(value: string): string | undefined {
   return undefined;
 }
 
+const MAX_URIS = 20;
+const MAX_URI_LENGTH = 2048;
+const MAX_METADATA_BYTES = 16 * 1024;
+const DISPLAY_URI_FIELDS = ['logo_uri', 'policy_uri', 'tos_uri', 'client_uri', 'backchannel_logout_uri'] as const;
+
+export interface MetadataProblem {
+  /** invalid_redirect_uri for redirect URIs (RFC 7591 §3.2.2), invalid_client_metadata otherwise. */
+  code: 'invalid_redirect_uri' | 'invalid_client_metadata';
+  description: string;
+}
+
+/**
+ * The one set of rules for client metadata, whichever path writes it: the CLI, dynamic registration and
+ * its RFC 7592 updates (through the storage adapter), and the admin API. The engine checks the protocol
+ * rules (grant and response types agreeing, auth methods, JWKS contents) on top.
+ */
+export function checkClientMetadata(metadata: Record<string, unknown>): MetadataProblem | undefined {
+  const bad = (description: string): MetadataProblem => ({ code: 'invalid_client_metadata', description });
+  if (JSON.stringify(metadata).length > MAX_METADATA_BYTES) return bad(`client metadata must be at most ${MAX_METADATA_BYTES} bytes`);
+  for (const field of ['redirect_uris', 'post_logout_redirect_uris'] as const) {
+    const uris = metadata[field];
+    if (uris === undefined) continue;
+    if (!Array.isArray(uris) || uris.length > MAX_URIS || uris.some((u) => typeof u !== 'string' || u.length > MAX_URI_LENGTH)) {
+      return bad(`${field} must be a list of at most ${MAX_URIS} URIs of at most ${MAX_URI_LENGTH} characters`);
+    }
+    for (const uri of uris as string[]) {
+      const problem = checkRedirectUri(uri);
+      if (problem) return field === 'redirect_uris' ? { code: 'invalid_redirect_uri', description: problem } : bad(problem.replace('redirect URI', 'post-logout redirect URI'));
+    }
+  }
+  for (const field of DISPLAY_URI_FIELDS) {
+    const value = metadata[field];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length > MAX_URI_LENGTH) return bad(`${field} must be a URI of at most ${MAX_URI_LENGTH} characters`);
+    const problem = checkDisplayUri(field, value);
+    if (problem) return bad(problem);
+  }
+  for (const field of ['jwks_uri', 'sector_identifier_uri'] as const) {
+    const value = metadata[field];
+    if (value === undefined) continue;
+    // Fetched by the server (with the engine's guard against special-use addresses): https only.
+    if (typeof value !== 'string' || value.length > MAX_URI_LENGTH || !value.startsWith('https://')) return bad(`${field} must be an https URI`);
+  }
+  // RFC 7591 §2.1: grant types and response types must agree.
+  const grants = (metadata.grant_types as string[] | undefined) ?? ['authorization_code'];
+  const responses = (metadata.response_types as string[] | undefined) ?? ['code'];
+  if (responses.includes('code') !== grants.includes('authorization_code')) {
+    return bad('grant_types and response_types disagree: response type "code" goes with the authorization_code grant, and only with it');
+  }
+  const name = metadata.client_name;
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 200)) return bad('client_name must be 1-200 characters');
+  const scope = metadata.scope;
+  if (scope !== undefined && (typeof scope !== 'string' || scope.length > 1024)) return bad('scope must be at most 1024 characters');
+  return undefined;
+}
+
 export function buildClientMetadata(input: NewClient): { metadata: ClientMetadata; secret: string | undefined } {
   const name = input.name.trim();
   if (name.length === 0 || name.length > 200) throw new ValidationError('name must be 1-200 characters');
@@ -138,6 +194,8 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   if (secret) metadata.client_secret_expires_at = 0;
   for (const [field, value] of displayUris) if (value !== undefined) metadata[field] = value;
   if (input.backchannelLogoutUri) metadata.backchannel_logout_session_required = true;
+  const problem = checkClientMetadata(metadata);
+  if (problem) throw new ValidationError(problem.description);
   if (input.firstParty) metadata.tessera_first_party = true;
   if (input.introspects) metadata.tessera_introspects = input.introspects;
   if (input.defaultResource) {

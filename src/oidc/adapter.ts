@@ -7,7 +7,7 @@ import { createEngineRecordStore, createTokenLookups, type Payload } from '../st
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
 import { revokeGrantTokens } from '../store/revocations.ts';
 import { longestAccessTokenTtl } from '../store/resource-servers.ts';
-import { clientSecretContext } from '../domain/clients.ts';
+import { checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import type { JwtAccessTokens } from './jwt-access-tokens.ts';
@@ -49,6 +49,10 @@ export function createAdapterClass(deps: AdapterDeps) {
       if (this.model === 'Client') {
         const { client_secret: secret, [RESOURCE_SCOPES_PROPERTY]: resourceScope, ...metadata } = payload;
         metadata.scope = [metadata.scope, resourceScope].filter(Boolean).join(' ') || undefined;
+        // Dynamic registration and RFC 7592 updates arrive here: the same rules as every other path.
+        const problem = checkClientMetadata(metadata);
+        // The engine answers invalid_redirect_uri for descriptions that start with "redirect_uris".
+        if (problem) throw new errors.InvalidClientMetadata(problem.code === 'invalid_redirect_uri' ? `redirect_uris: ${problem.description}` : problem.description);
         await upsertClient(db, {
           id,
           metadata,

@@ -9,6 +9,7 @@ import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators, DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
 import { createJwtAccessTokens } from './jwt-access-tokens.ts';
+import { createRegistrationFeature } from './registration.ts';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { attachEngineEvents } from './events.ts';
@@ -106,6 +107,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
+      ...createRegistrationFeature(deps.db, config.registrationPolicy),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,
@@ -134,6 +136,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     },
     renderError: deps.pages.renderError,
     clockTolerance: config.clockToleranceSeconds,
+    // jwks_uri and sector_identifier_uri documents are small; the engine's default is unlimited.
+    fetchResponseBodyLimits: { 'client_id metadata document': 5 * 1024, jwks_uri: 64 * 1024, sector_identifier_uri: 64 * 1024 },
     // The engine guards its outgoing requests against special-use addresses (SSRF) with its own dispatcher;
     // OUTBOUND_ALLOW_PRIVATE drops that guard for deployments whose apps sit on private networks.
     fetch: config.outboundAllowPrivate

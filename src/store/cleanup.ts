@@ -9,6 +9,7 @@ const EXPIRING_TABLES = [
   ['grants', 'id'],
   ['revocations', 'id'],
   ['revocation_events', 'id'],
+  ['initial_access_token_rules', 'id_hash'],
 ] as const;
 
 export async function deleteExpiredBatch(db: Db, table: string, key: string, batchSize: number): Promise<number> {
