@@ -2,7 +2,7 @@
 // loop), talks to the parent over the IPC channel, and is stopped before the next one starts.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
+import { freePort } from '../../test/helpers/free-port.ts';
 
 export type ServerKind = 'koa' | 'engine' | 'tessera';
 
@@ -33,16 +33,7 @@ const SCRIPTS: Record<ServerKind, string> = {
   tessera: fileURLToPath(new URL('../servers/tessera.ts', import.meta.url)),
 };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 const live = new Set<ChildProcess>();
 

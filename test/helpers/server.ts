@@ -1,5 +1,5 @@
 // Starts the real server (same code as `tessera serve`) on a free loopback port with an isolated database.
-import { createServer } from 'node:net';
+import { freePort } from './free-port.ts';
 import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -21,16 +21,7 @@ export interface TestServer extends RunningServer {
   sibling(): Promise<TestServer>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface TestServerOptions {
   env?: Record<string, string>;
