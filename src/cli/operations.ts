@@ -30,7 +30,7 @@ import {
   updateResource,
   type ResourceServerInput,
 } from '../domain/resource-servers.ts';
-import { longestAccessTokenTtl } from '../store/resource-servers.ts';
+import { revocationCoverUntil } from '../store/resource-servers.ts';
 
 export interface OperationContext {
   runtime: Runtime;
@@ -41,10 +41,8 @@ export interface OperationContext {
   provider(): Promise<Provider>;
 }
 
-/** Revocations must outlive every access token they cover: the longest access-token lifetime in use. */
 async function revocationWindow(ctx: OperationContext) {
-  const longest = Math.max(ctx.config.ttl.accessToken, await longestAccessTokenTtl(ctx.runtime.db));
-  return { coverUntil: new Date(Date.now() + longest * 1000) };
+  return { coverUntil: await revocationCoverUntil(ctx.runtime.db, ctx.config.ttl.accessToken) };
 }
 
 export const operations = {

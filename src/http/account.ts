@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../store/db.ts';
 import { findAccountById } from '../store/accounts.ts';
 import { listGrantsOfAccount, revokeGrantsOfAccount } from '../store/access.ts';
+import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackPath } from '../domain/clients.ts';
 import { BadRequest } from '../errors.ts';
@@ -93,7 +94,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     if (!account) throw new BadRequest('you are signed out; sign in again');
     const clientId = form.get('client_id') ?? '';
     if (!clientId || clientId.length > 256) throw new BadRequest('no app was chosen');
-    const coverUntil = new Date(Date.now() + config.ttl.accessToken * 1000);
+    const coverUntil = await revocationCoverUntil(db, config.ttl.accessToken);
     const revoked = await revokeGrantsOfAccount(db, account.id, { clientId, reason: 'revoked_by_user', coverUntil });
     await recordAudit(db, { type: 'grant.revoked', accountId: account.id, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grants: revoked.length, by: 'user' } });
     ctx.status = 303;

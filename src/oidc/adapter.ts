@@ -6,7 +6,7 @@ import type { Db } from '../store/db.ts';
 import { createEngineRecordStore, createTokenLookups, type Payload } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
 import { revokeGrantTokens } from '../store/revocations.ts';
-import { longestAccessTokenTtl } from '../store/resource-servers.ts';
+import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
@@ -17,7 +17,7 @@ export interface AdapterDeps {
   db: Db;
   box: SecretBox;
   jwtAccessTokens: JwtAccessTokens;
-  /** How long a grant revocation must be remembered: the longest access-token lifetime. */
+  /** The global access-token lifetime (resource servers may set longer ones; see revocationCoverUntil). */
   accessTokenTtlSeconds: number;
 }
 
@@ -102,10 +102,7 @@ export function createAdapterClass(deps: AdapterDeps) {
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      // Must outlive every access token of the grant: the longest lifetime any resource server uses.
-      const longest = Math.max(deps.accessTokenTtlSeconds, await longestAccessTokenTtl(db));
-      const coverUntil = new Date(Date.now() + longest * 1000);
-      await revokeGrantTokens(db, grantId, 'grant_revoked', coverUntil);
+      await revokeGrantTokens(db, grantId, 'grant_revoked', await revocationCoverUntil(db, deps.accessTokenTtlSeconds));
     }
   };
 }

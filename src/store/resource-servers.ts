@@ -66,7 +66,16 @@ export async function deleteResourceServer(db: Db, identifier: string): Promise<
   return (await db('resource_servers').where('identifier', identifier).delete()) > 0;
 }
 
-export async function longestAccessTokenTtl(db: Db): Promise<number> {
+async function longestAccessTokenTtl(db: Db): Promise<number> {
   const row = await db('resource_servers').max('access_token_ttl as max').first();
   return Number(row?.max ?? 0);
+}
+
+/**
+ * Until when a revocation must be remembered (and stay in the feed): past the expiry of every access token
+ * it can cover — the longest lifetime in use, the global one or any resource server's.
+ */
+export async function revocationCoverUntil(db: Db, defaultTtlSeconds: number): Promise<Date> {
+  const longest = Math.max(defaultTtlSeconds, await longestAccessTokenTtl(db));
+  return new Date(Date.now() + longest * 1000);
 }

@@ -175,8 +175,12 @@ describe('revocation that introspection sees at once', () => {
     const tokens = await exchange(config, await authorize(server, config, session, { scope: 'openid invoices:read', extra: { resource: INVOICES } }));
     const page = await (await session.request('/account')).text();
     const csrf = page.match(/name="csrf" value="([^"]+)"/)![1]!;
+    await runOperation(server.operations, 'resource.create', { identifier: 'https://long-lived.example.test/', scopes: [{ name: 'invoices:read' }], ttl: 7200 });
     expect((await session.postForm('/account/apps/revoke', { csrf, client_id: app.client_id })).status).toBe(303);
     expect(await activeFor(invoicesRs, tokens.access_token)).toEqual({ active: false });
+    // The feed keeps the revocation past the longest access-token lifetime in use (here 2 hours).
+    const event = await server.runtime.db('revocation_events').where({ grant_id: decodeJwt(tokens.access_token).gid as string }).first();
+    expect(new Date(event.expires_at).getTime()).toBeGreaterThan(Date.now() + 7000 * 1000);
   });
 
   it('disabling the user, or changing their password, revokes their JWTs', async () => {
