@@ -133,10 +133,6 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   if (name.length === 0 || name.length > 200) throw new ValidationError('name must be 1-200 characters');
   const redirectUris = input.redirectUris ?? [];
   const postLogoutRedirectUris = input.postLogoutRedirectUris ?? [];
-  for (const uri of [...redirectUris, ...postLogoutRedirectUris]) {
-    const problem = checkRedirectUri(uri);
-    if (problem) throw new ValidationError(problem);
-  }
   const grantTypes = input.grantTypes?.length
     ? [...new Set(input.grantTypes)]
     : redirectUris.length
@@ -171,11 +167,6 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
     ['client_uri', input.clientUri],
     ['backchannel_logout_uri', input.backchannelLogoutUri],
   ];
-  for (const [field, value] of displayUris) {
-    const problem = value === undefined ? undefined : checkDisplayUri(field, value);
-    if (problem) throw new ValidationError(problem);
-  }
-
   const clientId = randomBytes(16).toString('base64url');
   const secret = authMethod.startsWith('client_secret_') ? randomBytes(32).toString('base64url') : undefined;
   const metadata: ClientMetadata = {
@@ -194,6 +185,7 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   if (secret) metadata.client_secret_expires_at = 0;
   for (const [field, value] of displayUris) if (value !== undefined) metadata[field] = value;
   if (input.backchannelLogoutUri) metadata.backchannel_logout_session_required = true;
+  // Redirect, display and fetched URIs, sizes: the same rules as dynamic registration.
   const problem = checkClientMetadata(metadata);
   if (problem) throw new ValidationError(problem.description);
   if (input.firstParty) metadata.tessera_first_party = true;

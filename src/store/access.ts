@@ -80,8 +80,7 @@ function endedSession(accountId: string, payload: Record<string, unknown>): Ende
 
 /** Deletes every session of the account and revokes all its grants. */
 export async function endAccountAccess(db: Db, accountId: string, reason: string, coverUntil: Date): Promise<EndedSession[]> {
-  const sessions = await db('sessions').where('account_id', accountId).delete().returning('payload');
-  const ids = (await db('grants').where('account_id', accountId).select('id')).map((r: { id: string }) => r.id);
-  await revokeGrants(db, ids, { reason, coverUntil, deleteGrants: true });
-  return sessions.map(({ payload }: { payload: Record<string, unknown> }) => endedSession(accountId, payload));
+  const ended = await endAccountSessions(db, accountId);
+  await revokeGrantsOfAccount(db, accountId, { reason, coverUntil });
+  return ended;
 }

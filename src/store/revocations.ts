@@ -95,10 +95,6 @@ export async function revokeGrantTokens(db: Db, grantId: string, reason: string,
   await revokeGrants(db, [grantId], { reason, coverUntil, deleteGrants: false });
 }
 
-export async function isGrantRevoked(db: Db, grantId: string): Promise<boolean> {
-  const row = await db('revocations').where({ kind: 'grant', value: grantId }).first('id');
-  return Boolean(row);
-}
 
 export interface JwtTokenState {
   revoked: boolean;
@@ -166,11 +162,6 @@ export async function readFeed(db: Db, audience: string, cursor: bigint, limit: 
   }));
 }
 
-/** The newest cursor, and the oldest one still kept (older events were pruned with the tokens they covered). */
-export async function feedBounds(db: Db): Promise<{ newest: bigint; oldest: bigint }> {
-  const row = await db('revocation_events').first(db.raw('coalesce(max(id), 0) as newest'), db.raw('coalesce(min(id), 0) as oldest'));
-  return { newest: BigInt(String(row?.newest ?? 0)), oldest: BigInt(String(row?.oldest ?? 0)) };
-}
 
 /**
  * Everything a client holds stops working: its grants and their tokens, its own stored tokens
