@@ -5,6 +5,8 @@ import * as initialSchema from './20261123000000_initial_schema.ts';
 import * as accountsSessionsAudit from './20261123010000_accounts_sessions_audit.ts';
 import * as resourceServersRevocationFeed from './20261123020000_resource_servers_revocation_feed.ts';
 import * as dynamicRegistration from './20261123030000_dynamic_registration.ts';
+import * as keyRotationSecretGrace from './20261123040000_key_rotation_secret_grace.ts';
+import * as adminListIndexes from './20261123050000_admin_list_indexes.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -16,4 +18,6 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123010000_accounts_sessions_audit', accountsSessionsAudit],
   ['20261123020000_resource_servers_revocation_feed', resourceServersRevocationFeed],
   ['20261123030000_dynamic_registration', dynamicRegistration],
+  ['20261123040000_key_rotation_secret_grace', keyRotationSecretGrace],
+  ['20261123050000_admin_list_indexes', adminListIndexes],
 ];

@@ -1,7 +1,6 @@
 // createApp: the Koa host. Our routes first (health, assets, interaction pages); everything else is handed
 // to the engine. No I/O here: all dependencies arrive built.
 import Koa from 'koa';
-import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import type { Db } from './store/db.ts';
@@ -16,50 +15,70 @@ import { createAssetRouter } from './http/assets.ts';
 import { createInteractionRouter } from './http/interactions.ts';
 import { createAccountRouter } from './http/account.ts';
 import { createRevocationFeedRouter } from './http/revocation-feed.ts';
+import { ADMIN_BASE_PATH, createAdminRouter } from './http/admin/router.ts';
 import { feedAudience } from './oidc/provider.ts';
 import type { AccessTokenVerifier } from './domain/access-token-verifier.ts';
 import { createLoginThrottle } from './domain/login-throttle.ts';
+import type { LiveProvider } from './oidc/live-provider.ts';
+import type { OperationContext } from './cli/operations.ts';
+import type { Metrics } from './metrics.ts';
+import { createMetricsRouter } from './http/metrics.ts';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   db: Db;
-  provider: Provider;
+  /** The engine; replaced when keys rotate (oidc/live-provider.ts). */
+  live: LiveProvider;
   hasher: PasswordHasher;
-  cookieKeys: string[];
+  /** Cookie-signing keys, the signing one first; replaced when keys rotate. */
+  cookieKeys: { readonly current: string[] };
   verifier: AccessTokenVerifier;
   /** Aborted when the server begins to shut down. */
   shutdown: AbortSignal;
+  /** The service operations (shared with the CLI). */
+  operations: OperationContext;
+  metrics?: Metrics;
 }
 
 export function createApp(deps: AppDeps): Koa {
-  const { config, provider } = deps;
+  const { config, live } = deps;
   const https = config.issuer.startsWith('https:');
-  const app = new Koa({ proxy: config.trustProxy, keys: deps.cookieKeys });
+  const app = new Koa({ proxy: config.trustProxy });
+  // Koa reads app.keys for every request's cookies: always the latest rotation.
+  Object.defineProperty(app, 'keys', { get: () => deps.cookieKeys.current, set: () => {}, configurable: true });
 
-  app.use(requestLog(deps.logger));
+  app.use(requestLog(deps.logger, deps.metrics));
+  // While draining for shutdown, every response closes its connection so keep-alive clients move on.
+  app.use(async (ctx, next) => {
+    if (deps.shutdown.aborted) ctx.set('Connection', 'close');
+    await next();
+  });
   app.use(errorHandler(deps.logger));
   app.use(securityHeaders({ https }));
-  app.use(bodyLimit(config.bodyLimitBytes));
+  // The admin API applies the same limit itself, so its 413 has its own error shape and is audited.
+  app.use(bodyLimit(config.bodyLimitBytes, { except: [`${ADMIN_BASE_PATH}/`] }));
 
   for (const router of [
-    createHealthRouter(deps.db),
+    createHealthRouter(deps.db, deps.shutdown),
+    ...(deps.metrics && config.metrics.token ? [createMetricsRouter(deps.metrics.registry, config.metrics.token)] : []),
     createAssetRouter(),
     createInteractionRouter({
-      provider,
+      live,
       db: deps.db,
       hasher: deps.hasher,
       throttle: createLoginThrottle(deps.db, config.loginThrottle),
       bodyLimitBytes: config.bodyLimitBytes,
       selfRegistration: config.selfRegistration,
+      ...(deps.metrics ? { onLogin: (result: 'success' | 'failure' | 'locked') => deps.metrics!.logins.inc({ result }) } : {}),
     }),
-    createAccountRouter({ provider, db: deps.db, config }),
+    createAccountRouter({ live, db: deps.db, config }),
     createRevocationFeedRouter({ db: deps.db, verifier: deps.verifier, feedAudience: feedAudience(config.issuer), shutdown: deps.shutdown }),
+    createAdminRouter({ config, logger: deps.logger, db: deps.db, verifier: deps.verifier, operations: deps.operations }),
   ]) {
     app.use(router.routes());
   }
 
-  const engine = provider.callback();
   const issuer = new URL(config.issuer);
   app.use(async (ctx) => {
     // RFC 8414 §3: the OAuth metadata document is the same document as OpenID discovery.
@@ -68,8 +87,10 @@ export function createApp(deps: AppDeps): Koa {
     }
     const req = await prepareEngineRequest(ctx, config.bodyLimitBytes);
     pinHost(req, issuer);
+    // The key set is what resource servers cache: advertise how long (see KEY_PREPUBLISH in config.ts).
+    if (ctx.path === '/jwks') ctx.res.setHeader('Cache-Control', `public, max-age=${config.keys.jwksMaxAgeSeconds}`);
     ctx.respond = false;
-    await engine(req, ctx.res);
+    await live.callback(req, ctx.res);
   });
 
   // Errors Koa itself raises outside middleware (e.g. client aborts) are logged, never thrown.

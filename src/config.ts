@@ -49,6 +49,16 @@ const envSchema = z.object({
   LOGIN_LOCK_SECONDS: seconds(60),
   CLEANUP_INTERVAL: seconds(60),
   CLOCK_TOLERANCE: z.coerce.number().int().min(0).max(300).default(15),
+  KEY_ROTATION_INTERVAL: seconds(30 * 24 * 3600),
+  KEY_PREPUBLISH: seconds(24 * 3600),
+  KEY_POLL_INTERVAL: z.coerce.number().int().min(1).max(60).default(30),
+  JWKS_MAX_AGE: seconds(900),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(90),
+  SHUTDOWN_TIMEOUT: z.coerce.number().int().min(1).max(600).default(10),
+  CLIENT_SECRET_GRACE: z.coerce.number().int().min(0).max(90 * 24 * 3600).default(24 * 3600),
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).max(4 * 1024 * 1024).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).max(20).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
@@ -95,6 +105,24 @@ export interface Config {
   readonly cleanupIntervalSeconds: number;
   /** Allowed clock skew when checking expiry of tokens, sessions and client assertions. */
   readonly clockToleranceSeconds: number;
+  readonly keys: {
+    /** How long a signing or cookie key is current before the scheduled rotation replaces it. */
+    readonly rotationIntervalSeconds: number;
+    /** How long a new key is published before it signs (covers JWKS caches and every process's poll). */
+    readonly prepublishSeconds: number;
+    /** How often each process checks the key set (and runs the schedule): at most 60 s. */
+    readonly pollSeconds: number;
+    /** The JWKS cache lifetime we advertise (Cache-Control max-age on /jwks). */
+    readonly jwksMaxAgeSeconds: number;
+  };
+  /** Prometheus metrics: on a separate listener (port, bound to host), and/or on the main port behind a bearer token. */
+  readonly metrics: { readonly port: number | undefined; readonly host: string; readonly token: string | undefined };
+  /** Audit events older than this many days are deleted by the clean-up loop; 0 keeps them forever. */
+  readonly auditRetentionDays: number;
+  /** On SIGTERM, how long requests in flight may take to finish before their connections are cut. */
+  readonly shutdownTimeoutSeconds: number;
+  /** How long a client's previous secret keeps working after a rotation, unless the rotation says otherwise. */
+  readonly clientSecretGraceSeconds: number;
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
   /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
   readonly bodyLimitBytes: number;
@@ -116,6 +144,14 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
       ok: false,
       problems: ['TESSERA_SECRET: required when DATABASE_URL is set (it encrypts keys and secrets at rest)'],
     };
+  }
+  // A new key must be in every cached JWKS before it signs: published on every process (one poll) and
+  // fetched again by every cache (max-age) within the pre-publication window.
+  if (e.KEY_PREPUBLISH < e.JWKS_MAX_AGE + e.KEY_POLL_INTERVAL) {
+    return { ok: false, problems: [`KEY_PREPUBLISH: must be at least JWKS_MAX_AGE + KEY_POLL_INTERVAL (${e.JWKS_MAX_AGE + e.KEY_POLL_INTERVAL} s)`] };
+  }
+  if (e.KEY_ROTATION_INTERVAL <= e.KEY_PREPUBLISH) {
+    return { ok: false, problems: ['KEY_ROTATION_INTERVAL: must be longer than KEY_PREPUBLISH'] };
   }
   const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
   const config: Config = {
@@ -149,6 +185,16 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     defaultAudience: e.DEFAULT_AUDIENCE ?? `${issuer}/api`,
     cleanupIntervalSeconds: e.CLEANUP_INTERVAL,
     clockToleranceSeconds: e.CLOCK_TOLERANCE,
+    keys: {
+      rotationIntervalSeconds: e.KEY_ROTATION_INTERVAL,
+      prepublishSeconds: e.KEY_PREPUBLISH,
+      pollSeconds: e.KEY_POLL_INTERVAL,
+      jwksMaxAgeSeconds: e.JWKS_MAX_AGE,
+    },
+    clientSecretGraceSeconds: e.CLIENT_SECRET_GRACE,
+    shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     bodyLimitBytes: 56 * 1024,
   };

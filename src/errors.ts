@@ -41,6 +41,20 @@ export class CsrfRejected extends AppError {
   }
 }
 
+/** The change clashes with what exists: a taken username, a resource server already registered. */
+export class Conflict extends AppError {
+  constructor(description: string) {
+    super(409, 'conflict', description);
+  }
+}
+
+/** The database cannot be reached: RFC 6749 §4.1.2.1 `temporarily_unavailable`, answered with 503. */
+export class TemporarilyUnavailable extends AppError {
+  constructor() {
+    super(503, 'temporarily_unavailable', 'the service is temporarily unavailable; try again shortly', true);
+  }
+}
+
 /** Raised by the CLI and domain for input that fails validation. */
 export class ValidationError extends AppError {
   constructor(description: string) {

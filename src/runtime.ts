@@ -36,7 +36,12 @@ export function resolveInstanceSecret(config: Config, logger: Logger): string {
 }
 
 export async function openRuntime(config: Config, logger: Logger, { migrate = true } = {}): Promise<Runtime> {
-  const db = createDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: config.databasePoolMax });
+  const db = createDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolMax: config.databasePoolMax,
+    log: (level, message) => logger[level]({ component: 'database' }, message),
+  });
   try {
     if (migrate) {
       const applied = await migrateToLatest(db);

@@ -1,4 +1,5 @@
-// startServer: config → runtime → keys → provider → app → listen, plus the expired-row clean-up loop.
+// startServer: config → runtime → keys → provider → app → listen, plus the expired-row clean-up loop and the
+// key watch (scheduled rotation, reload after a rotation anywhere).
 // Used by `tessera serve` and by the tests (which start the real server on a random port).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,11 +17,20 @@ import type { OperationContext } from './cli/operations.ts';
 import { sendBackchannelLogouts } from './oidc/backchannel.ts';
 import { ensureAccountClient } from './domain/clients.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './domain/access-token-verifier.ts';
+import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
+import { startKeyWatch, type KeyWatch } from './key-watch.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createMetricsServer } from './http/metrics.ts';
+import { createAuditBuffer, type AuditBuffer } from './domain/audit-buffer.ts';
+import { deleteAuditEventsBefore } from './store/audit.ts';
 
 export interface RunningServer {
   url: string;
-  provider: Provider;
+  /** The engine serving right now (a key rotation swaps in a new one). */
+  readonly provider: Provider;
   runtime: Runtime;
+  /** Where Prometheus metrics are served when METRICS_PORT is set. */
+  metricsUrl?: string;
   /** What CLI operations run against inside this process (control socket, tests). */
   operations: OperationContext;
   close(): Promise<void>;
@@ -31,52 +41,92 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   if (embeddedOnDisk) await assertDataDirFree(controlSocketPath(config.dataDir));
   const runtime = await openRuntime(config, logger);
   let control: Server | undefined;
+  let keyWatch: KeyWatch | undefined;
+  let audit: AuditBuffer | undefined;
   try {
     const { created } = await ensureKeys(runtime.db, runtime.box);
     if (created.length) logger.info({ created }, 'generated keys');
     await ensureAccountClient(runtime.db, config.issuer);
-    const { provider, cookieKeys, verifier } = await buildProvider(config, logger, runtime);
+    const verifier = createAccessTokenVerifier(runtime.db, config.issuer);
+    const metrics = createMetrics();
+    metrics.observeDatabase(runtime.db);
+    audit = createAuditBuffer(runtime.db, logger);
+    const observers = { metrics, audit };
+    const built = await buildProvider(config, logger, runtime, verifier, observers);
+    const live = createLiveProvider(built.provider);
+    const cookieKeys = { current: built.cookieKeys };
+    // A rotation (here or in another process) builds a fresh engine with the new key set and swaps it in.
+    keyWatch = await startKeyWatch(runtime, config, logger, async () => {
+      const rebuilt = await buildProvider(config, logger, runtime, verifier, observers);
+      live.replace(rebuilt.provider);
+      cookieKeys.current = rebuilt.cookieKeys;
+      verifier.invalidate();
+    });
     const operations: OperationContext = {
       runtime,
       config,
-      notifyLogout: (ended) => sendBackchannelLogouts(provider, logger, ended),
-      provider: async () => provider,
+      notifyLogout: (ended) => sendBackchannelLogouts(live.current, logger, ended),
+      provider: async () => live.current,
+      keysChanged: keyWatch.check,
     };
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
-    return await serveWith(config, logger, { runtime, provider, cookieKeys, verifier, operations }, control);
+    return await serveWith(config, logger, { runtime, live, cookieKeys, verifier, operations, keyWatch, metrics, audit }, control);
   } catch (error) {
+    keyWatch?.stop();
+    await audit?.stop();
     control?.close();
     await runtime.close();
     throw error;
   }
 }
 
-async function buildProvider(config: Config, logger: Logger, runtime: Runtime) {
+async function buildProvider(
+  config: Config,
+  logger: Logger,
+  runtime: Runtime,
+  verifier: AccessTokenVerifier,
+  observers: { metrics?: Metrics; audit?: AuditBuffer } = {},
+) {
   const { db, box } = runtime;
   const cookieKeys = await loadCookieKeys(db, box);
-  const verifier = createAccessTokenVerifier(db, config.issuer);
-  const provider = createProvider(config, { db, box, verifier, logger, signingKeys: await loadSigningKeys(db, box), cookieKeys, pages: enginePages });
-  return { provider, cookieKeys, verifier };
+  const signingKeys = await loadSigningKeys(db, box);
+  const provider = createProvider(config, { db, box, verifier, logger, signingKeys, cookieKeys, pages: enginePages, ...observers });
+  return { provider, cookieKeys };
 }
 
 /** The engine without an HTTP server, for CLI work that must sign (back-channel logout tokens). */
 export async function createStandaloneProvider(config: Config, logger: Logger, runtime: Runtime): Promise<Provider> {
   await ensureKeys(runtime.db, runtime.box);
-  return (await buildProvider(config, logger, runtime)).provider;
+  return (await buildProvider(config, logger, runtime, createAccessTokenVerifier(runtime.db, config.issuer))).provider;
 }
 
 interface Engine {
   runtime: Runtime;
-  provider: Provider;
-  cookieKeys: string[];
+  live: LiveProvider;
+  /** Replaced on a key rotation; read by the host for its own signed cookies. */
+  cookieKeys: { current: string[] };
   verifier: AccessTokenVerifier;
   operations: OperationContext;
+  keyWatch: KeyWatch;
+  metrics: Metrics;
+  audit: AuditBuffer;
 }
 
 async function serveWith(config: Config, logger: Logger, engine: Engine, control: Server | undefined): Promise<RunningServer> {
-  const { runtime, provider, cookieKeys, verifier } = engine;
+  const { runtime, live, cookieKeys, verifier } = engine;
   const shutdown = new AbortController();
-  const app = createApp({ config, logger, db: runtime.db, provider, hasher: runtime.hasher, cookieKeys, verifier, shutdown: shutdown.signal });
+  const app = createApp({
+    config,
+    logger,
+    db: runtime.db,
+    live,
+    hasher: runtime.hasher,
+    cookieKeys,
+    verifier,
+    operations: engine.operations,
+    shutdown: shutdown.signal,
+    metrics: engine.metrics,
+  });
 
   const server: Server = createServer(app.callback());
   server.requestTimeout = 30_000;
@@ -87,25 +137,38 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
     server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const metricsServer = config.metrics.port === undefined ? undefined : await listenForMetrics(engine.metrics, config.metrics.port, config.metrics.host);
 
-  const cleanup = startCleanupLoop(runtime, config.cleanupIntervalSeconds, logger);
+  const cleanup = startCleanupLoop(runtime, config, logger);
   logger.info({ issuer: config.issuer, port, database: config.databaseUrl ? 'postgresql' : 'embedded (PGlite)' }, 'tessera listening');
 
   let closing: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
-    provider,
+    ...(metricsServer ? { metricsUrl: `http://${config.metrics.host === '0.0.0.0' ? '127.0.0.1' : config.metrics.host}:${(metricsServer.address() as AddressInfo).port}/metrics` } : {}),
+    get provider() {
+      return live.current;
+    },
     runtime,
     operations: engine.operations,
     close() {
       closing ??= (async () => {
         shutdown.abort();
         clearInterval(cleanup);
+        engine.keyWatch.stop();
+        // Stop accepting; requests in flight finish (their connections close after the response), up to
+        // SHUTDOWN_TIMEOUT, after which the remaining connections are cut.
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
+          const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
+          server.close(() => {
+            clearTimeout(force);
+            resolve();
+          });
           server.closeIdleConnections();
         });
         await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
+        await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+        await engine.audit.stop();
         await runtime.close();
       })();
       return closing;
@@ -113,20 +176,33 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
   };
 }
 
-function startCleanupLoop(runtime: Runtime, intervalSeconds: number, logger: Logger): NodeJS.Timeout {
+async function listenForMetrics(metrics: Metrics, port: number, host: string): Promise<Server> {
+  const server = createMetricsServer(metrics.registry);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+function startCleanupLoop(runtime: Runtime, config: Config, logger: Logger): NodeJS.Timeout {
   let running = false;
   const timer = setInterval(async () => {
     if (running) return;
     running = true;
     try {
       const deleted = await deleteExpired(runtime.db);
+      // AUDIT_RETENTION_DAYS: older audit events go (0 keeps them forever).
+      if (config.auditRetentionDays > 0) {
+        deleted.audit_events = await deleteAuditEventsBefore(runtime.db, new Date(Date.now() - config.auditRetentionDays * 86_400_000));
+      }
       if (Object.values(deleted).some((n) => n > 0)) logger.debug({ deleted }, 'expired rows deleted');
     } catch (error) {
       logger.warn({ err: { message: (error as Error).message } }, 'expired-row clean-up failed; will retry');
     } finally {
       running = false;
     }
-  }, intervalSeconds * 1000);
+  }, config.cleanupIntervalSeconds * 1000);
   timer.unref();
   return timer;
 }

@@ -10,6 +10,7 @@ import type { AuthMethod } from '../domain/clients.ts';
 import { startServer } from '../server.ts';
 import { print, readStdin, UsageError } from './output.ts';
 import { runOperation as runLocally, type OperationInput, type OperationName, type OperationResult } from './operations.ts';
+import { MAX_PAGE_SIZE } from './management-operations.ts';
 import type { EndedSession } from '../store/access.ts';
 import { sendBackchannelLogouts } from '../oidc/backchannel.ts';
 import { createStandaloneProvider } from '../server.ts';
@@ -24,7 +25,7 @@ export interface CommandContext {
  * Runs an operation: through a running embedded server's control socket when there is one (PGlite allows
  * one process per data directory), otherwise on a direct database connection.
  */
-async function runOperation<N extends OperationName>(ctx: CommandContext, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
+export async function runOperation<N extends OperationName>(ctx: CommandContext, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
   const { config } = ctx;
   if (!config.databaseUrl && config.dataDir !== ':memory:') {
     const reply = await callControlSocket(controlSocketPath(config.dataDir), name, input);
@@ -48,9 +49,21 @@ async function runOperation<N extends OperationName>(ctx: CommandContext, name: 
   }
 }
 
-type FlagValues = Record<string, string | string[] | boolean | undefined>;
+export type FlagValues = Record<string, string | string[] | boolean | undefined>;
 
-function parse(args: string[], options: ParseArgsOptionsConfig): { values: FlagValues } {
+/** Every item of a paginated operation: the CLI lists print all, page after page. */
+async function allPages<P extends { next_cursor: string | null }, T>(fetchPage: (cursor: string | undefined) => Promise<P>, items: (page: P) => T[]): Promise<T[]> {
+  const all: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await fetchPage(cursor);
+    all.push(...items(page));
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return all;
+}
+
+export function parse(args: string[], options: ParseArgsOptionsConfig): { values: FlagValues } {
   try {
     const { values } = parseArgs({ args, options: { ...options, json: { type: 'boolean', default: false } }, strict: true, allowPositionals: false });
     return { values: values as FlagValues };
@@ -155,7 +168,7 @@ function requireUser(values: FlagValues, command: string): string {
 
 export async function userList(ctx: CommandContext, args: string[]): Promise<void> {
   const { values } = parse(args, {});
-  const { users } = await runOperation(ctx, 'user.list', undefined);
+  const users = await allPages((cursor) => runOperation(ctx, 'user.list', { limit: MAX_PAGE_SIZE, cursor }), (p) => p.users);
   print(values.json === true, { users }, users.length ? users.map(describeAccount).join('\n') : 'no users');
 }
 
@@ -202,7 +215,7 @@ function requireClientId(values: FlagValues, command: string): string {
 
 export async function clientList(ctx: CommandContext, args: string[]): Promise<void> {
   const { values } = parse(args, {});
-  const { clients } = await runOperation(ctx, 'client.list', undefined);
+  const clients = await allPages((cursor) => runOperation(ctx, 'client.list', { limit: MAX_PAGE_SIZE, cursor }), (p) => p.clients);
   const lines = clients.map((c) => `${c.client_id}  ${String(c['client_name'] ?? '')}${c.disabled ? ' [disabled]' : ''}`);
   print(values.json === true, { clients }, lines.length ? lines.join('\n') : 'no clients');
 }
@@ -263,7 +276,7 @@ export async function resourceCreate(ctx: CommandContext, args: string[]): Promi
 
 export async function resourceList(ctx: CommandContext, args: string[]): Promise<void> {
   const { values } = parse(args, {});
-  const { resources } = await runOperation(ctx, 'resource.list', undefined);
+  const resources = await allPages((cursor) => runOperation(ctx, 'resource.list', { limit: MAX_PAGE_SIZE, cursor }), (p) => p.resources);
   const lines = resources.map((r) => `${r.identifier}  ${r.name}  [${r.scopes.map((s) => s.name).join(' ')}] ${r.format} ${r.ttl}s`);
   print(values.json === true, { resources }, lines.length ? lines.join('\n') : 'no resource servers');
 }

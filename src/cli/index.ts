@@ -23,11 +23,15 @@ import {
   type CommandContext,
 } from './commands.ts';
 import { reportAndExit, UsageError } from './output.ts';
+import { clientRotateSecret, keysList, keysRetire, keysRotate } from './key-commands.ts';
+import { doctor } from './doctor-command.ts';
+import { adminBootstrap } from './admin-commands.ts';
 
 const USAGE = `usage: tessera <command>
 
   serve                                   start the server (what \`npm start\` runs)
   migrate [--json]                        apply database migrations
+  doctor [--json]                         check configuration, database, migrations, keys, clock, issuer URL
   user create --username U [--email E] [--name N] --password-stdin [--json]
   user list [--json]
   user show --username U [--json]                 U is a username or a user id
@@ -46,6 +50,9 @@ const USAGE = `usage: tessera <command>
   client list [--json]
   client disable --client-id ID [--json]       revokes every grant and token of the client
   client enable --client-id ID [--json]
+  client rotate-secret --client-id ID [--grace SECONDS] [--json]
+                  a new secret (shown once); the old one works for the grace period
+                  (default CLIENT_SECRET_GRACE), then stops
   client delete --client-id ID [--json]        revokes, then deletes
   resource create --identifier URI --scope "read write" [--describe read="Read invoices"]...
                   [--name N] [--format jwt|opaque] [--ttl 600] [--alg ES256|RS256|EdDSA] [--json]
@@ -55,6 +62,13 @@ const USAGE = `usage: tessera <command>
   resource list [--json]
   resource update --identifier URI [--scope ...] [--describe ...] [--name N] [--format F] [--ttl S] [--alg A] [--json]
   resource delete --identifier URI [--json]
+  keys list [--json]                       signing and cookie keys and their states
+  keys rotate [--alg ES256|RS256|EdDSA] [--purpose signing|cookie] [--now | --emergency] [--json]
+                  default: publish the next key now, sign with it after KEY_PREPUBLISH;
+                  --now: sign with it now; --emergency: also stop publishing the old key now
+  keys retire --kid KID [--immediately] [--json]
+  admin bootstrap [--force] [--json]      create the admin API's first client (client_credentials, scope admin:*);
+                  its secret is shown once; refused when an admin client exists, unless --force
 
 Configuration comes from environment variables; see README.md.`;
 
@@ -71,11 +85,13 @@ async function main(): Promise<void> {
     logger: command === 'serve' ? createLogger(config.logLevel) : createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, pino.destination(2)),
   };
   const args = [sub, ...rest].filter((a): a is string => a !== undefined);
-  switch (`${command} ${command === 'serve' || command === 'migrate' ? '' : (sub ?? '')}`.trim()) {
+  switch (`${command} ${command === 'serve' || command === 'migrate' || command === 'doctor' ? '' : (sub ?? '')}`.trim()) {
     case 'serve':
       return serve(ctx);
     case 'migrate':
       return migrate(ctx, args);
+    case 'doctor':
+      return doctor(ctx, args);
     case 'user create':
       return userCreate(ctx, rest);
     case 'user list':
@@ -102,8 +118,18 @@ async function main(): Promise<void> {
     case 'client enable':
     case 'client delete':
       return clientChange(ctx, rest, sub as 'disable' | 'enable' | 'delete');
+    case 'client rotate-secret':
+      return clientRotateSecret(ctx, rest);
+    case 'keys list':
+      return keysList(ctx, rest);
+    case 'keys rotate':
+      return keysRotate(ctx, rest);
+    case 'keys retire':
+      return keysRetire(ctx, rest);
     case 'iat create':
       return iatCreate(ctx, rest);
+    case 'admin bootstrap':
+      return adminBootstrap(ctx, rest);
     case 'resource create':
       return resourceCreate(ctx, rest);
     case 'resource list':

@@ -2,7 +2,7 @@
 // connection and the embedded server's control socket (see control-socket.ts), so both run the same rules.
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
-import { ValidationError } from '../errors.ts';
+import { Conflict, ValidationError } from '../errors.ts';
 import { bearerHash } from '../store/bearer-hash.ts';
 import { insertInitialAccessTokenRules } from '../store/registration-rules.ts';
 import { IAT_POLICY } from '../oidc/registration.ts';
@@ -20,17 +20,22 @@ import {
   setPassword,
   type NewAccount,
 } from '../domain/accounts.ts';
-import { listAccounts } from '../store/accounts.ts';
-import { createClient, disableClient, enableClient, listClientsPublic, type NewClient } from '../domain/clients.ts';
+import { createClient, disableClient, enableClient, type NewClient } from '../domain/clients.ts';
 import {
   createResourceServer,
-  listResourceServers,
   publicResourceServer,
   removeResourceServer,
   updateResource,
   type ResourceServerInput,
 } from '../domain/resource-servers.ts';
 import { revocationCoverUntil } from '../store/resource-servers.ts';
+import { managementOperations } from './management-operations.ts';
+import { rotateClientSecret } from '../domain/client-secrets.ts';
+import { localChecks } from './doctor.ts';
+import { adminAudience } from '../domain/admin-access.ts';
+import { feedAudience } from '../oidc/provider.ts';
+import { listKeyStatus, retireKey, rotateKeys, rotationPolicy, type RotationMode } from '../domain/keys.ts';
+import type { KeyPurpose } from '../store/keys.ts';
 
 export interface OperationContext {
   runtime: Runtime;
@@ -39,6 +44,8 @@ export interface OperationContext {
   notifyLogout(ended: EndedSession[]): Promise<number>;
   /** The engine (the serving one, or one built for the command): for what only it can issue. */
   provider(): Promise<Provider>;
+  /** Makes a serving process pick up a key rotation at once (other processes follow on their poll). */
+  keysChanged?(): Promise<void>;
 }
 
 async function revocationWindow(ctx: OperationContext) {
@@ -49,11 +56,11 @@ export const operations = {
   async migrate({ runtime }: OperationContext) {
     return { applied: await migrateToLatest(runtime.db) };
   },
+  // Lists, reads, changes and removals (users, clients, resource servers, grants, sessions, registration
+  // tokens, audit events) and `admin.bootstrap`.
+  ...managementOperations,
   async 'user.create'({ runtime }: OperationContext, input: NewAccount) {
     return publicAccount(await createAccount(runtime.db, runtime.hasher, input));
-  },
-  async 'user.list'({ runtime }: OperationContext) {
-    return { users: (await listAccounts(runtime.db)).map(publicAccount) };
   },
   async 'user.show'({ runtime }: OperationContext, input: { user: string }) {
     return publicAccount(await requireAccount(runtime.db, input.user));
@@ -82,9 +89,6 @@ export const operations = {
   async 'client.create'({ runtime }: OperationContext, input: NewClient) {
     return createClient(runtime.db, runtime.box, input);
   },
-  async 'client.list'({ runtime }: OperationContext) {
-    return { clients: await listClientsPublic(runtime.db) };
-  },
   async 'client.disable'(ctx: OperationContext, input: { clientId: string }) {
     await disableClient(ctx.runtime.db, input.clientId, await revocationWindow(ctx));
     return { client_id: input.clientId, disabled: true };
@@ -92,10 +96,6 @@ export const operations = {
   async 'client.enable'({ runtime }: OperationContext, input: { clientId: string }) {
     await enableClient(runtime.db, input.clientId);
     return { client_id: input.clientId, disabled: false };
-  },
-  async 'client.delete'(ctx: OperationContext, input: { clientId: string }) {
-    await disableClient(ctx.runtime.db, input.clientId, await revocationWindow(ctx), { remove: true });
-    return { client_id: input.clientId, deleted: true };
   },
   async 'iat.create'(ctx: OperationContext, input: { expiresIn?: number; maxUses?: number; scopes?: string[]; grantTypes?: string[] }) {
     if (ctx.config.registrationPolicy !== 'initial-access-token') {
@@ -115,18 +115,21 @@ export const operations = {
     });
     return {
       initial_access_token: value,
+      // What lists and deletes it (the value itself is never stored).
+      id: bearerHash(value),
       expires_at: expiresAt ? Math.floor(expiresAt.getTime() / 1000) : null,
       max_uses: input.maxUses ?? null,
       allowed_scopes: input.scopes ?? null,
       allowed_grant_types: input.grantTypes ?? null,
     };
   },
-  async 'resource.create'({ runtime }: OperationContext, input: ResourceServerInput) {
+  async 'resource.create'({ runtime, config }: OperationContext, input: ResourceServerInput) {
+    // Audiences Tessera serves itself: an API registered under one would get an introspection client for it.
+    if ([adminAudience(config.issuer), feedAudience(config.issuer)].includes(input.identifier)) {
+      throw new Conflict(`"${input.identifier}" is reserved for Tessera's own ${input.identifier.endsWith('/admin') ? 'admin API' : 'revocation feed'}`);
+    }
     const { resource, introspectionClient } = await createResourceServer(runtime.db, runtime.box, input);
-    return { ...publicResourceServer(resource), introspection_client: { client_id: introspectionClient.client_id, client_secret: introspectionClient.client_secret } };
-  },
-  async 'resource.list'({ runtime }: OperationContext) {
-    return { resources: (await listResourceServers(runtime.db)).map(publicResourceServer) };
+    return { ...publicResourceServer(resource), introspection_client: { client_id: introspectionClient.client_id, client_secret: introspectionClient.client_secret! } };
   },
   async 'resource.update'({ runtime }: OperationContext, input: ResourceServerInput) {
     return publicResourceServer(await updateResource(runtime.db, input));
@@ -135,6 +138,29 @@ export const operations = {
     const { introspectionClientIds } = await removeResourceServer(ctx.runtime.db, input.identifier);
     for (const clientId of introspectionClientIds) await disableClient(ctx.runtime.db, clientId, await revocationWindow(ctx), { remove: true });
     return { identifier: input.identifier, deleted: true };
+  },
+  async 'client.rotate-secret'({ runtime, config }: OperationContext, input: { clientId: string; graceSeconds?: number | undefined }) {
+    return rotateClientSecret(runtime.db, runtime.box, input.clientId, input.graceSeconds ?? config.clientSecretGraceSeconds);
+  },
+  /** The database-side checks of `tessera doctor`, run by the serving process in embedded mode. */
+  async doctor({ runtime, config }: OperationContext) {
+    return { checks: await localChecks(config, runtime.db, runtime.box) };
+  },
+  async 'keys.list'({ runtime }: OperationContext) {
+    return { keys: await listKeyStatus(runtime.db) };
+  },
+  async 'keys.rotate'(ctx: OperationContext, input: { mode?: RotationMode | undefined; alg?: string | undefined; purpose?: KeyPurpose | undefined; actor?: string | undefined }) {
+    const mode = input.mode ?? 'scheduled';
+    if (!['scheduled', 'now', 'emergency'].includes(mode)) throw new ValidationError('mode must be scheduled, now or emergency');
+    if (input.purpose !== undefined && input.purpose !== 'signing' && input.purpose !== 'cookie') throw new ValidationError('purpose must be signing or cookie');
+    const changes = await rotateKeys(ctx.runtime.db, ctx.runtime.box, await rotationPolicy(ctx.runtime.db, ctx.config), { ...input, mode });
+    await ctx.keysChanged?.();
+    return { changes, keys: await listKeyStatus(ctx.runtime.db) };
+  },
+  async 'keys.retire'(ctx: OperationContext, input: { kid: string; immediately?: boolean | undefined; actor?: string | undefined }) {
+    const changes = await retireKey(ctx.runtime.db, ctx.runtime.box, await rotationPolicy(ctx.runtime.db, ctx.config), input);
+    await ctx.keysChanged?.();
+    return { changes, keys: await listKeyStatus(ctx.runtime.db) };
   },
 } as const;
 

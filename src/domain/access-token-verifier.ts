@@ -56,6 +56,11 @@ export function createAccessTokenVerifier(db: Db, issuer: string) {
   }
 
   return {
+    /** Forget the key set and every verified token: the next verification reloads (after a rotation). */
+    invalidate() {
+      jwks = undefined;
+      verified.clear();
+    },
     /** The verified claims, or undefined for anything not a valid, unexpired access token of ours. */
     async verify(token: string, options: { audience?: string } = {}): Promise<AccessTokenClaims | undefined> {
       const known = verified.get(token);

@@ -2,16 +2,20 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../store/db.ts';
 import {
+  deleteAccountRow,
   findAccountById,
   findAccountByUsername,
   insertAccount,
+  listAccountsPage,
   updateAccount,
+  updateAccountProfile,
   updatePasswordHash,
   type AccountRow,
+  type ProfileChanges,
 } from '../store/accounts.ts';
 import { endAccountAccess, endAccountSessions } from '../store/access.ts';
 import { insertAuditEvent } from '../store/audit.ts';
-import { NotFound, ValidationError } from '../errors.ts';
+import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from './password.ts';
 
 export interface NewAccount {
@@ -30,14 +34,19 @@ export function validatePassword(password: string): string | undefined {
   return undefined;
 }
 
-export async function createAccount(db: Db, hasher: PasswordHasher, input: NewAccount): Promise<AccountRow> {
-  if (!USERNAME.test(input.username)) {
+/** The rules for what identifies and describes a person, at creation and on every later change. */
+function checkProfile(profile: { username?: string | undefined; email?: string | null | undefined; name?: string | null | undefined }): void {
+  if (profile.username !== undefined && !USERNAME.test(profile.username)) {
     throw new ValidationError('username must be 1-128 characters: letters, digits, and . _ @ - (not first)');
   }
-  if (input.email !== undefined && !EMAIL.test(input.email)) throw new ValidationError('email is not a valid address');
-  if (input.name !== undefined && (input.name.length === 0 || input.name.length > 200)) {
+  if (typeof profile.email === 'string' && !EMAIL.test(profile.email)) throw new ValidationError('email is not a valid address');
+  if (typeof profile.name === 'string' && (profile.name.length === 0 || profile.name.length > 200)) {
     throw new ValidationError('name must be 1-200 characters');
   }
+}
+
+export async function createAccount(db: Db, hasher: PasswordHasher, input: NewAccount): Promise<AccountRow> {
+  checkProfile(input);
   const passwordProblem = validatePassword(input.password);
   if (passwordProblem) throw new ValidationError(passwordProblem);
 
@@ -49,7 +58,7 @@ export async function createAccount(db: Db, hasher: PasswordHasher, input: NewAc
     name: input.name ?? null,
     passwordHash: await hasher.hash(input.password),
   });
-  if (!result.ok) throw new ValidationError(`username "${input.username}" is already taken`);
+  if (!result.ok) throw new Conflict(`username "${input.username}" is already taken`);
   const created = await findAccountByUsername(db, input.username);
   if (!created) throw new Error('account vanished after insert');
   return created;
@@ -132,6 +141,30 @@ export async function changeRoles(db: Db, idOrUsername: string, change: { add?: 
   await insertAuditEvent(db, { type: 'user.roles_changed', accountId: account.id, details: { add: change.add ?? [], remove: change.remove ?? [] } });
   return updated;
 }
+
+/** An operator corrects a person's username, email or name (null clears email and name). */
+export async function updateProfile(db: Db, idOrUsername: string, changes: ProfileChanges): Promise<AccountRow> {
+  checkProfile(changes);
+  const account = await requireAccount(db, idOrUsername);
+  const result = await updateAccountProfile(db, account.id, changes);
+  if (!result.ok) throw new Conflict(`username "${changes.username}" is already taken`);
+  if (!result.account) throw new NotFound(`no user "${idOrUsername}"`);
+  await insertAuditEvent(db, { type: 'user.updated', accountId: account.id, details: { fields: Object.keys(changes).sort() } });
+  return result.account;
+}
+
+/** Deleting an account first ends its sessions and revokes its grants, as disabling does. */
+export async function deleteAccount(db: Db, idOrUsername: string, revocation: { coverUntil: Date }) {
+  const account = await requireAccount(db, idOrUsername);
+  // Disabled first, so no sign-in can start a session between the clean-up and the deletion.
+  await updateAccount(db, account.id, { disabled: true });
+  const endedSessions = await endAccountAccess(db, account.id, 'account_deleted', revocation.coverUntil);
+  if (!(await deleteAccountRow(db, account.id))) throw new NotFound(`no user "${idOrUsername}"`);
+  await insertAuditEvent(db, { type: 'user.deleted', accountId: account.id, details: { username: account.username } });
+  return { account, endedSessions };
+}
+
+export { listAccountsPage };
 
 /** The account as shown to operators: never the password hash. */
 export function publicAccount(a: AccountRow) {

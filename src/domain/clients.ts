@@ -1,11 +1,15 @@
-// Client registration rules shared by every path that creates a client (today the CLI; later dynamic
-// registration and the admin API). The engine validates the metadata again whenever it loads a client.
+// Client registration rules shared by every path that creates or changes a client (the CLI, dynamic
+// registration, the admin API). The engine validates the metadata again whenever it loads a client.
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.ts';
-import { deleteClient, findClientById, listClients, setClientDisabled, upsertClient } from '../store/clients.ts';
-import { revokeClientAccess } from '../store/revocations.ts';
-import { NotFound, ValidationError } from '../errors.ts';
+import { deleteClient, findClientById, listClientsPage, setClientDisabled, upsertClient, type ClientRow } from '../store/clients.ts';
+import { revokeClientAccess, secondsSinceClientRevocation } from '../store/revocations.ts';
+import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
+import { clientSecretContext, generateClientSecret } from './client-secrets.ts';
+import { insertAuditEvent } from '../store/audit.ts';
+
+export { clientSecretContext };
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -47,7 +51,6 @@ function checkDisplayUri(field: string, value: string): string | undefined {
 
 export type ClientMetadata = Record<string, unknown> & { client_id: string; client_secret?: string };
 
-export const clientSecretContext = (clientId: string) => `client_secret:${clientId}`;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
@@ -168,7 +171,7 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
     ['backchannel_logout_uri', input.backchannelLogoutUri],
   ];
   const clientId = randomBytes(16).toString('base64url');
-  const secret = authMethod.startsWith('client_secret_') ? randomBytes(32).toString('base64url') : undefined;
+  const secret = authMethod.startsWith('client_secret_') ? generateClientSecret() : undefined;
   const metadata: ClientMetadata = {
     client_id: clientId,
     client_name: name,
@@ -209,6 +212,7 @@ export async function createClient(db: Db, box: SecretBox, input: NewClient): Pr
     metadata,
     secretSealed: secret ? box.seal(secret, clientSecretContext(metadata.client_id)) : null,
   });
+  await insertAuditEvent(db, { type: 'client.created', clientId: metadata.client_id, details: { client_name: metadata.client_name } });
   return secret ? { ...metadata, client_secret: secret } : metadata;
 }
 
@@ -242,12 +246,110 @@ export async function disableClient(db: Db, clientId: string, revocation: { cove
   await setClientDisabled(db, clientId, true);
   await revokeClientAccess(db, clientId, options.remove ? 'client_deleted' : 'client_disabled', revocation.coverUntil);
   if (options.remove) await deleteClient(db, clientId);
+  await insertAuditEvent(db, { type: options.remove ? 'client.deleted' : 'client.disabled', clientId });
 }
 
 export async function enableClient(db: Db, clientId: string): Promise<void> {
+  // Tokens carry their issue time in whole seconds, and a `client` revocation covers every token issued in
+  // or before its second. Enabling within that second would leave the first new tokens revoked: wait it out.
+  const since = await secondsSinceClientRevocation(db, clientId);
+  if (since !== undefined && since < 1.05) await new Promise((r) => setTimeout(r, Math.ceil((1.05 - since) * 1000)));
   if (!(await setClientDisabled(db, clientId, false))) throw new NotFound(`no client "${clientId}"`);
+  await insertAuditEvent(db, { type: 'client.enabled', clientId });
 }
 
-export async function listClientsPublic(db: Db): Promise<Array<ClientMetadata & { disabled: boolean }>> {
-  return (await listClients(db)).map((c) => Object.assign({}, c.metadata as ClientMetadata, { disabled: c.disabled }));
+export type PublicClient = Record<string, unknown> & {
+  client_id: string;
+  first_party: boolean;
+  default_resource: string | null;
+  introspects: string | null;
+  disabled: boolean;
+  created_at: string;
+};
+
+/** The client as operators see it: its metadata (never a secret), our extras under wire names, its state. */
+export function publicClient(row: ClientRow): PublicClient {
+  const m = row.metadata;
+  return {
+    ...m,
+    client_id: row.id,
+    first_party: m.tessera_first_party === true,
+    default_resource: typeof m.tessera_default_resource === 'string' ? m.tessera_default_resource : null,
+    introspects: typeof m.tessera_introspects === 'string' ? m.tessera_introspects : null,
+    disabled: row.disabled,
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+export async function requireClient(db: Db, clientId: string): Promise<ClientRow> {
+  const row = await findClientById(db, clientId);
+  if (!row) throw new NotFound(`no client "${clientId}"`);
+  return row;
+}
+
+export { listClientsPage };
+
+/** The built-in account client is recreated at every start: changing it here would not last. */
+export function assertNotBuiltIn(clientId: string): void {
+  if (clientId === ACCOUNT_CLIENT_ID) throw new Conflict(`client "${clientId}" is built in and cannot be changed`);
+}
+
+/** A change to a client; null removes an optional field. */
+export type ClientChanges = { [K in keyof Omit<NewClient, 'name' | 'introspects'>]?: NewClient[K] | null } & { name?: string };
+
+/** Metadata that buildClientMetadata owns; anything else (e.g. set by dynamic registration) is kept. */
+const BUILT_FIELDS = [
+  'client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types', 'scope', 'token_endpoint_auth_method',
+  'jwks_uri', 'jwks', 'logo_uri', 'policy_uri', 'tos_uri', 'client_uri', 'backchannel_logout_uri', 'backchannel_logout_session_required',
+  'tessera_first_party', 'tessera_introspects', 'tessera_default_resource',
+];
+
+function inputOf(m: Record<string, unknown>): NewClient {
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return {
+    name: str(m.client_name) ?? String(m.client_id),
+    redirectUris: m.redirect_uris as string[] | undefined,
+    postLogoutRedirectUris: m.post_logout_redirect_uris as string[] | undefined,
+    grantTypes: m.grant_types as string[] | undefined,
+    scope: str(m.scope),
+    authMethod: (str(m.token_endpoint_auth_method) ?? 'client_secret_basic') as AuthMethod,
+    jwksUri: str(m.jwks_uri),
+    jwks: m.jwks as NewClient['jwks'],
+    backchannelLogoutUri: str(m.backchannel_logout_uri),
+    firstParty: m.tessera_first_party === true,
+    logoUri: str(m.logo_uri),
+    policyUri: str(m.policy_uri),
+    tosUri: str(m.tos_uri),
+    clientUri: str(m.client_uri),
+    introspects: str(m.tessera_introspects),
+    defaultResource: str(m.tessera_default_resource),
+  };
+}
+
+/**
+ * Changes a client's metadata through the same rules as creation (buildClientMetadata, then
+ * checkClientMetadata on the whole result). Its id, secret and registration-time fields stay.
+ */
+export async function updateClient(db: Db, clientId: string, changes: ClientChanges) {
+  assertNotBuiltIn(clientId);
+  const row = await requireClient(db, clientId);
+  const input = inputOf(row.metadata);
+  for (const [key, value] of Object.entries(changes)) if (value !== undefined) (input as unknown as Record<string, unknown>)[key] = value ?? undefined;
+  // No scope stays no scope (creation would fill in the OpenID Connect defaults).
+  input.scope ??= '';
+  const hadSecret = row.secretSealed !== null;
+  const needsSecret = (input.authMethod ?? 'client_secret_basic').startsWith('client_secret_');
+  if (needsSecret && !hadSecret) throw new ValidationError(`client "${clientId}" has no secret, so it cannot use ${input.authMethod}; create a new client instead`);
+
+  const { metadata: built } = buildClientMetadata(input);
+  const { client_id: _id, client_id_issued_at: _issued, client_secret_expires_at: _expires, ...fields } = built;
+  const kept = Object.fromEntries(Object.entries(row.metadata).filter(([key]) => !BUILT_FIELDS.includes(key)));
+  const metadata: ClientMetadata = { ...kept, ...fields, client_id: clientId };
+  if (row.metadata.client_name === undefined && changes.name === undefined) delete metadata.client_name;
+  if (!needsSecret) delete metadata.client_secret_expires_at;
+  const problem = checkClientMetadata(metadata);
+  if (problem) throw new ValidationError(problem.description);
+  await upsertClient(db, { id: clientId, metadata, secretSealed: needsSecret ? row.secretSealed : null });
+  await insertAuditEvent(db, { type: 'client.updated', clientId, details: { fields: Object.keys(changes).sort() } });
+  return publicClient({ ...row, metadata, secretSealed: needsSecret ? row.secretSealed : null });
 }

@@ -7,15 +7,17 @@ import {
   findResourceServer,
   insertResourceServer,
   listResourceServers,
+  listResourceServersPage,
   updateResourceServer,
   type ResourceServerRow,
   type ScopeDefinition,
 } from '../store/resource-servers.ts';
 import { listClients } from '../store/clients.ts';
-import { NotFound, ValidationError } from '../errors.ts';
+import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import { createClient, type ClientMetadata } from './clients.ts';
 import type { SecretBox } from './secret-box.ts';
 import { SIGNING_ALGORITHMS } from './keys.ts';
+import { insertAuditEvent } from '../store/audit.ts';
 
 export const INTROSPECTS_PROPERTY = 'tessera_introspects';
 export const FEED_SCOPE = 'revocations:read';
@@ -61,13 +63,14 @@ function validate(input: ResourceServerInput, existing?: ResourceServerRow): Omi
 /** Registers the API and its introspection client; the client's secret is returned this once. */
 export async function createResourceServer(db: Db, box: SecretBox, input: ResourceServerInput): Promise<{ resource: ResourceServerRow; introspectionClient: ClientMetadata }> {
   const row = validate(input);
-  if (!(await insertResourceServer(db, row))) throw new ValidationError(`resource server "${row.identifier}" already exists`);
+  if (!(await insertResourceServer(db, row))) throw new Conflict(`resource server "${row.identifier}" already exists`);
   const introspectionClient = await createClient(db, box, {
     name: `${row.name} (resource server)`,
     grantTypes: ['client_credentials'],
     scope: FEED_SCOPE,
     introspects: row.identifier,
   });
+  await insertAuditEvent(db, { type: 'resource_server.created', details: { identifier: row.identifier } });
   return { resource: (await findResourceServer(db, row.identifier))!, introspectionClient };
 }
 
@@ -75,17 +78,25 @@ export async function updateResource(db: Db, input: ResourceServerInput): Promis
   const existing = await findResourceServer(db, input.identifier);
   if (!existing) throw new NotFound(`no resource server "${input.identifier}"`);
   await updateResourceServer(db, validate(input, existing));
+  await insertAuditEvent(db, { type: 'resource_server.updated', details: { identifier: input.identifier } });
   return (await findResourceServer(db, input.identifier))!;
 }
 
 /** Deletes the API; its introspection clients are disabled by the caller (they revoke tokens). */
 export async function removeResourceServer(db: Db, identifier: string): Promise<{ introspectionClientIds: string[] }> {
   if (!(await deleteResourceServer(db, identifier))) throw new NotFound(`no resource server "${identifier}"`);
+  await insertAuditEvent(db, { type: 'resource_server.deleted', details: { identifier } });
   const clients = await listClients(db);
   return { introspectionClientIds: clients.filter((c) => c.metadata[INTROSPECTS_PROPERTY] === identifier).map((c) => c.id) };
 }
 
-export { listResourceServers, findResourceServer };
+export async function requireResourceServer(db: Db, identifier: string): Promise<ResourceServerRow> {
+  const found = await findResourceServer(db, identifier);
+  if (!found) throw new NotFound(`no resource server "${identifier}"`);
+  return found;
+}
+
+export { listResourceServers, listResourceServersPage, findResourceServer };
 
 export function publicResourceServer(r: ResourceServerRow) {
   return {

@@ -5,6 +5,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { Config } from '../config.ts';
 import type { Db } from '../store/db.ts';
 import { findAccountById } from '../store/accounts.ts';
@@ -19,17 +20,19 @@ import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 
 export interface AccountDeps {
-  provider: Provider;
+  live: LiveProvider;
   db: Db;
   config: Config;
 }
 
 export function createAccountRouter(deps: AccountDeps): Router {
-  const { provider, db, config } = deps;
+  const { db, config } = deps;
+  // Read per request: a key rotation swaps the engine.
+  const provider = () => deps.live.current;
   const router = new Router({ prefix: '/account' });
 
   async function signedInAccount(ctx: Context) {
-    const session = await provider.Session.get(ctx);
+    const session = await provider().Session.get(ctx);
     if (!session.accountId) return undefined;
     const account = await findAccountById(db, session.accountId);
     return account && !account.disabled ? account : undefined;

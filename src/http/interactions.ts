@@ -4,6 +4,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { Db } from '../store/db.ts';
 import type { PasswordHasher } from '../domain/password.ts';
 import type { LoginThrottle } from '../domain/login-throttle.ts';
@@ -19,30 +20,34 @@ import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 
 export interface InteractionDeps {
-  provider: Provider;
+  live: LiveProvider;
   db: Db;
   hasher: PasswordHasher;
   throttle: LoginThrottle;
   bodyLimitBytes: number;
   selfRegistration: boolean;
+  /** Counts sign-ins by result (metrics.ts). */
+  onLogin?: (result: 'success' | 'failure' | 'locked') => void;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 type PromptDetails = { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
 
 export function createInteractionRouter(deps: InteractionDeps): Router {
-  const { provider, db } = deps;
+  const { db } = deps;
+  // Read per request: a key rotation swaps the engine.
+  const provider = () => deps.live.current;
   const router = new Router({ prefix: INTERACTION_PATH });
 
   async function detailsFor(ctx: Context): Promise<Details> {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    const details = await provider().interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid) throw new BadRequest('this sign-in page is out of date; start again from the application');
     ctx.set('Cache-Control', 'no-store');
     return details;
   }
 
   async function clientOf(details: Details) {
-    const client = await provider.Client.find(String(details.params.client_id));
+    const client = await provider().Client.find(String(details.params.client_id));
     const meta: Record<string, unknown> = client?.metadata() ?? {};
     const https = (v: unknown) => (typeof v === 'string' && /^https?:\/\//.test(v) ? v : undefined);
     return {
@@ -117,12 +122,14 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
 
     const gate = await deps.throttle.check(username, ctx.ip);
     if (!gate.ok) {
+      deps.onLogin?.('locked');
       await audit(ctx, { type: 'login.locked', clientId, details: { username } });
       return tooMany(gate.retryAfterSeconds);
     }
     const result = await authenticate(db, deps.hasher, username, form.get('password') ?? '');
     if (!result.ok) {
       const after = await deps.throttle.recordFailure(username, ctx.ip);
+      deps.onLogin?.('failure');
       await audit(ctx, { type: 'login.failure', clientId, details: { username, reason: result.reason } });
       if (!after.ok) return tooMany(after.retryAfterSeconds);
       ctx.status = 401;
@@ -130,9 +137,11 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return renderLogin(ctx, details, { error: strings.login.invalid, username });
     }
     await deps.throttle.recordSuccess(username);
+    deps.onLogin?.('success');
+    ctx.state.accountId = result.account.id;
     await audit(ctx, { type: 'login.success', accountId: result.account.id, clientId });
     const login = { accountId: result.account.id, amr: ['pwd'] };
-    finish(ctx, await provider.interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
+    finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
   });
 
   router.post('/:uid/confirm', async (ctx) => {
@@ -142,8 +151,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (details.prompt.name !== 'consent' || !details.session?.accountId) throw new BadRequest('there is nothing to consent to');
     const d = details.prompt.details as PromptDetails;
     const grant = details.grantId
-      ? await provider.Grant.find(details.grantId)
-      : new provider.Grant({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
+      ? await provider().Grant.find(details.grantId)
+      : new (provider().Grant)({ accountId: details.session.accountId, clientId: String(details.params.client_id) });
     if (!grant) throw new BadRequest('this consent request has expired; start again from the application');
     if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
     if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
@@ -158,7 +167,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       details: { scopes: d.missingOIDCScope ?? [], resources: d.missingResourceScopes ?? {}, remembered: remember },
     });
     const consent = details.grantId ? {} : { grantId };
-    finish(ctx, await provider.interactionResult(ctx.req, ctx.res, { consent }, { mergeWithLastSubmission: true }));
+    finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { consent }, { mergeWithLastSubmission: true }));
   });
 
   router.post('/:uid/abort', async (ctx) => {
@@ -167,7 +176,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const details = await detailsFor(ctx);
     await audit(ctx, { type: 'consent.denied', accountId: details.session?.accountId, clientId: String(details.params.client_id) });
     const result = { error: 'access_denied', error_description: 'the resource owner denied the request' };
-    finish(ctx, await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false }));
+    finish(ctx, await provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false }));
   });
 
   // Self-registration (SELF_REGISTRATION=true): same password rules as the CLI; signs the new account in.
@@ -210,7 +219,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       });
       await audit(ctx, { type: 'user.registered', accountId: account.id, clientId: String(details.params.client_id) });
       const login = { accountId: account.id, amr: ['pwd'] };
-      finish(ctx, await provider.interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
+      finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
     } catch (error) {
       if (!(error instanceof AppError) || !error.expose) throw error;
       ctx.status = 422;

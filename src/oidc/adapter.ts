@@ -12,6 +12,7 @@ import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import type { JwtAccessTokens } from './jwt-access-tokens.ts';
 import { createShortLivedCache } from './short-lived-cache.ts';
+import { guardDatabase } from './database-errors.ts';
 
 export interface AdapterDeps {
   db: Db;
@@ -36,7 +37,7 @@ export function createAdapterClass(deps: AdapterDeps) {
     return metadata;
   }
 
-  return class PostgresAdapter {
+  class PostgresAdapter {
     readonly model: string;
     readonly records: ReturnType<typeof createEngineRecordStore>;
 
@@ -104,5 +105,13 @@ export function createAdapterClass(deps: AdapterDeps) {
     async revokeByGrantId(grantId: string): Promise<void> {
       await revokeGrantTokens(db, grantId, 'grant_revoked', await revocationCoverUntil(db, deps.accessTokenTtlSeconds));
     }
-  };
+  }
+
+  // A database outage becomes 503 temporarily_unavailable at every endpoint, not the engine's 500.
+  const methods = ['upsert', 'find', 'findByUid', 'findByUserCode', 'destroy', 'consume', 'revokeByGrantId'] as const;
+  for (const name of methods) {
+    const prototype = PostgresAdapter.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    prototype[name] = guardDatabase(prototype[name]!);
+  }
+  return PostgresAdapter;
 }

@@ -38,7 +38,7 @@ export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerif
       const claims = await deps.verifier.verify(token);
       if (!claims) return undefined;
       const { iss: _iss, sub, aud, exp, iat, nbf: _nbf, jti, client_id: clientId, scope, gid, ...extra } = claims;
-      const state = await jwtTokenState(deps.db, { jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined });
+      const state = await jwtTokenState(deps.db, { jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined, issuedAt: iat! });
       if (state.revoked || !state.grantExists || !state.clientEnabled || !state.accountEnabled) return undefined;
 
       const audiences = Array.isArray(aud) ? aud : aud ? [aud] : [];

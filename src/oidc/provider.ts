@@ -18,6 +18,17 @@ import { createLoadExistingGrant, FIRST_PARTY_PROPERTY } from './consent.ts';
 import { createExtraTokenClaims } from './account.ts';
 import { introspectionAllowed, revocationAllowed } from './token-policies.ts';
 import { OIDC_SCOPES, RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
+import { acceptRotatedSecrets } from './secret-grace.ts';
+import { guardDatabase, retryAfterOutages } from './database-errors.ts';
+import { observeEngine } from './observe.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AuditBuffer } from '../domain/audit-buffer.ts';
+
+const guardResourceLookups = <R extends { getResourceServerInfo: (...a: never[]) => Promise<unknown> }>(indicators: R): R => ({
+  ...indicators,
+  getResourceServerInfo: guardDatabase(indicators.getResourceServerInfo),
+});
+import { adminAudience } from '../domain/admin-access.ts';
 
 /** Browser pages the engine renders itself (error, logout confirmation, signed-out); supplied by http/. */
 export interface EnginePages {
@@ -34,6 +45,10 @@ export interface ProviderDeps {
   signingKeys: JWK[];
   cookieKeys: string[];
   pages: EnginePages;
+  /** Engine outcomes counted for Prometheus (tokens by grant type, introspection, revocation). */
+  metrics?: Metrics;
+  /** Batched audit events for token issuance and revocation. */
+  audit?: AuditBuffer;
 }
 
 export const INTERACTION_PATH = '/interaction';
@@ -55,7 +70,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
-    findAccount: createFindAccount(deps.db),
+    findAccount: guardDatabase(createFindAccount(deps.db)),
     jwks: { keys: deps.signingKeys },
     cookies: {
       keys: deps.cookieKeys,
@@ -73,8 +88,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     },
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
     conformIdTokenClaims: false,
-    extraTokenClaims: createExtraTokenClaims(deps.db, config.rolesInTokens),
-    loadExistingGrant: createLoadExistingGrant(deps.db),
+    extraTokenClaims: guardDatabase(createExtraTokenClaims(deps.db, config.rolesInTokens)),
+    loadExistingGrant: guardDatabase(createLoadExistingGrant(deps.db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // OAuth 2.1: the code flow only — no implicit or hybrid response types.
     responseTypes: ['code'],
@@ -113,12 +128,15 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
         logoutSource: deps.pages.logoutSource,
         postLogoutSuccessSource: deps.pages.postLogoutSuccessSource,
       },
-      resourceIndicators: createResourceIndicators({
-        db: deps.db,
-        defaultAudience: config.defaultAudience,
-        feedAudience: feedAudience(config.issuer),
-        accessTokenTtlSeconds: config.ttl.accessToken,
-      }),
+      resourceIndicators: guardResourceLookups(
+        createResourceIndicators({
+          db: deps.db,
+          defaultAudience: config.defaultAudience,
+          feedAudience: feedAudience(config.issuer),
+          adminAudience: adminAudience(config.issuer),
+          accessTokenTtlSeconds: config.ttl.accessToken,
+        }),
+      ),
     },
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
@@ -152,5 +170,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   provider.proxy = config.trustProxy;
   attachEngineEvents(provider, deps.logger, deps.db);
   answerUnknownRoutes(provider, deps.pages);
+  acceptRotatedSecrets(provider, deps.db, deps.box);
+  retryAfterOutages(provider);
+  observeEngine(provider, deps.metrics, deps.audit);
   return provider;
 }

@@ -1,5 +1,6 @@
 // RFC 8707 resource indicators. A resource is a registered resource server (resource_servers table), the
-// configured default audience, or the revocation feed. Unknown resources are refused with invalid_target.
+// configured default audience, the revocation feed, or the admin API. Unknown resources are refused with
+// invalid_target.
 // A token's scopes are those requested, defined by the resource, and registered for the client (its
 // `scope` metadata is an allow-list, as in Ory Hydra).
 import { errors, type KoaContextWithOIDC, type ResourceServer, type Client } from 'oidc-provider';
@@ -9,11 +10,14 @@ import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts'
 import { RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
 import { clientExtra } from './client-extras.ts';
 import { createShortLivedCache } from './short-lived-cache.ts';
+import { impliedAdminScopes } from '../domain/admin-access.ts';
 
 export interface ResourceSettings {
   db: Db;
   defaultAudience: string;
   feedAudience: string;
+  /** The admin API (http/admin/): tokens carry the admin scopes the client registered. */
+  adminAudience: string;
   accessTokenTtlSeconds: number;
 }
 
@@ -36,12 +40,20 @@ export function createResourceIndicators(settings: ResourceSettings) {
     async useGrantedResource() {
       return true;
     },
-    async getResourceServerInfo(_ctx: KoaContextWithOIDC, resource: string, client: Client): Promise<ResourceServer> {
+    async getResourceServerInfo(ctx: KoaContextWithOIDC, resource: string, client: Client): Promise<ResourceServer> {
       if (resource === settings.feedAudience) {
         if (typeof clientExtra(client, INTROSPECTS_PROPERTY) !== 'string') throw new errors.InvalidTarget();
         return { scope: FEED_SCOPE, audience: resource, accessTokenTTL: 300, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
       }
       const allowed = registeredScopes(client);
+      if (resource === settings.adminAudience) {
+        const scopes = impliedAdminScopes(allowed);
+        // Only clients registered for the admin API hold tokens for it, and only their own (client_credentials):
+        // a person signing in to such a client must not borrow its admin rights.
+        const clientCredentials = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
+        if (scopes.length === 0 || !clientCredentials) throw new errors.InvalidTarget();
+        return { scope: scopes.join(' '), audience: resource, accessTokenTTL: settings.accessTokenTtlSeconds, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+      }
       const registered = await resourceServers.get(resource, () => findResourceServer(settings.db, resource));
       if (registered) {
         return {

@@ -1,8 +1,10 @@
 // What a person has granted and where they are signed in: grants and sessions by account, and their
 // revocation (store/revocations.ts does the grant part in one transaction). Ending sessions returns what
 // back-channel logout needs (client ids and sids).
+import type { Knex } from 'knex';
 import type { Db } from './db.ts';
 import { revokeGrants } from './revocations.ts';
+import { keysetPage, type Page, type PageRequest } from './pagination.ts';
 
 export interface GrantSummary {
   grantId: string;
@@ -71,6 +73,12 @@ export async function endAccountSessions(db: Db, accountId: string): Promise<End
   return sessions.map(({ payload }: { payload: Record<string, unknown> }) => endedSession(accountId, payload));
 }
 
+/** Ends one session, by its uid; undefined when there is none. */
+export async function endSessionByUid(db: Db, uid: string): Promise<EndedSession | undefined> {
+  const [row] = await db('sessions').where('uid', uid).delete().returning(['account_id', 'payload']);
+  return row ? endedSession(row.account_id ?? '', row.payload) : undefined;
+}
+
 function endedSession(accountId: string, payload: Record<string, unknown>): EndedSession {
   const authorizations = (payload.authorizations ?? {}) as Record<string, { sid?: string }>;
   const sids: Record<string, string> = {};
@@ -83,4 +91,71 @@ export async function endAccountAccess(db: Db, accountId: string, reason: string
   const ended = await endAccountSessions(db, accountId);
   await revokeGrantsOfAccount(db, accountId, { reason, coverUntil });
   return ended;
+}
+
+export interface GrantRecord {
+  grantId: string;
+  accountId: string | null;
+  clientId: string;
+  clientName: string | null;
+  scopes: string[];
+  resources: string[];
+  createdAt: Date;
+  expiresAt: Date | null;
+}
+
+const unexpired = (db: Db, table: string) => (q: Knex.QueryBuilder) =>
+  q.whereNull(`${table}.expires_at`).orWhere(`${table}.expires_at`, '>', db.fn.now());
+
+/** Live grants, oldest first, of an account and/or a client. */
+export async function listGrantsPage(db: Db, filter: { accountId?: string; clientId?: string }, page: PageRequest): Promise<Page<GrantRecord>> {
+  const query = db('grants')
+    .leftJoin('clients', 'clients.id', 'grants.client_id')
+    .where(unexpired(db, 'grants'))
+    .select('grants.id', 'grants.account_id', 'grants.client_id', 'grants.payload', 'grants.created_at', 'grants.expires_at', db.raw("clients.metadata->>'client_name' as client_name"));
+  if (filter.accountId !== undefined) query.where('grants.account_id', filter.accountId);
+  if (filter.clientId !== undefined) query.where('grants.client_id', filter.clientId);
+  const keys = [{ column: 'grants.created_at', kind: 'timestamp' }, { column: 'grants.id', kind: 'text' }] as const;
+  return keysetPage(db, query, { keys, direction: 'asc', page }, (r) => ({
+    grantId: r.id as string,
+    accountId: (r.account_id as string | null) ?? null,
+    clientId: r.client_id as string,
+    clientName: (r.client_name as string | null) ?? null,
+    scopes: scopesOf(r.payload as Record<string, unknown>),
+    resources: Object.keys(((r.payload as Record<string, unknown>).resources ?? {}) as object),
+    createdAt: r.created_at as Date,
+    expiresAt: (r.expires_at as Date | null) ?? null,
+  }));
+}
+
+export async function findGrantParties(db: Db, grantId: string): Promise<{ accountId: string | null; clientId: string } | undefined> {
+  const row = await db('grants').where('id', grantId).first('account_id', 'client_id');
+  return row ? { accountId: row.account_id ?? null, clientId: row.client_id } : undefined;
+}
+
+export interface SessionRecord {
+  uid: string;
+  accountId: string | null;
+  clientIds: string[];
+  loginAt: Date | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+}
+
+/** Live sessions, oldest first, optionally of one account. Never the session id (a bearer value). */
+export async function listSessionsPage(db: Db, filter: { accountId?: string }, page: PageRequest): Promise<Page<SessionRecord>> {
+  const query = db('sessions').where(unexpired(db, 'sessions')).select('sessions.uid', 'sessions.account_id', 'sessions.payload', 'sessions.created_at', 'sessions.expires_at');
+  if (filter.accountId !== undefined) query.where('sessions.account_id', filter.accountId);
+  const keys = [{ column: 'sessions.created_at', kind: 'timestamp' }, { column: 'sessions.uid', kind: 'text' }] as const;
+  return keysetPage(db, query, { keys, direction: 'asc', page }, (r) => {
+    const payload = r.payload as { loginTs?: number; authorizations?: Record<string, unknown> };
+    return {
+      uid: r.uid as string,
+      accountId: (r.account_id as string | null) ?? null,
+      clientIds: Object.keys(payload.authorizations ?? {}),
+      loginAt: typeof payload.loginTs === 'number' ? new Date(payload.loginTs * 1000) : null,
+      createdAt: r.created_at as Date,
+      expiresAt: (r.expires_at as Date | null) ?? null,
+    };
+  });
 }

@@ -1,4 +1,5 @@
 import type { Db } from './db.ts';
+import { keysetPage, type Page, type PageRequest } from './pagination.ts';
 
 export interface AccountRow {
   id: string;
@@ -73,10 +74,6 @@ export async function updatePasswordHash(db: Db, id: string, passwordHash: strin
   await db('accounts').where('id', id).update({ password_hash: passwordHash, updated_at: db.fn.now() });
 }
 
-export async function listAccounts(db: Db, { limit = 1000 } = {}): Promise<AccountRow[]> {
-  const rows = await db<RawAccountRow>('accounts').orderBy('created_at').limit(limit);
-  return rows.map(toAccount);
-}
 
 export async function updateAccount(
   db: Db,
@@ -93,4 +90,44 @@ export async function updateAccount(
   }
   const updated = await db<RawAccountRow>('accounts').where('id', id).update(row).returning('*');
   return updated[0] ? toAccount(updated[0] as RawAccountRow) : undefined;
+}
+
+/** Oldest first, by (created_at, id). */
+export async function listAccountsPage(db: Db, page: PageRequest): Promise<Page<AccountRow>> {
+  const query = db('accounts').select('accounts.*');
+  return keysetPage(db, query, { keys: [{ column: 'accounts.created_at', kind: 'timestamp' }, { column: 'accounts.id', kind: 'text' }], direction: 'asc', page }, (r) =>
+    toAccount(r as unknown as RawAccountRow),
+  );
+}
+
+export type ProfileChanges = { username?: string; email?: string | null; name?: string | null; emailVerified?: boolean };
+
+/** Changes what an operator may edit; a username another account holds (in any case) is refused. */
+export async function updateAccountProfile(
+  db: Db,
+  id: string,
+  changes: ProfileChanges,
+): Promise<{ ok: true; account: AccountRow | undefined } | { ok: false; reason: 'username_taken' }> {
+  const row: Record<string, unknown> = { updated_at: db.fn.now() };
+  if (changes.username !== undefined) row.username = changes.username;
+  if (changes.email !== undefined) row.email = changes.email;
+  if (changes.name !== undefined) row.name = changes.name;
+  if (changes.emailVerified !== undefined) row.email_verified = changes.emailVerified;
+  if (changes.username !== undefined) {
+    const holder = await db('accounts').whereRaw('lower(username) = lower(?)', [changes.username]).whereNot('id', id).first('id');
+    if (holder) return { ok: false, reason: 'username_taken' };
+  }
+  try {
+    const updated = await db<RawAccountRow>('accounts').where('id', id).update(row).returning('*');
+    return { ok: true, account: updated[0] ? toAccount(updated[0] as RawAccountRow) : undefined };
+  } catch (error) {
+    // Taken between the check and the update: the unique index on lower(username) decides.
+    if ((error as { code?: string }).code === '23505') return { ok: false, reason: 'username_taken' };
+    throw error;
+  }
+}
+
+export async function deleteAccountRow(db: Db, id: string): Promise<boolean> {
+  // `returning`: knex-pglite answers a bare DELETE with a result object, not a row count.
+  return (await db('accounts').where('id', id).delete().returning('id')).length > 0;
 }

@@ -1,4 +1,5 @@
 import type { Db } from './db.ts';
+import { keysetPage, type Page, type PageRequest } from './pagination.ts';
 
 export interface ClientRow {
   id: string;
@@ -50,4 +51,44 @@ export async function listClients(db: Db): Promise<ClientRow[]> {
 
 export async function setClientDisabled(db: Db, id: string, disabled: boolean): Promise<boolean> {
   return (await db('clients').where('id', id).update({ disabled, updated_at: db.fn.now() })) > 0;
+}
+
+export interface ClientSecrets {
+  secretSealed: string | null;
+  /** SHA-256 (hex) of the secret before the last rotation, while its grace period lasts. */
+  previousSecretHash: string | null;
+  previousSecretExpiresAt: Date | null;
+}
+
+export async function findClientSecrets(db: Db, id: string): Promise<ClientSecrets | undefined> {
+  const row = await db('clients').where({ id, disabled: false }).first('secret_sealed', 'previous_secret_hash', 'previous_secret_expires_at');
+  return row
+    ? { secretSealed: row.secret_sealed, previousSecretHash: row.previous_secret_hash, previousSecretExpiresAt: row.previous_secret_expires_at }
+    : undefined;
+}
+
+export async function replaceClientSecret(db: Db, id: string, secrets: ClientSecrets): Promise<void> {
+  await db('clients').where('id', id).update({
+    secret_sealed: secrets.secretSealed,
+    previous_secret_hash: secrets.previousSecretHash,
+    previous_secret_expires_at: secrets.previousSecretExpiresAt,
+    updated_at: db.fn.now(),
+  });
+}
+
+/** Oldest first, by (created_at, id). */
+export async function listClientsPage(db: Db, page: PageRequest): Promise<Page<ClientRow>> {
+  const query = db('clients').select('clients.id', 'clients.metadata', 'clients.secret_sealed', 'clients.disabled', 'clients.created_at');
+  const keys = [{ column: 'clients.created_at', kind: 'timestamp' }, { column: 'clients.id', kind: 'text' }] as const;
+  return keysetPage(db, query, { keys, direction: 'asc', page }, (r) => toClient(r as unknown as RawClientRow));
+}
+
+/** Ids of the enabled clients whose registered scope includes any of `scopes`. */
+export async function findEnabledClientIdsWithAnyScope(db: Db, scopes: readonly string[]): Promise<string[]> {
+  const rows = await db('clients')
+    .where('disabled', false)
+    .whereRaw(`string_to_array(metadata->>'scope', ' ') && ?::text[]`, [scopes as string[]])
+    .orderBy('created_at')
+    .select('id');
+  return rows.map((r: { id: string }) => r.id);
 }

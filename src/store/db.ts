@@ -13,6 +13,20 @@ export interface DatabaseOptions {
   databaseUrl: string | undefined;
   dataDir: string;
   poolMax?: number;
+  /** Where knex's own warnings go (it prints to the console with stack traces otherwise). */
+  log?: (level: 'warn' | 'error' | 'debug', message: string) => void;
+}
+
+/** knex's logger hooks, reduced to one line each without a stack trace. */
+function knexLog(log: DatabaseOptions['log']): Knex.Config['log'] {
+  const line = (value: unknown) => (value instanceof Error ? value.message : String(value));
+  const emit = log ?? (() => {});
+  return {
+    warn: (m: unknown) => emit('warn', line(m)),
+    error: (m: unknown) => emit('error', line(m)),
+    deprecate: (method: string, alternative: string) => emit('debug', `${method} is deprecated, use ${alternative}`),
+    debug: (m: unknown) => emit('debug', line(m)),
+  };
 }
 
 export function isEmbedded(options: DatabaseOptions): boolean {
@@ -23,10 +37,20 @@ export function createDatabase(options: DatabaseOptions): Db {
   if (options.databaseUrl) {
     return knexFactory({
       client: 'pg',
-      connection: { connectionString: options.databaseUrl, application_name: 'tessera' },
+      // Bounded waits everywhere, so a database outage is answered (503) instead of hanging requests:
+      // connecting, waiting for a pooled connection, and any one statement.
+      connection: {
+        connectionString: options.databaseUrl,
+        application_name: 'tessera',
+        connectionTimeoutMillis: 3_000,
+        statement_timeout: 15_000,
+        query_timeout: 20_000,
+        keepAlive: true,
+      },
       pool: { min: 0, max: options.poolMax ?? 10 },
-      acquireConnectionTimeout: 10_000,
+      acquireConnectionTimeout: 5_000,
       migrations: { migrationSource },
+      log: knexLog(options.log),
     });
   }
   let connection: Record<string, string> = {};
@@ -36,11 +60,23 @@ export function createDatabase(options: DatabaseOptions): Db {
     connection = { filename: dir };
   }
   return knexFactory({
-    client: ClientPgLite as unknown as typeof Knex.Client,
+    client: PgLiteClient as unknown as typeof Knex.Client,
     dialect: 'postgres',
     connection,
     migrations: { migrationSource },
+    log: knexLog(options.log),
   });
+}
+
+/**
+ * knex-pglite names a statement's command after the knex method, so a `.delete()` (method `del`) reports
+ * command "DEL" and knex's PostgreSQL code returns a result object instead of the affected-row count.
+ * Reporting it as a delete restores `(await q.delete()) > 0`, as on PostgreSQL.
+ */
+class PgLiteClient extends (ClientPgLite as unknown as new (...args: unknown[]) => { processResponse(obj: { method?: string }, runner: unknown): unknown }) {
+  override processResponse(obj: { method?: string }, runner: unknown): unknown {
+    return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+  }
 }
 
 const migrationSource: Knex.MigrationSource<string> = {
@@ -53,9 +89,21 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
+/**
+ * Applies pending migrations. Replicas starting together race for knex's migration lock: the losers wait
+ * for the winner (up to a minute) instead of failing their start.
+ */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest()) as [number, string[]];
-  return applied;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const [, applied] = (await db.migrate.latest()) as [number, string[]];
+      return applied;
+    } catch (error) {
+      if ((error as Error).name !== 'MigrationLocked' || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** Migrations known to the code but not yet applied to the database (empty when current). */
@@ -64,6 +112,15 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
   return pending.map((p) => (typeof p === 'string' ? p : (p.file ?? String(p))));
 }
 
-export async function ping(db: Db): Promise<void> {
-  await db.raw('select 1');
+/** Rejects when the database does not answer within `timeoutMs` (readiness probes must answer quickly). */
+export async function ping(db: Db, timeoutMs = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('database ping timed out')), timeoutMs);
+  });
+  try {
+    await Promise.race([db.raw('select 1'), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

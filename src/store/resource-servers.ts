@@ -1,4 +1,5 @@
 import type { Db } from './db.ts';
+import { keysetPage, type Page, type PageRequest } from './pagination.ts';
 
 export interface ScopeDefinition {
   name: string;
@@ -53,6 +54,13 @@ export async function listResourceServers(db: Db): Promise<ResourceServerRow[]> 
   return (await db<Raw>('resource_servers').orderBy('created_at')).map(toRow);
 }
 
+/** Oldest first, by (created_at, identifier). */
+export async function listResourceServersPage(db: Db, page: PageRequest): Promise<Page<ResourceServerRow>> {
+  const query = db('resource_servers').select('resource_servers.*');
+  const keys = [{ column: 'resource_servers.created_at', kind: 'timestamp' }, { column: 'resource_servers.identifier', kind: 'text' }] as const;
+  return keysetPage(db, query, { keys, direction: 'asc', page }, (r) => toRow(r as unknown as Raw));
+}
+
 export async function insertResourceServer(db: Db, r: Omit<ResourceServerRow, 'createdAt'>): Promise<boolean> {
   const inserted = await db('resource_servers').insert(toRaw(r)).onConflict('identifier').ignore().returning('identifier');
   return inserted.length === 1;
@@ -63,10 +71,11 @@ export async function updateResourceServer(db: Db, r: Omit<ResourceServerRow, 'c
 }
 
 export async function deleteResourceServer(db: Db, identifier: string): Promise<boolean> {
-  return (await db('resource_servers').where('identifier', identifier).delete()) > 0;
+  // `returning`: knex-pglite answers a bare DELETE with a result object, not a row count.
+  return (await db('resource_servers').where('identifier', identifier).delete().returning('identifier')).length > 0;
 }
 
-async function longestAccessTokenTtl(db: Db): Promise<number> {
+export async function longestAccessTokenTtl(db: Db): Promise<number> {
   const row = await db('resource_servers').max('access_token_ttl as max').first();
   return Number(row?.max ?? 0);
 }

@@ -35,7 +35,8 @@ export async function recordRevocations(trx: Db, revocations: Revocation[]): Pro
   await trx('revocations')
     .insert(revocations.map((r) => ({ kind: r.kind, value: r.value, reason: r.reason, expires_at: r.coverUntil })))
     .onConflict(['kind', 'value'])
-    .merge({ expires_at: trx.raw('greatest(revocations.expires_at, excluded.expires_at)') });
+    // created_at moves to the latest revocation: a `client` revocation covers every token issued before it.
+    .merge({ expires_at: trx.raw('greatest(revocations.expires_at, excluded.expires_at)'), created_at: trx.fn.now() });
   await trx('revocation_events').insert(
     revocations.map((r) => ({
       type: r.event.type,
@@ -108,15 +109,21 @@ export interface JwtTokenState {
  * Everything introspection must know about a JWT access token beyond its signature, in one round trip:
  * is its jti, grant or client revoked, does its grant still exist, are its client and account enabled.
  */
-export async function jwtTokenState(db: Db, token: { jti: string; grantId?: string | undefined; clientId: string; sub?: string | undefined }): Promise<JwtTokenState> {
+export async function jwtTokenState(
+  db: Db,
+  token: { jti: string; grantId?: string | undefined; clientId: string; sub?: string | undefined; issuedAt: number },
+): Promise<JwtTokenState> {
+  // A client revocation (disabled, deleted) covers the tokens issued before it — also once the client is
+  // enabled again: enabling undoes the disabling, not the revocation.
   const result = await db.raw(
     `select
-       exists(select 1 from revocations where (kind = 'jti' and value = ?) or (kind = 'grant' and value = ?)) as revoked,
+       exists(select 1 from revocations where (kind = 'jti' and value = ?) or (kind = 'grant' and value = ?)
+              or (kind = 'client' and value = ? and created_at >= to_timestamp(?))) as revoked,
        (? :: text is null or exists(select 1 from grants where id = ?)) as grant_exists,
        coalesce((select not disabled from clients where id = ?), false) as client_enabled,
        (? :: text is null or coalesce((select not disabled from accounts where id = ?), false)) as account_enabled,
        (select username from accounts where id = ?) as username`,
-    [token.jti, token.grantId ?? null, token.grantId ?? null, token.grantId ?? null, token.clientId, token.sub ?? null, token.sub ?? null, token.sub ?? null],
+    [token.jti, token.grantId ?? null, token.clientId, token.issuedAt, token.grantId ?? null, token.grantId ?? null, token.clientId, token.sub ?? null, token.sub ?? null, token.sub ?? null],
   );
   const row = (result as { rows: Array<Record<string, unknown>> }).rows[0]!;
   return {
@@ -176,4 +183,12 @@ export async function revokeClientAccess(db: Db, clientId: string, reason: strin
       { kind: 'client', value: clientId, reason, coverUntil, event: { type: 'client-disabled', clientId, audiences: null } },
     ]);
   });
+}
+
+/** Seconds since the client's latest `client` revocation (undefined when it has none). */
+export async function secondsSinceClientRevocation(db: Db, clientId: string): Promise<number | undefined> {
+  const row = await db('revocations')
+    .where({ kind: 'client', value: clientId })
+    .first(db.raw('extract(epoch from (clock_timestamp() - created_at))::float8 as seconds'));
+  return row ? Number((row as { seconds: number }).seconds) : undefined;
 }

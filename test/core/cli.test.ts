@@ -27,6 +27,7 @@ const CONFIG_VARIABLES = [
   'PORT', 'HOST', 'ISSUER', 'DATABASE_URL', 'DATABASE_POOL_MAX', 'TESSERA_DATA_DIR', 'TESSERA_SECRET', 'TRUST_PROXY',
   'LOG_LEVEL', 'ACCESS_TOKEN_TTL', 'ID_TOKEN_TTL', 'REFRESH_TOKEN_TTL', 'AUTHORIZATION_CODE_TTL', 'SESSION_TTL',
   'INTERACTION_TTL', 'DEFAULT_AUDIENCE', 'CLEANUP_INTERVAL', 'ARGON2_MEMORY_KIB', 'ARGON2_TIME_COST', 'ARGON2_PARALLELISM',
+  'KEY_ROTATION_INTERVAL', 'KEY_PREPUBLISH', 'KEY_POLL_INTERVAL', 'JWKS_MAX_AGE', 'CLIENT_SECRET_GRACE',
 ];
 
 /** Where one CLI "installation" keeps its data: a data directory, plus a PostgreSQL database when testing on PostgreSQL. */
@@ -319,7 +320,8 @@ async function startServe(storage: Storage): Promise<ServeProcess> {
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, ['bin/tessera.js', 'serve'], {
     cwd: ROOT,
-    env: cliEnv(storage, { PORT: String(port), HOST: '127.0.0.1', ISSUER: url }),
+    // A short key poll: on PostgreSQL the CLI rotates keys in the database and the server follows on its poll.
+    env: cliEnv(storage, { PORT: String(port), HOST: '127.0.0.1', ISSUER: url, KEY_POLL_INTERVAL: '2' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -393,6 +395,36 @@ describe(`CLI next to a running \`tessera serve\` (${ON_POSTGRES ? 'PostgreSQL' 
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ token_type: 'Bearer', scope: 'jobs:run' });
     expect(body.access_token).toEqual(expect.any(String));
+  });
+
+  it('rotates a signing key while the server runs, and the running server signs with it', async () => {
+    const listed = expectJson<{ keys: Array<{ kid: string; alg: string | null; state: string }> }>(await runCli(storage, ['keys', 'list', '--json']));
+    const before = listed.keys.find((k) => k.alg === 'ES256' && k.state === 'current')!.kid;
+    const rotated = expectJson<{ changes: Array<{ kid: string; change: string }> }>(await runCli(storage, ['keys', 'rotate', '--alg', 'ES256', '--now', '--json']));
+    const kid = rotated.changes.find((c) => c.change === 'activated')!.kid;
+    expect(kid).not.toBe(before);
+    const client = expectJson<ClientMetadata>(await createClient(storage, ['--name', 'Signer', '--grant-type', 'client_credentials']));
+    let signedWith: string | undefined;
+    for (let i = 0; i < 120 && signedWith !== kid; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 500));
+      const res = await postForm(`${serve!.url}/token`, { grant_type: 'client_credentials' }, basic(client));
+      const { access_token: token } = (await res.json()) as { access_token: string };
+      signedWith = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).kid;
+    }
+    expect(signedWith).toBe(kid);
+    expectOneLineFailure(await runCli(storage, ['keys', 'retire', '--kid', 'no-such-key']), 1);
+  });
+
+  it('rotates a client secret while the server runs: both secrets work during the grace period', async () => {
+    const client = expectJson<ClientMetadata>(await createClient(storage, ['--name', 'Rotating', '--grant-type', 'client_credentials']));
+    const rotated = expectJson<{ client_secret: string; previous_secret_expires_at: number }>(
+      await runCli(storage, ['client', 'rotate-secret', '--client-id', client.client_id, '--grace', '600', '--json']),
+    );
+    expect(rotated.previous_secret_expires_at).toBeGreaterThan(Date.now() / 1000);
+    for (const secret of [client.client_secret!, rotated.client_secret]) {
+      const res = await postForm(`${serve!.url}/token`, { grant_type: 'client_credentials' }, basic({ ...client, client_secret: secret }));
+      expect(res.status).toBe(200);
+    }
   });
 
   it.skipIf(ON_POSTGRES)(

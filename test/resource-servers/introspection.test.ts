@@ -68,6 +68,12 @@ describe('resource servers (RFC 8707)', () => {
     expect(tokens.expires_in).toBe(120);
   });
 
+  it("refuses to register an API under Tessera's own admin or revocation-feed audience", async () => {
+    for (const identifier of [`${server.issuer}/admin`, `${server.issuer}/revocations`]) {
+      await expect(runOperation(server.operations, 'resource.create', { identifier, scopes: [{ name: 'x' }] })).rejects.toMatchObject({ status: 409 });
+    }
+  });
+
   it('refuses an unknown resource with invalid_target', async () => {
     await expect(serviceToken('https://unknown.example.test/', 'invoices:read')).rejects.toMatchObject({ error: 'invalid_target' });
   });
@@ -205,6 +211,18 @@ describe('revocation that introspection sees at once', () => {
       await runOperation(server.operations, action, { clientId: doomed.client_id });
       expect(await activeFor(invoicesRs, tokens.access_token)).toEqual({ active: false });
     }
+  });
+
+  it('enabling a client again does not bring back the JWTs its disabling revoked; new ones work', async () => {
+    const paused = await createClient(server, { name: 'Paused', redirectUris: [], grantTypes: ['client_credentials'], scope: 'invoices:read' });
+    const before = await oidc.clientCredentialsGrant(await discover(server, paused), { resource: INVOICES, scope: 'invoices:read' });
+    await runOperation(server.operations, 'client.disable', { clientId: paused.client_id });
+    await runOperation(server.operations, 'client.enable', { clientId: paused.client_id });
+    expect(await activeFor(invoicesRs, before.access_token)).toEqual({ active: false });
+    // Issued a second later: after the revocation, so untouched by it.
+    await new Promise((r) => setTimeout(r, 1100));
+    const after = await oidc.clientCredentialsGrant(await discover(server, paused), { resource: INVOICES, scope: 'invoices:read' });
+    expect((await activeFor(invoicesRs, after.access_token)).active).toBe(true);
   });
 
   it('prunes revocation rows once the tokens they cover have expired', async () => {

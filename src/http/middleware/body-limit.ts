@@ -2,8 +2,11 @@
 import type { Middleware } from 'koa';
 import { PayloadTooLarge } from '../../errors.ts';
 
-export function bodyLimit(limitBytes: number): Middleware {
+/** `except`: path prefixes whose routes read bodies with the same limit themselves (and answer in their own shape). */
+export function bodyLimit(limitBytes: number, options: { except?: readonly string[] } = {}): Middleware {
+  const except = options.except ?? [];
   return async (ctx, next) => {
+    if (except.some((prefix) => ctx.path.startsWith(prefix))) return next();
     const length = Number(ctx.get('content-length') || 0);
     if (length > limitBytes) throw new PayloadTooLarge();
     await next();

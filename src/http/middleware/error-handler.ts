@@ -1,7 +1,8 @@
 // One error handler for the host's own routes: AppError and engine errors become OAuth-shaped JSON or a
 // readable HTML page (by Accept); anything else is a logged 500 with a generic body and no stack trace.
 import type { Context, Middleware } from 'koa';
-import { AppError } from '../../errors.ts';
+import { AppError, TemporarilyUnavailable } from '../../errors.ts';
+import { isDatabaseUnavailable } from '../../store/unavailable.ts';
 import type { Logger } from '../../logger.ts';
 import { renderPage } from '../render.ts';
 import { strings } from '../strings.ts';
@@ -13,6 +14,7 @@ interface Shaped {
 }
 
 function shape(error: unknown): Shaped | undefined {
+  if (isDatabaseUnavailable(error)) error = new TemporarilyUnavailable();
   if (error instanceof AppError) {
     return { status: error.status, code: error.code, description: error.expose ? error.description : strings.error.generic };
   }
@@ -32,6 +34,7 @@ function shape(error: unknown): Shaped | undefined {
 export function respondWithError(ctx: Context, shaped: Shaped): void {
   ctx.status = shaped.status;
   ctx.set('Cache-Control', 'no-store');
+  if (shaped.status === 503) ctx.set('Retry-After', '5');
   if (ctx.accepts('json', 'html') === 'html') {
     ctx.type = 'html';
     ctx.body = renderPage('error', { description: shaped.description, code: shaped.code });
@@ -47,6 +50,7 @@ export function errorHandler(logger: Logger): Middleware {
     } catch (error) {
       const shaped = shape(error);
       if (shaped) {
+        if (shaped.status === 503) logger.warn({ path: ctx.path, err: { message: (error as Error).message } }, 'database unavailable');
         respondWithError(ctx, shaped);
         return;
       }
