@@ -137,12 +137,32 @@ describe('tessera CLI on its own storage', SLOW, () => {
 
   describe('migrate', () => {
     it('applies every migration the first time and reports an empty list the second time', async () => {
+      // Before: doctor reports the pending migrations as the problem to fix (exit 1), without applying them.
+      const before = await runCli(storage, ['doctor', '--json']);
+      expect(before.code, describeResult(before)).toBe(1);
+      const report = JSON.parse(before.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; detail: string }> };
+      expect(report.ok).toBe(false);
+      expect(report.checks.find((c) => c.name === 'migrations')).toMatchObject({ status: 'fail' });
+      expect(report.checks.find((c) => c.name === 'database')).toMatchObject({ status: 'ok' });
+
       const first = expectJson<{ applied: string[] }>(await runCli(storage, ['migrate', '--json']));
       expect(first).toEqual({ applied: migrations.map(([name]) => name) });
       expect(first.applied.length).toBeGreaterThan(0);
 
       const second = expectJson<{ applied: string[] }>(await runCli(storage, ['migrate', '--json']));
       expect(second).toEqual({ applied: [] });
+
+      const after = expectJson<{ ok: boolean; checks: Array<{ name: string; status: string }> }>(await runCli(storage, ['doctor', '--json']));
+      expect(after.ok).toBe(true);
+      expect(after.checks.find((c) => c.name === 'migrations')).toMatchObject({ status: 'ok' });
+      expect(after.checks.find((c) => c.name === 'clock')).toMatchObject({ status: expect.stringMatching(/ok|warn/) });
+    });
+
+    it('doctor finds a database it cannot reach (exit 1, readable report)', async () => {
+      const r = await runCli(storage, ['doctor'], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' } });
+      expect(r.code, describeResult(r)).toBe(1);
+      expect(r.stdout).toMatch(/FAIL\s+database\s+unreachable/);
+      expect(r.stderr).not.toContain('    at ');
     });
   });
 
@@ -413,6 +433,9 @@ describe(`CLI next to a running \`tessera serve\` (${ON_POSTGRES ? 'PostgreSQL' 
     }
     expect(signedWith).toBe(kid);
     expectOneLineFailure(await runCli(storage, ['keys', 'retire', '--kid', 'no-such-key']), 1);
+    // doctor sees the running server's keys (embedded mode: through the server itself).
+    const report = expectJson<{ checks: Array<{ name: string; status: string }> }>(await runCli(storage, ['doctor', '--json']));
+    for (const name of ['ES256 keys', 'RS256 keys', 'EdDSA keys', 'cookie keys']) expect(report.checks.find((c) => c.name === name)).toMatchObject({ status: 'ok' });
   });
 
   it('rotates a client secret while the server runs: both secrets work during the grace period', async () => {
