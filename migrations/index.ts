@@ -6,6 +6,7 @@ import * as accountsSessionsAudit from './20261123010000_accounts_sessions_audit
 import * as resourceServersRevocationFeed from './20261123020000_resource_servers_revocation_feed.ts';
 import * as dynamicRegistration from './20261123030000_dynamic_registration.ts';
 import * as keyRotationSecretGrace from './20261123040000_key_rotation_secret_grace.ts';
+import * as upstreamIdentity from './20261123060000_upstream_identity.ts';
 import * as adminListIndexes from './20261123050000_admin_list_indexes.ts';
 
 interface Migration {
@@ -20,4 +21,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123030000_dynamic_registration', dynamicRegistration],
   ['20261123040000_key_rotation_secret_grace', keyRotationSecretGrace],
   ['20261123050000_admin_list_indexes', adminListIndexes],
+  ['20261123060000_upstream_identity', upstreamIdentity],
 ];

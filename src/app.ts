@@ -23,6 +23,9 @@ import type { LiveProvider } from './oidc/live-provider.ts';
 import type { OperationContext } from './cli/operations.ts';
 import type { Metrics } from './metrics.ts';
 import { createMetricsRouter } from './http/metrics.ts';
+import { createUpstreamRouter } from './http/upstream.ts';
+import type { UpstreamClient } from './upstream/client.ts';
+import { listUpstreams } from './store/upstreams.ts';
 
 export interface AppDeps {
   config: Config;
@@ -39,6 +42,8 @@ export interface AppDeps {
   /** The service operations (shared with the CLI). */
   operations: OperationContext;
   metrics?: Metrics;
+  /** The upstream side of brokered sign-in (upstream/client.ts). */
+  upstreamClient: UpstreamClient;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -59,6 +64,8 @@ export function createApp(deps: AppDeps): Koa {
   // The admin API applies the same limit itself, so its 413 has its own error shape and is audited.
   app.use(bodyLimit(config.bodyLimitBytes, { except: [`${ADMIN_BASE_PATH}/`] }));
 
+  const throttle = createLoginThrottle(deps.db, config.loginThrottle);
+  const onLogin = deps.metrics ? { onLogin: (result: 'success' | 'failure' | 'locked') => deps.metrics!.logins.inc({ result }) } : {};
   for (const router of [
     createHealthRouter(deps.db, deps.shutdown),
     ...(deps.metrics && config.metrics.token ? [createMetricsRouter(deps.metrics.registry, config.metrics.token)] : []),
@@ -67,10 +74,21 @@ export function createApp(deps: AppDeps): Koa {
       live,
       db: deps.db,
       hasher: deps.hasher,
-      throttle: createLoginThrottle(deps.db, config.loginThrottle),
+      throttle,
       bodyLimitBytes: config.bodyLimitBytes,
       selfRegistration: config.selfRegistration,
-      ...(deps.metrics ? { onLogin: (result: 'success' | 'failure' | 'locked') => deps.metrics!.logins.inc({ result }) } : {}),
+      upstreams: async () => (await listUpstreams(deps.db, { enabledOnly: true })).map((u) => ({ id: u.id, name: u.displayName })),
+      ...onLogin,
+    }),
+    createUpstreamRouter({
+      live,
+      db: deps.db,
+      hasher: deps.hasher,
+      throttle,
+      client: deps.upstreamClient,
+      logger: deps.logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      ...onLogin,
     }),
     createAccountRouter({ live, db: deps.db, config }),
     createRevocationFeedRouter({ db: deps.db, verifier: deps.verifier, feedAudience: feedAudience(config.issuer), shutdown: deps.shutdown }),

@@ -56,6 +56,7 @@ const envSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  UPSTREAM_ALLOW_HTTP: bool(false),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(90),
   SHUTDOWN_TIMEOUT: z.coerce.number().int().min(1).max(600).default(10),
   CLIENT_SECRET_GRACE: z.coerce.number().int().min(0).max(90 * 24 * 3600).default(24 * 3600),
@@ -117,6 +118,8 @@ export interface Config {
   };
   /** Prometheus metrics: on a separate listener (port, bound to host), and/or on the main port behind a bearer token. */
   readonly metrics: { readonly port: number | undefined; readonly host: string; readonly token: string | undefined };
+  /** Development and tests only: upstream identity providers may use http issuers on loopback addresses. */
+  readonly upstreamAllowHttp: boolean;
   /** Audit events older than this many days are deleted by the clean-up loop; 0 keeps them forever. */
   readonly auditRetentionDays: number;
   /** On SIGTERM, how long requests in flight may take to finish before their connections are cut. */
@@ -194,6 +197,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     clientSecretGraceSeconds: e.CLIENT_SECRET_GRACE,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    upstreamAllowHttp: e.UPSTREAM_ALLOW_HTTP,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     bodyLimitBytes: 56 * 1024,

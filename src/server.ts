@@ -23,6 +23,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createMetricsServer } from './http/metrics.ts';
 import { createAuditBuffer, type AuditBuffer } from './domain/audit-buffer.ts';
 import { deleteAuditEventsBefore } from './store/audit.ts';
+import { createUpstreamClient } from './upstream/client.ts';
 
 export interface RunningServer {
   url: string;
@@ -126,6 +127,11 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
     operations: engine.operations,
     shutdown: shutdown.signal,
     metrics: engine.metrics,
+    upstreamClient: createUpstreamClient({
+      box: runtime.box,
+      callbackUrl: (id) => `${config.issuer}/upstream/${id}/callback`,
+      allowHttp: config.upstreamAllowHttp,
+    }),
   });
 
   const server: Server = createServer(app.callback());

@@ -25,6 +25,7 @@ import {
 import { reportAndExit, UsageError } from './output.ts';
 import { clientRotateSecret, keysList, keysRetire, keysRotate } from './key-commands.ts';
 import { doctor } from './doctor-command.ts';
+import { upstreamCreate, upstreamDelete, upstreamList, upstreamUpdate } from './upstream-commands.ts';
 import { adminBootstrap } from './admin-commands.ts';
 
 const USAGE = `usage: tessera <command>
@@ -62,6 +63,14 @@ const USAGE = `usage: tessera <command>
   resource list [--json]
   resource update --identifier URI [--scope ...] [--describe ...] [--name N] [--format F] [--ttl S] [--alg A] [--json]
   resource delete --identifier URI [--json]
+  upstream create --id ID --kind oidc|google|github --client-id C --client-secret-stdin
+                  [--issuer URL] [--display-name N] [--scope "openid email profile"]
+                  [--map username=preferred_username]... [--provisioning jit|link]
+                  [--default-role R]... [--disable] [--json]
+                  sign in with an upstream identity provider; prints the redirect URI to register
+  upstream list [--json]
+  upstream update --id ID [same flags as create; --client-secret-stdin replaces the secret] [--enable|--disable]
+  upstream delete --id ID [--json]          linked identities are unlinked; accounts stay
   keys list [--json]                       signing and cookie keys and their states
   keys rotate [--alg ES256|RS256|EdDSA] [--purpose signing|cookie] [--now | --emergency] [--json]
                   default: publish the next key now, sign with it after KEY_PREPUBLISH;
@@ -120,6 +129,14 @@ async function main(): Promise<void> {
       return clientChange(ctx, rest, sub as 'disable' | 'enable' | 'delete');
     case 'client rotate-secret':
       return clientRotateSecret(ctx, rest);
+    case 'upstream create':
+      return upstreamCreate(ctx, rest);
+    case 'upstream list':
+      return upstreamList(ctx, rest);
+    case 'upstream update':
+      return upstreamUpdate(ctx, rest);
+    case 'upstream delete':
+      return upstreamDelete(ctx, rest);
     case 'keys list':
       return keysList(ctx, rest);
     case 'keys rotate':

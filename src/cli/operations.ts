@@ -30,6 +30,7 @@ import {
 } from '../domain/resource-servers.ts';
 import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { managementOperations } from './management-operations.ts';
+import { upstreamOperations } from './upstream-operations.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
 import { localChecks } from './doctor.ts';
 import { adminAudience } from '../domain/admin-access.ts';
@@ -59,6 +60,7 @@ export const operations = {
   // Lists, reads, changes and removals (users, clients, resource servers, grants, sessions, registration
   // tokens, audit events) and `admin.bootstrap`.
   ...managementOperations,
+  ...upstreamOperations,
   async 'user.create'({ runtime }: OperationContext, input: NewAccount) {
     return publicAccount(await createAccount(runtime.db, runtime.hasher, input));
   },

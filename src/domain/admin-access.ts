@@ -1,6 +1,6 @@
 // Who may call the admin API: access tokens for the admin audience, by client_credentials, carrying admin
 // scopes. `admin:*` allows everything; `admin:<area>:write` implies `admin:<area>:read`.
-export const ADMIN_AREAS = ['clients', 'users', 'resources', 'grants', 'sessions', 'keys', 'registration', 'audit'] as const;
+export const ADMIN_AREAS = ['clients', 'users', 'resources', 'grants', 'sessions', 'keys', 'registration', 'audit', 'upstreams'] as const;
 export type AdminArea = (typeof ADMIN_AREAS)[number];
 
 export const ADMIN_ALL = 'admin:*';

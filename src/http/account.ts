@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { LiveProvider } from '../oidc/live-provider.ts';
+import { identitiesOf, unlinkIdentity } from '../domain/upstreams.ts';
 import type { Config } from '../config.ts';
 import type { Db } from '../store/db.ts';
 import { findAccountById } from '../store/accounts.ts';
@@ -56,6 +57,8 @@ export function createAccountRouter(deps: AccountDeps): Router {
     }
     ctx.body = renderPage('account', {
       account,
+      identities: (await identitiesOf(db, account.id)).map((i) => ({ ...i, since: i.linkedAt.toISOString().slice(0, 10) })),
+      unlinkAction: '/account/identities/unlink',
       apps: [...apps.values()].map((a) => ({
         ...a,
         // The same plain words as the consent page.
@@ -100,6 +103,20 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const coverUntil = await revocationCoverUntil(db, config.ttl.accessToken);
     const revoked = await revokeGrantsOfAccount(db, account.id, { clientId, reason: 'revoked_by_user', coverUntil });
     await recordAudit(db, { type: 'grant.revoked', accountId: account.id, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grants: revoked.length, by: 'user' } });
+    ctx.status = 303;
+    ctx.redirect('/account');
+  });
+
+  router.post('/identities/unlink', async (ctx) => {
+    const form = await readForm(ctx, config.bodyLimitBytes);
+    assertCsrf(ctx, form);
+    const account = await signedInAccount(ctx);
+    if (!account) throw new BadRequest('you are signed out; sign in again');
+    const upstream = form.get('upstream') ?? '';
+    const subject = form.get('subject') ?? '';
+    if (!upstream || !subject || upstream.length > 64 || subject.length > 512) throw new BadRequest('no linked account was chosen');
+    // Refused (409, readable page) when it is the person's last way to sign in.
+    await unlinkIdentity(db, account.id, upstream, subject);
     ctx.status = 303;
     ctx.redirect('/account');
   });

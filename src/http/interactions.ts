@@ -26,6 +26,8 @@ export interface InteractionDeps {
   throttle: LoginThrottle;
   bodyLimitBytes: number;
   selfRegistration: boolean;
+  /** Upstream identity providers offered on the sign-in page (id and display name). */
+  upstreams?: () => Promise<Array<{ id: string; name: string }>>;
   /** Counts sign-ins by result (metrics.ts). */
   onLogin?: (result: 'success' | 'failure' | 'locked') => void;
 }
@@ -75,6 +77,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       action: `${INTERACTION_PATH}/${details.uid}/login`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
       registerAction: deps.selfRegistration ? `${INTERACTION_PATH}/${details.uid}/register` : undefined,
+      upstreams: ((await deps.upstreams?.()) ?? []).map((u) => ({ name: u.name, action: `${INTERACTION_PATH}/${details.uid}/upstream/${u.id}` })),
       csrf: csrfToken(ctx),
       username: extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error,

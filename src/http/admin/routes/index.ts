@@ -9,6 +9,7 @@ import { sessionRoutes } from './sessions.ts';
 import { initialAccessTokenRoutes } from './initial-access-tokens.ts';
 import { auditEventRoutes } from './audit-events.ts';
 import { keyRoutes } from './keys.ts';
+import { upstreamRoutes } from './upstreams.ts';
 
 export const adminRoutes: readonly AdminRoute[] = [
   ...clientRoutes,
@@ -19,4 +20,5 @@ export const adminRoutes: readonly AdminRoute[] = [
   ...keyRoutes,
   ...initialAccessTokenRoutes,
   ...auditEventRoutes,
+  ...upstreamRoutes,
 ];

@@ -1,0 +1,207 @@
+// Signing in through an upstream identity provider, inside an engine interaction:
+//   POST /interaction/:uid/upstream/:id            (login page button, CSRF) → 303 to the upstream
+//   GET  /upstream/:id/callback                    the fixed redirect URI registered at the upstream; it only
+//                                                  bounces to the interaction's own path, where the engine's
+//                                                  interaction cookie (path-scoped) is sent
+//   GET  /interaction/:uid/upstream/:id/callback   code exchange → linked account, new account, or link page
+//   POST /interaction/:uid/link                    link an existing account by its password
+// What must survive the round trip (state, nonce, PKCE verifier) travels in a signed, short-lived cookie.
+// Every failure ends on a readable page with a way back to the sign-in page, never a 500 or a loop.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Db } from '../store/db.ts';
+import type { PasswordHasher } from '../domain/password.ts';
+import type { LoginThrottle } from '../domain/login-throttle.ts';
+import type { LiveProvider } from '../oidc/live-provider.ts';
+import { INTERACTION_PATH } from '../oidc/provider.ts';
+import { findUpstream, type UpstreamRow } from '../store/upstreams.ts';
+import { linkWithPassword, resolveUpstreamLogin } from '../domain/upstreams.ts';
+import { recordAudit } from '../domain/audit.ts';
+import { describeUpstreamFailure, type UpstreamChecks, type UpstreamClient } from '../upstream/client.ts';
+import { readForm } from './middleware/body-limit.ts';
+import { assertCsrf, csrfToken } from './middleware/csrf.ts';
+import { renderPage } from './render.ts';
+import { strings } from './strings.ts';
+import { BadRequest } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+export interface UpstreamRouterDeps {
+  live: LiveProvider;
+  db: Db;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  client: UpstreamClient;
+  logger: Logger;
+  bodyLimitBytes: number;
+  onLogin?: (result: 'success' | 'failure' | 'locked') => void;
+}
+
+const FLOW_COOKIE = 'tessera.upstream';
+const LINK_COOKIE = 'tessera.upstream.link';
+const FLOW_MAX_AGE_MS = 10 * 60_000;
+
+interface Flow extends UpstreamChecks {
+  uid: string;
+  upstream: string;
+}
+interface PendingLink {
+  upstream: string;
+  subject: string;
+  email: string | undefined;
+  username: string | undefined;
+}
+
+const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+function decode<T>(value: string | undefined): T | undefined {
+  if (!value) return undefined;
+  try {
+    return JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
+  const { db } = deps;
+  const provider = () => deps.live.current;
+  const router = new Router();
+
+  const cookieOptions = (ctx: Context, path: string) => ({ httpOnly: true, sameSite: 'lax' as const, secure: ctx.secure, signed: true, path, overwrite: true, maxAge: FLOW_MAX_AGE_MS });
+  const clearCookie = (ctx: Context, name: string, path: string) => ctx.cookies.set(name, null, { path, signed: true, overwrite: true });
+
+  function failed(ctx: Context, status: number, description: string, uid?: string) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = renderPage('upstream-error', { description, backUrl: uid ? `${INTERACTION_PATH}/${uid}` : undefined });
+  }
+
+  /** The interaction behind the URL, which must be at its login prompt. */
+  async function loginInteraction(ctx: Context) {
+    const details = await provider().interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new BadRequest('this sign-in page is out of date; start again from the application');
+    if (details.prompt.name !== 'login') throw new BadRequest('this sign-in step is already complete');
+    ctx.set('Cache-Control', 'no-store');
+    return details;
+  }
+
+  async function enabledUpstream(id: string): Promise<UpstreamRow | undefined> {
+    const upstream = /^[a-z0-9-]{1,63}$/.test(id) ? await findUpstream(db, id) : undefined;
+    return upstream?.enabled ? upstream : undefined;
+  }
+
+  async function signIn(ctx: Context, accountId: string, upstream: UpstreamRow, clientId: string, created: boolean) {
+    deps.onLogin?.('success');
+    ctx.state.accountId = accountId;
+    await recordAudit(db, { type: 'login.upstream', accountId, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, created } });
+    // amr "fed": authenticated by a federated identity provider (RFC 8176 §2).
+    const login = { accountId, amr: ['fed'] };
+    ctx.status = 303;
+    ctx.redirect(await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
+  }
+
+  router.post(`${INTERACTION_PATH}/:uid/upstream/:id`, async (ctx) => {
+    const form = await readForm(ctx, deps.bodyLimitBytes);
+    assertCsrf(ctx, form);
+    const details = await loginInteraction(ctx);
+    const upstream = await enabledUpstream(ctx.params.id!);
+    if (!upstream) return failed(ctx, 404, strings.upstream.unknown, details.uid);
+    let started;
+    try {
+      started = await deps.client.start(upstream);
+    } catch (error) {
+      deps.logger.warn({ upstream: upstream.id, err: { message: (error as Error).message } }, 'upstream discovery failed');
+      return failed(ctx, 502, strings.upstream.unreachable(upstream.displayName), details.uid);
+    }
+    const flow: Flow = { uid: details.uid, upstream: upstream.id, ...started.checks };
+    ctx.cookies.set(FLOW_COOKIE, encode(flow), cookieOptions(ctx, '/'));
+    ctx.status = 303;
+    ctx.redirect(started.url.href);
+  });
+
+  router.get('/upstream/:id/callback', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const flow = decode<Flow>(ctx.cookies.get(FLOW_COOKIE, { signed: true }));
+    if (!flow || flow.upstream !== ctx.params.id || !/^[A-Za-z0-9_-]{1,100}$/.test(flow.uid)) return failed(ctx, 400, strings.upstream.expired);
+    ctx.status = 303;
+    ctx.redirect(`${INTERACTION_PATH}/${flow.uid}/upstream/${flow.upstream}/callback?${ctx.querystring}`);
+  });
+
+  router.get(`${INTERACTION_PATH}/:uid/upstream/:id/callback`, async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const uid = ctx.params.uid!;
+    const flow = decode<Flow>(ctx.cookies.get(FLOW_COOKIE, { signed: true }));
+    // One use: whatever happens next, this round trip is over.
+    clearCookie(ctx, FLOW_COOKIE, '/');
+    if (!flow || flow.uid !== uid || flow.upstream !== ctx.params.id) return failed(ctx, 400, strings.upstream.expired, flow?.uid === uid ? uid : undefined);
+    const upstream = await enabledUpstream(flow.upstream);
+    if (!upstream) return failed(ctx, 404, strings.upstream.unknown, uid);
+    const details = await loginInteraction(ctx);
+    const clientId = String(details.params.client_id);
+
+    let profile;
+    try {
+      profile = await deps.client.finish(upstream, new URLSearchParams(ctx.querystring), flow);
+    } catch (error) {
+      const reason = describeUpstreamFailure(error);
+      deps.logger.warn({ upstream: upstream.id, reason, err: { message: (error as Error).message } }, 'upstream sign-in failed');
+      await recordAudit(db, { type: 'login.upstream_failed', clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, reason } });
+      deps.onLogin?.('failure');
+      const status = reason === 'unreachable' ? 502 : reason === 'denied' ? 403 : 400;
+      return failed(ctx, status, strings.upstream[reason](upstream.displayName), uid);
+    }
+
+    const result = await resolveUpstreamLogin(db, upstream, profile);
+    if (result.kind === 'disabled') return failed(ctx, 403, strings.upstream.disabled, uid);
+    if (result.kind === 'signed-in') return signIn(ctx, result.account.id, upstream, clientId, result.created);
+    const pending: PendingLink = { upstream: upstream.id, subject: profile.subject, email: profile.email, username: result.suggestedUsername };
+    ctx.cookies.set(LINK_COOKIE, encode(pending), cookieOptions(ctx, `${INTERACTION_PATH}/${uid}`));
+    renderLink(ctx, uid, upstream, pending.username ?? '');
+  });
+
+  function renderLink(ctx: Context, uid: string, upstream: UpstreamRow, username: string, error?: string) {
+    ctx.type = 'html';
+    ctx.body = renderPage('upstream-link', {
+      provider: upstream.displayName,
+      action: `${INTERACTION_PATH}/${uid}/link`,
+      backUrl: `${INTERACTION_PATH}/${uid}`,
+      csrf: csrfToken(ctx),
+      username,
+      error,
+    });
+  }
+
+  router.post(`${INTERACTION_PATH}/:uid/link`, async (ctx) => {
+    const form = await readForm(ctx, deps.bodyLimitBytes);
+    assertCsrf(ctx, form);
+    const uid = ctx.params.uid!;
+    const pending = decode<PendingLink>(ctx.cookies.get(LINK_COOKIE, { signed: true }));
+    if (!pending) return failed(ctx, 400, strings.upstream.expired, uid);
+    const upstream = await enabledUpstream(pending.upstream);
+    if (!upstream) return failed(ctx, 404, strings.upstream.unknown, uid);
+    const details = await loginInteraction(ctx);
+    const username = (form.get('username') ?? '').trim();
+
+    // The same brute-force protection as the sign-in form: this is a password check too.
+    const gate = await deps.throttle.check(username, ctx.ip);
+    if (!gate.ok) {
+      deps.onLogin?.('locked');
+      ctx.status = 429;
+      ctx.set('Retry-After', String(gate.retryAfterSeconds));
+      return renderLink(ctx, uid, upstream, username, strings.login.tooMany(Math.ceil(gate.retryAfterSeconds / 60)));
+    }
+    const linked = await linkWithPassword(db, deps.hasher, upstream, pending, username, form.get('password') ?? '');
+    if (!linked.ok) {
+      if (linked.reason === 'already_linked') return failed(ctx, 409, strings.upstream.alreadyLinked, uid);
+      await deps.throttle.recordFailure(username, ctx.ip);
+      deps.onLogin?.('failure');
+      ctx.status = 401;
+      return renderLink(ctx, uid, upstream, username, strings.login.invalid);
+    }
+    await deps.throttle.recordSuccess(username);
+    clearCookie(ctx, LINK_COOKIE, `${INTERACTION_PATH}/${uid}`);
+    return signIn(ctx, linked.account.id, upstream, String(details.params.client_id), false);
+  });
+
+  return router;
+}
