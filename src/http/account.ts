@@ -93,11 +93,17 @@ export function createAccountRouter(deps: AccountDeps): Router {
     ctx.redirect('/account');
   });
 
-  router.post('/apps/revoke', async (ctx) => {
+  /** A form post from the signed-in person (CSRF-checked), with its fields. */
+  async function signedInForm(ctx: Context) {
     const form = await readForm(ctx, config.bodyLimitBytes);
     assertCsrf(ctx, form);
     const account = await signedInAccount(ctx);
     if (!account) throw new BadRequest('you are signed out; sign in again');
+    return { form, account };
+  }
+
+  router.post('/apps/revoke', async (ctx) => {
+    const { form, account } = await signedInForm(ctx);
     const clientId = form.get('client_id') ?? '';
     if (!clientId || clientId.length > 256) throw new BadRequest('no app was chosen');
     const coverUntil = await revocationCoverUntil(db, config.ttl.accessToken);
@@ -108,10 +114,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
   });
 
   router.post('/identities/unlink', async (ctx) => {
-    const form = await readForm(ctx, config.bodyLimitBytes);
-    assertCsrf(ctx, form);
-    const account = await signedInAccount(ctx);
-    if (!account) throw new BadRequest('you are signed out; sign in again');
+    const { form, account } = await signedInForm(ctx);
     const upstream = form.get('upstream') ?? '';
     const subject = form.get('subject') ?? '';
     if (!upstream || !subject || upstream.length > 64 || subject.length > 512) throw new BadRequest('no linked account was chosen');

@@ -17,14 +17,7 @@ export interface AuditRow extends Required<Omit<AuditEvent, 'details'>> {
 }
 
 export async function insertAuditEvent(db: Db, event: AuditEvent): Promise<void> {
-  await db('audit_events').insert({
-    type: event.type,
-    account_id: event.accountId ?? null,
-    client_id: event.clientId ?? null,
-    ip: event.ip ?? null,
-    user_agent: event.userAgent?.slice(0, 512) ?? null,
-    details: JSON.stringify(event.details ?? {}),
-  });
+  await insertAuditEvents(db, [event]);
 }
 
 export async function listAuditEvents(db: Db, filter: { type?: string; accountId?: string; limit?: number } = {}): Promise<AuditRow[]> {
