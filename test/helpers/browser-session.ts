@@ -1,12 +1,22 @@
 // A minimal browser over HTTP: a cookie jar, manual redirects, and form posts — enough to walk the real
 // login and consent pages without a browser (real-browser tests live in test/e2e).
+export interface BrowserSessionOptions {
+  /** How requests leave (the soak workload routes them to one of several server processes). */
+  fetch?: (url: URL, init: RequestInit) => Promise<Response>;
+  /** Abort any one request after this long. */
+  timeoutMs?: number;
+}
+
 export class BrowserSession {
   private readonly cookies = new Map<string, string>();
 
   readonly origin: string;
 
-  constructor(origin: string) {
+  private readonly options: BrowserSessionOptions;
+
+  constructor(origin: string, options: BrowserSessionOptions = {}) {
     this.origin = origin;
+    this.options = options;
   }
 
   private store(res: Response): void {
@@ -29,7 +39,8 @@ export class BrowserSession {
     const headers = new Headers(init.headers);
     if (target.origin === this.origin && this.cookies.size) headers.set('cookie', this.cookieHeader());
     if (!headers.has('accept')) headers.set('accept', 'text/html');
-    const res = await fetch(target, { ...init, headers, redirect: 'manual' });
+    const request: RequestInit = { ...init, headers, redirect: 'manual', ...(this.options.timeoutMs ? { signal: AbortSignal.timeout(this.options.timeoutMs) } : {}) };
+    const res = await (this.options.fetch ?? fetch)(target, request);
     if (target.origin === this.origin) this.store(res);
     return res;
   }
