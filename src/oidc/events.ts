@@ -22,7 +22,9 @@ export function attachEngineEvents(provider: Provider, logger: Logger, db: Db): 
   });
   const onOAuthError = (event: string) => (ctx: KoaContextWithOIDC, error: Error) => {
     const e = error as Error & { error?: string; error_detail?: string; status?: number };
-    logger.info({ event, error: e.error, detail: e.error_detail, status: e.status, client_id: ctx.oidc?.client?.clientId }, 'oauth error');
+    // 5xx (the database unreachable) is the operator's problem, so it is a warning; 4xx is the caller's.
+    const level = (e.status ?? 400) >= 500 ? 'warn' : 'info';
+    logger[level]({ event, error: e.error, detail: e.error_detail?.slice(0, 300), status: e.status, client_id: ctx.oidc?.client?.clientId }, 'oauth error');
   };
   provider.on('grant.error', onOAuthError('grant.error'));
   provider.on('introspection.error', onOAuthError('introspection.error'));

@@ -17,15 +17,32 @@ export interface DatabaseOptions {
   log?: (level: 'warn' | 'error' | 'debug', message: string) => void;
 }
 
-/** knex's logger hooks, reduced to one line each without a stack trace. */
+/**
+ * knex's logger hooks, reduced to one line each without a stack trace, and at most one line per kind every
+ * 10 s: during a database outage every failed connection attempt would otherwise log (hundreds a second).
+ */
 function knexLog(log: DatabaseOptions['log']): Knex.Config['log'] {
-  const line = (value: unknown) => (value instanceof Error ? value.message : String(value));
   const emit = log ?? (() => {});
+  const recent = new Map<string, { at: number; suppressed: number }>();
+  const line = (value: unknown) => (value instanceof Error ? value.message : String(value)).split('\n')[0]!.slice(0, 300);
+  const limited = (level: 'warn' | 'error' | 'debug') => (value: unknown) => {
+    const text = line(value);
+    const kind = text.replace(/[0-9.:]+/g, '#').slice(0, 60);
+    const seen = recent.get(kind);
+    const now = Date.now();
+    if (seen && now - seen.at < 10_000) {
+      seen.suppressed++;
+      return;
+    }
+    if (recent.size > 100) recent.clear();
+    recent.set(kind, { at: now, suppressed: 0 });
+    emit(level, seen?.suppressed ? `${text} (and ${seen.suppressed} more like it in the last 10 s)` : text);
+  };
   return {
-    warn: (m: unknown) => emit('warn', line(m)),
-    error: (m: unknown) => emit('error', line(m)),
+    warn: limited('warn'),
+    error: limited('error'),
     deprecate: (method: string, alternative: string) => emit('debug', `${method} is deprecated, use ${alternative}`),
-    debug: (m: unknown) => emit('debug', line(m)),
+    debug: limited('debug'),
   };
 }
 

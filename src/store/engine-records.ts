@@ -56,7 +56,21 @@ export interface EngineRecordStore {
   consume(id: string): Promise<ConsumeResult>;
 }
 
-type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null } | undefined;
+type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null; grant_id?: string | null } | undefined;
+
+/**
+ * A refresh token whose rotation never completed. The engine marks the token consumed and then stores its
+ * successor in a separate statement; if the database dies in between, the client is told 503 (retry) but
+ * its token is already spent, and the retry would look like reuse and revoke the grant. A consumption that
+ * left no successor behind is therefore undone — but only once it is older than ORPHANED_AFTER, so two
+ * parallel uses of one token (the reuse that RFC 9700 §4.14.2 detection is for) still meet as a replay.
+ * Only refresh tokens: a successful rotation always stores a successor, whereas a successful code exchange
+ * may store nothing (JWT access token, no refresh token), so codes stay strictly single-use.
+ */
+const ORPHANED_AFTER_SECONDS = 2;
+const ORPHANED_CONSUMPTION = `model = 'RefreshToken' and consumed_at < now() - interval '${ORPHANED_AFTER_SECONDS} seconds'
+  and not exists (select 1 from tokens successor where successor.grant_id = tokens.grant_id and successor.id_hash <> tokens.id_hash
+                  and successor.model = 'RefreshToken' and successor.created_at >= tokens.consumed_at)`;
 
 /**
  * The engine looks an unknown token up as AccessToken, ClientCredentials and RefreshToken at once
@@ -87,6 +101,8 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
     return payload;
   };
 
+  const isOrphaned = async (idHash: string) => Boolean(await db('tokens').where('id_hash', idHash).whereRaw(ORPHANED_CONSUMPTION).first('id_hash'));
+
   return {
     async upsert(id, payload, expiresInSeconds) {
       const { jti: _omit, consumed: _consumed, ...stored } = payload;
@@ -105,7 +121,9 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
     async find(id) {
       if (spec === TOKENS) {
         const row = await tokenLookups(keyOf(id));
-        return row?.model === model ? hydrate(id, row) : undefined;
+        if (row?.model !== model) return undefined;
+        if (model === 'RefreshToken' && row.consumed_at && (await isOrphaned(keyOf(id)))) return hydrate(id, { ...row, consumed_at: null });
+        return hydrate(id, row);
       }
       return hydrate(id, await db(spec.table).where(spec.key, keyOf(id)).first());
     },
@@ -131,7 +149,7 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
 
     async consume(id) {
       const updated = await scoped(db(spec.table).where(spec.key, keyOf(id)))
-        .whereNull('consumed_at')
+        .where((q) => (model === 'RefreshToken' ? q.whereNull('consumed_at').orWhereRaw(ORPHANED_CONSUMPTION) : q.whereNull('consumed_at')))
         .update({ consumed_at: db.fn.now() })
         .returning(['grant_id']);
       if (updated.length === 1) return { ok: true };

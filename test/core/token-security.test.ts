@@ -4,6 +4,7 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, basic, createClient, createUser, discover, exchange, postForm, REDIRECT_URI } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
+import { bearerHash } from '../../src/store/bearer-hash.ts';
 
 let server: TestServer;
 let web: ClientMetadata;
@@ -51,6 +52,35 @@ describe('refresh token reuse detection (RFC 9700 §4.14.2)', () => {
       expect(res.status).toBe(400);
       expect((await res.json()).error).toBe('invalid_grant');
     }
+  });
+});
+
+describe('a refresh whose rotation never completed (database died between consume and save)', () => {
+  // What a crash leaves behind: the token marked consumed, no successor stored, the client told 503.
+  const spendWithoutSuccessor = (refreshToken: string, secondsAgo: number) =>
+    server.runtime.db('tokens').where('id_hash', bearerHash(refreshToken)).update({ consumed_at: server.runtime.db.raw(`now() - interval '${secondsAgo} seconds'`) });
+
+  it('lets the client retry after Retry-After: the token works once more and the grant survives', async () => {
+    const { tokens } = await signedIn();
+    await spendWithoutSuccessor(tokens.refresh_token!, 5);
+    const retried = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect((await introspect(tokens.access_token)).active).toBe(true);
+    // Now rotated for real: the old token is spent for good, and its reuse is detected as before.
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await introspect(retried.refresh_token!)).active).toBe(false);
+  });
+
+  it('still treats an immediate second use as a replay (parallel reuse is what detection is for)', async () => {
+    const { tokens } = await signedIn();
+    await spendWithoutSuccessor(tokens.refresh_token!, 0);
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('never reopens a token that was rotated (a successor exists)', async () => {
+    const { tokens } = await signedIn();
+    await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    await spendWithoutSuccessor(tokens.refresh_token!, 5);
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 });
 
