@@ -16,7 +16,7 @@ import {
 import { endAccountAccess, endAccountSessions } from '../store/access.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, type PasswordHasher } from './password.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, NO_PASSWORD, type PasswordHasher } from './password.ts';
 
 export interface NewAccount {
   username: string;
@@ -77,7 +77,10 @@ export async function authenticate(
   const plausible = username.length > 0 && username.length <= 256 && password.length <= MAX_PASSWORD_LENGTH;
   const account = plausible ? await findAccountByUsername(db, username) : undefined;
   // Always verify (against a dummy hash when the account is unknown) so both answers take the same time.
-  const valid = await hasher.verify(account?.passwordHash, plausible ? password : '');
+  // Accounts without a password (upstream sign-in only) are checked against the dummy hash as well, so
+  // timing does not tell them apart.
+  const hash = account && account.passwordHash !== NO_PASSWORD ? account.passwordHash : undefined;
+  const valid = (await hasher.verify(hash, plausible ? password : '')) && hash !== undefined;
   if (!account || !valid) return { ok: false, reason: 'invalid_credentials' };
   if (account.disabled) return { ok: false, reason: 'disabled' };
   if (hasher.needsRehash(account.passwordHash)) {

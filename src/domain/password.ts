@@ -30,3 +30,9 @@ export function createPasswordHasher(policy: PasswordPolicy) {
 }
 
 export type PasswordHasher = ReturnType<typeof createPasswordHasher>;
+
+/**
+ * The password hash of accounts that sign in only through an upstream identity provider. It never verifies;
+ * authenticate() checks such accounts against the dummy hash, so they answer as slowly as any other.
+ */
+export const NO_PASSWORD = '!upstream-only';

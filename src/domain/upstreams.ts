@@ -20,15 +20,14 @@ import {
   type UpstreamKind,
   type UpstreamRow,
 } from '../store/upstreams.ts';
-import { findAccountById, findAccountByUsername, insertAccount, updateAccount, updateAccountProfile, type AccountRow } from '../store/accounts.ts';
+import { deleteAccountRow, findAccountById, findAccountByUsername, insertAccount, updateAccount, updateAccountProfile, type AccountRow } from '../store/accounts.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
-import type { PasswordHasher } from './password.ts';
+import { NO_PASSWORD, type PasswordHasher } from './password.ts';
 import { authenticate } from './accounts.ts';
 
-/** Accounts created from an upstream have no password: this never verifies (argon2 refuses it). */
-export const NO_PASSWORD = '!upstream-only';
+export { NO_PASSWORD };
 
 export const UPSTREAM_KINDS = ['oidc', 'google', 'github'] as const;
 export const PROVISIONING = ['jit', 'link'] as const;
@@ -207,15 +206,17 @@ function usernameBase(upstream: UpstreamRow, profile: UpstreamProfile): string {
 
 async function createFromProfile(db: Db, upstream: UpstreamRow, profile: UpstreamProfile): Promise<AccountRow> {
   const base = usernameBase(upstream, profile);
-  const email = profile.email && /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(profile.email) ? profile.email : null;
+  // The address comes from the mapped claim (`email` unless the operator chose another one).
+  const wanted = mapped(upstream, profile, 'email');
+  const email = wanted && /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(wanted) ? wanted : null;
   const name = mapped(upstream, profile, 'name')?.slice(0, 200) ?? null;
   for (let attempt = 0; attempt < 20; attempt++) {
     const username = attempt === 0 ? base : attempt < 10 ? `${base}-${attempt + 1}` : `${base}-${randomBytes(3).toString('hex')}`;
     const id = randomUUID();
     const result = await insertAccount(db, { id, username, email, name, passwordHash: NO_PASSWORD });
     if (!result.ok) continue;
-    // An email counts as verified only when the upstream vouches for it.
-    await updateAccountProfile(db, id, { emailVerified: Boolean(email && profile.emailVerified) });
+    // An email counts as verified only when the upstream vouches for that very address (its verified email).
+    await updateAccountProfile(db, id, { emailVerified: Boolean(email && profile.emailVerified && email === profile.email) });
     if (upstream.defaultRoles.length) await updateAccount(db, id, { roles: [...upstream.defaultRoles].sort() });
     return (await findAccountById(db, id))!;
   }
@@ -239,7 +240,7 @@ export async function resolveUpstreamLogin(db: Db, upstream: UpstreamRow, profil
   if (!(await insertIdentity(db, { upstreamId: upstream.id, subject: profile.subject, accountId: account.id, email: profile.email ?? null }))) {
     // The same person finished twice at once: keep the first link, drop the account made here.
     const winner = (await findIdentity(db, upstream.id, profile.subject))!;
-    await db('accounts').where('id', account.id).delete();
+    await deleteAccountRow(db, account.id);
     return { kind: 'signed-in', account: (await findAccountById(db, winner.accountId))!, created: false };
   }
   await insertAuditEvent(db, { type: 'identity.linked', accountId: account.id, details: { upstream: upstream.id, provisioned: true } });
@@ -285,7 +286,7 @@ export async function unlinkIdentity(db: Db, accountId: string, upstreamId: stri
   const identities = await listIdentitiesOfAccount(db, accountId);
   if (!identities.some((i) => i.upstreamId === upstreamId && i.subject === subject)) throw new NotFound('no such linked identity');
   if (account.passwordHash === NO_PASSWORD && identities.length === 1) {
-    throw new Conflict('this is your only way to sign in: set a password or link another account first');
+    throw new Conflict('this is your only way to sign in, so it stays linked: link another account first, or ask an administrator to set a password for you');
   }
   await deleteIdentity(db, accountId, upstreamId, subject);
   await insertAuditEvent(db, { type: 'identity.unlinked', accountId, details: { upstream: upstreamId } });

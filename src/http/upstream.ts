@@ -110,8 +110,11 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     try {
       started = await deps.client.start(upstream);
     } catch (error) {
-      deps.logger.warn({ upstream: upstream.id, err: { message: (error as Error).message } }, 'upstream discovery failed');
-      return failed(ctx, 502, strings.upstream.unreachable(upstream.displayName), details.uid);
+      // Unreachable, or it answered with metadata that does not check out (e.g. another issuer's): both 502.
+      const reason = describeUpstreamFailure(error) === 'unreachable' ? 'unreachable' : 'invalid';
+      deps.logger.warn({ upstream: upstream.id, reason, err: { message: (error as Error).message } }, 'upstream discovery failed');
+      await recordAudit(db, { type: 'login.upstream_failed', clientId: String(details.params.client_id), ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, reason } });
+      return failed(ctx, 502, strings.upstream[reason](upstream.displayName), details.uid);
     }
     const flow: Flow = { uid: details.uid, upstream: upstream.id, ...started.checks };
     ctx.cookies.set(FLOW_COOKIE, encode(flow), cookieOptions(ctx, '/'));
@@ -152,7 +155,11 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     }
 
     const result = await resolveUpstreamLogin(db, upstream, profile);
-    if (result.kind === 'disabled') return failed(ctx, 403, strings.upstream.disabled, uid);
+    if (result.kind === 'disabled') {
+      await recordAudit(db, { type: 'login.upstream_failed', clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, reason: 'disabled' } });
+      deps.onLogin?.('failure');
+      return failed(ctx, 403, strings.upstream.disabled, uid);
+    }
     if (result.kind === 'signed-in') return signIn(ctx, result.account.id, upstream, clientId, result.created);
     const pending: PendingLink = { upstream: upstream.id, subject: profile.subject, email: profile.email, username: result.suggestedUsername };
     ctx.cookies.set(LINK_COOKIE, encode(pending), cookieOptions(ctx, `${INTERACTION_PATH}/${uid}`));

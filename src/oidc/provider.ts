@@ -81,7 +81,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     scopes: [...OIDC_SCOPES],
     extraClientMetadata: { properties: [RESOURCE_SCOPES_PROPERTY, FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY] },
     claims: {
-      openid: ['sub'],
+      // amr (RFC 8176): how the person signed in — pwd, or fed through an upstream identity provider.
+      openid: ['sub', 'amr'],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
       roles: ['roles', 'groups'],

@@ -104,3 +104,109 @@ export async function redeem(pair: Pair, walk: Walk) {
   const config = await discover(pair.downstream, pair.app);
   return oidc.authorizationCodeGrant(config, walk.landed.url, { pkceCodeVerifier: walk.codeVerifier, expectedState: 'downstream-state', idTokenExpected: true });
 }
+
+// Step by step, for the tests that stop or go wrong half-way (failures, account page, management).
+
+export interface SignInPage {
+  session: BrowserSession;
+  /** The interaction uid: the sign-in page is /interaction/<uid>. */
+  uid: string;
+  html: string;
+  codeVerifier: string;
+}
+
+/** The downstream app's authorize URL, followed to Tessera's sign-in page. */
+export async function openSignIn(pair: Pair, session = new BrowserSession(pair.downstream.issuer)): Promise<SignInPage> {
+  const config = await discover(pair.downstream, pair.app);
+  const codeVerifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid profile email',
+    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state: 'downstream-state',
+  });
+  const page = await session.follow(url);
+  const html = await page.res.text();
+  expect(page.res.status, html.slice(0, 300)).toBe(200);
+  const uid = /^\/interaction\/([^/]+)$/.exec(page.url.pathname)?.[1];
+  expect(uid, page.url.href).toBeDefined();
+  return { session, uid: uid!, html, codeVerifier };
+}
+
+/** The action of the "Continue with …" form of upstream `id` on a sign-in page. */
+export function upstreamAction(html: string, id: string): string {
+  const action = [...html.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => m[1]!).find((a) => a.endsWith(`/upstream/${id}`));
+  if (!action) throw new Error(`no button for upstream "${id}" on: ${html.slice(0, 400)}`);
+  return action;
+}
+
+/** Presses the button of upstream `id`: the answer is a 303 to the upstream, or one of our pages. */
+export function pressUpstream(page: SignInPage, id = 'corp'): Promise<Response> {
+  return page.session.postForm(upstreamAction(page.html, id), { csrf: csrfField(page.html) });
+}
+
+/**
+ * At the upstream, from the authorization URL it was sent to: its sign-in page (unless already signed in
+ * there) and its consent page if it shows one (allowed or denied), until it sends the browser back. Returns
+ * the URL it was sent back to (the downstream's callback), not yet followed.
+ */
+export async function atUpstream(
+  pair: Pair,
+  sessionUp: BrowserSession,
+  location: string,
+  options: { username: string; password?: string; consent?: 'allow' | 'deny' },
+): Promise<URL> {
+  let step = await sessionUp.follow(location);
+  for (let i = 0; i < 3 && step.url.origin === pair.upstream.issuer; i++) {
+    const html = await step.res.text();
+    expect(step.res.status, html.slice(0, 300)).toBe(200);
+    let posted: Response;
+    if (html.includes('name="password"')) {
+      posted = await sessionUp.postForm(formAction(html), { csrf: csrfField(html), username: options.username, password: options.password ?? UPSTREAM_PASSWORD });
+    } else {
+      expect(html).toContain('Allow access?');
+      // The consent page: the first form allows, the second denies.
+      posted = await sessionUp.postForm(formAction(html, options.consent === 'deny' ? 1 : 0), { csrf: csrfField(html), remember: '1' });
+    }
+    expect(posted.status).toBe(303);
+    step = await sessionUp.follow(posted.headers.get('location')!);
+  }
+  expect(step.url.origin).toBe(pair.downstream.issuer);
+  return step.url;
+}
+
+export interface Landed {
+  url: URL;
+  status: number;
+  html: string;
+  headers: Headers;
+}
+
+/** Follows a URL on the downstream (redirects included) to wherever it ends. */
+export async function land(session: BrowserSession, url: string | URL): Promise<Landed> {
+  const { res, url: at } = await session.follow(url);
+  return { url: at, status: res.status, html: await res.text(), headers: res.headers };
+}
+
+/**
+ * A readable failure page: our own origin (not redirected anywhere, no loop), the given 4xx/5xx status, the
+ * sentence that says what went wrong, no stack trace, and a "Back to sign-in" link to the interaction when
+ * one is known (none otherwise). Returns that link.
+ */
+export function expectFailurePage(pair: Pair, landed: Landed, expected: { status: number; says: string | RegExp; uid?: string | undefined }): string | undefined {
+  const context = `${landed.status} ${landed.url.href}\n${landed.html.slice(0, 800)}`;
+  expect(landed.url.origin, context).toBe(pair.downstream.issuer);
+  expect(landed.status, context).toBe(expected.status);
+  expect(landed.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(landed.headers.get('cache-control')).toBe('no-store');
+  expect(landed.html).toContain('Sign-in did not complete');
+  if (typeof expected.says === 'string') expect(landed.html).toContain(expected.says);
+  else expect(landed.html).toMatch(expected.says);
+  // No stack trace, no internal error text.
+  expect(landed.html).not.toMatch(/\bat \S+ \(|\.ts:\d+|ECONNREFUSED|fetch failed|TypeError|OperationProcessingError/);
+  const back = /<a href="([^"]+)">Back to sign-in<\/a>/.exec(landed.html)?.[1];
+  if (expected.uid) expect(back).toBe(`/interaction/${expected.uid}`);
+  else expect(back).toBeUndefined();
+  return back;
+}

@@ -22,6 +22,8 @@ describe('just-in-time provisioning', () => {
     const tokens = await redeem(pair, walk);
     const claims = tokens.claims()!;
     expect(claims.iss).toBe(pair.downstream.issuer);
+    // RFC 8176: authenticated by a federated identity provider.
+    expect(claims.amr).toEqual(['fed']);
     const local = await runOperation(pair.downstream.operations, 'user.show', { user: claims.sub });
     expect(local).toMatchObject({ username: 'uma', email: 'uma@example.test', roles: ['staff'] });
     expect(claims.sub).not.toBe(upstreamUser.id);

@@ -14,7 +14,7 @@ const settings = {
   client_id: z.string().min(1).max(512),
   client_secret: z.string().min(1).max(1024).describe('Write-only'),
   scopes: z.string().max(2000).describe('Space-separated; default per kind'),
-  claim_mapping: z.record(z.enum(['username', 'email', 'name']), z.string().min(1).max(100)).describe('Local field → upstream claim'),
+  claim_mapping: z.partialRecord(z.enum(['username', 'email', 'name']), z.string().min(1).max(100)).describe('Local field → upstream claim'),
   provisioning: z.enum(PROVISIONING).describe('jit: create an account on first sign-in; link: the person links an existing account with its password'),
   default_roles: z.array(z.string().min(1).max(64)).max(50).describe('Roles given to accounts created just in time'),
   enabled: z.boolean(),
