@@ -58,6 +58,7 @@ const envSchema = z.object({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   UPSTREAM_ALLOW_HTTP: bool(false),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(90),
+  SHUTDOWN_DELAY: z.coerce.number().int().min(0).max(300).default(0),
   SHUTDOWN_TIMEOUT: z.coerce.number().int().min(1).max(600).default(10),
   CLIENT_SECRET_GRACE: z.coerce.number().int().min(0).max(90 * 24 * 3600).default(24 * 3600),
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).max(4 * 1024 * 1024).default(19456),
@@ -122,6 +123,8 @@ export interface Config {
   readonly upstreamAllowHttp: boolean;
   /** Audit events older than this many days are deleted by the clean-up loop; 0 keeps them forever. */
   readonly auditRetentionDays: number;
+  /** On SIGTERM, how long to keep serving while /readyz says 503, before closing the listener. */
+  readonly shutdownDelaySeconds: number;
   /** On SIGTERM, how long requests in flight may take to finish before their connections are cut. */
   readonly shutdownTimeoutSeconds: number;
   /** How long a client's previous secret keeps working after a rotation, unless the rotation says otherwise. */
@@ -196,6 +199,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     },
     clientSecretGraceSeconds: e.CLIENT_SECRET_GRACE,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    shutdownDelaySeconds: e.SHUTDOWN_DELAY,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     upstreamAllowHttp: e.UPSTREAM_ALLOW_HTTP,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },

@@ -160,17 +160,27 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
     close() {
       closing ??= (async () => {
         shutdown.abort();
+        // Draining: /readyz answers 503 so load balancers stop routing here, while everything they still
+        // send is served (SHUTDOWN_DELAY; on Kubernetes a preStop sleep does the same).
+        if (config.shutdownDelaySeconds > 0) await new Promise((r) => setTimeout(r, config.shutdownDelaySeconds * 1000));
         clearInterval(cleanup);
         engine.keyWatch.stop();
         // Stop accepting; requests in flight finish (their connections close after the response), up to
         // SHUTDOWN_TIMEOUT, after which the remaining connections are cut.
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutSeconds * 1000);
+          // Node's close() also cuts every connection without a request in progress — including one just
+          // accepted whose request is still on its way, which the client would see as a reset. So close()
+          // only stops listening; connections idle a second later (kept-alive ones) are closed then, and
+          // every response from now on carries Connection: close.
+          const closeIdle = server.closeIdleConnections.bind(server);
+          server.closeIdleConnections = () => {};
+          const idle = setTimeout(closeIdle, 1000);
           server.close(() => {
             clearTimeout(force);
+            clearTimeout(idle);
             resolve();
           });
-          server.closeIdleConnections();
         });
         await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
         await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
