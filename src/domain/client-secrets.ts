@@ -10,6 +10,17 @@ import type { SecretBox } from './secret-box.ts';
 
 export const clientSecretContext = (clientId: string) => `client_secret:${clientId}`;
 
+/**
+ * 128 random bits, base64url, never starting with '-' or '_': an id that starts with '-' reads as an option
+ * on a command line (`tessera client rotate-secret --client-id -x…`), which happens once in 32 ids otherwise.
+ */
+export function generateClientId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
+}
+
 export function generateClientSecret(): string {
   return randomBytes(32).toString('base64url');
 }

@@ -1,12 +1,11 @@
 // Client registration rules shared by every path that creates or changes a client (the CLI, dynamic
 // registration, the admin API). The engine validates the metadata again whenever it loads a client.
-import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.ts';
 import { deleteClient, findClientById, listClientsPage, setClientDisabled, upsertClient, type ClientRow } from '../store/clients.ts';
 import { revokeClientAccess, secondsSinceClientRevocation } from '../store/revocations.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
-import { clientSecretContext, generateClientSecret } from './client-secrets.ts';
+import { clientSecretContext, generateClientId, generateClientSecret } from './client-secrets.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 
 export { clientSecretContext };
@@ -170,7 +169,7 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
     ['client_uri', input.clientUri],
     ['backchannel_logout_uri', input.backchannelLogoutUri],
   ];
-  const clientId = randomBytes(16).toString('base64url');
+  const clientId = generateClientId();
   const secret = authMethod.startsWith('client_secret_') ? generateClientSecret() : undefined;
   const metadata: ClientMetadata = {
     client_id: clientId,

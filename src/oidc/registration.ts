@@ -2,9 +2,9 @@
 // REGISTRATION_POLICY=initial-access-token (default) requires a token an operator issued
 // (`tessera iat create`), whose rules — how many uses, which scopes and grant types — are enforced here and
 // keep applying to the client's later RFC 7592 updates. Engine reference: features.registration.policies.
-import { randomBytes } from 'node:crypto';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
+import { generateClientId, generateClientSecret } from '../domain/client-secrets.ts';
 import { bearerHash } from '../store/bearer-hash.ts';
 import { findClientRegistrationRules, saveClientRegistrationRules, useInitialAccessToken, type RegistrationRules } from '../store/registration-rules.ts';
 
@@ -30,8 +30,9 @@ export function createRegistrationFeature(db: Db, policy: RegistrationPolicy) {
     registration: {
       enabled: policy !== 'disabled',
       initialAccessToken: policy === 'initial-access-token',
-      // 256 bits, like every client secret we issue.
-      secretFactory: async () => randomBytes(32).toString('base64url'),
+      // Ids and secrets like every client's we issue (domain/client-secrets.ts).
+      idFactory: () => generateClientId(),
+      secretFactory: async () => generateClientSecret(),
       // The engine runs policies only with adapter-backed initial access tokens.
       ...(policy === 'initial-access-token' ? { policies: registrationPolicies(db) } : {}),
     },

@@ -5,6 +5,7 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { basic, createClient, postForm } from '../helpers/oauth.ts';
 import { runOperation } from '../../src/cli/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
+import { generateClientId } from '../../src/domain/client-secrets.ts';
 
 let server: TestServer;
 
@@ -23,6 +24,14 @@ async function tokenStatus(at: TestServer, client: ClientMetadata): Promise<numb
   await res.body?.cancel();
   return res.status;
 }
+
+describe('client ids', () => {
+  it('never start with - or _ (a leading dash reads as an option on the command line)', () => {
+    const ids = Array.from({ length: 5000 }, generateClientId);
+    expect(ids.filter((id) => !/^[A-Za-z0-9][A-Za-z0-9_-]{21}$/.test(id))).toEqual([]);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
 
 describe('client secret rotation', () => {
   it('generates secrets of at least 256 bits and never stores them in clear', async () => {
