@@ -66,19 +66,8 @@ export interface Walk {
 
 /** Downstream authorize → "Continue with Corp SSO" → upstream sign-in → back downstream. */
 export async function signInThroughUpstream(pair: Pair, options: { username: string; password?: string; sessionDown?: BrowserSession; sessionUp?: BrowserSession; tamper?: (callback: URL) => URL }): Promise<Walk> {
-  const sessionDown = options.sessionDown ?? new BrowserSession(pair.downstream.issuer);
   const sessionUp = options.sessionUp ?? new BrowserSession(pair.upstream.issuer);
-  const config = await discover(pair.downstream, pair.app);
-  const codeVerifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
-    code_challenge_method: 'S256',
-    state: 'downstream-state',
-  });
-  const loginPage = await sessionDown.follow(url);
-  const loginHtml = await loginPage.res.text();
+  const { session: sessionDown, html: loginHtml, codeVerifier } = await openSignIn(pair, options.sessionDown);
   expect(loginHtml).toContain('Continue with Corp SSO');
   const start = await sessionDown.postForm(formAction(loginHtml, 1), { csrf: csrfField(loginHtml) });
   expect(start.status).toBe(303);
