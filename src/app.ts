@@ -34,8 +34,6 @@ export interface AppDeps {
   /** The engine; replaced when keys rotate (oidc/live-provider.ts). */
   live: LiveProvider;
   hasher: PasswordHasher;
-  /** Cookie-signing keys, the signing one first; replaced when keys rotate. */
-  cookieKeys: { readonly current: string[] };
   verifier: AccessTokenVerifier;
   /** Aborted when the server begins to shut down. */
   shutdown: AbortSignal;
@@ -50,8 +48,10 @@ export function createApp(deps: AppDeps): Koa {
   const { config, live } = deps;
   const https = config.issuer.startsWith('https:');
   const app = new Koa({ proxy: config.trustProxy });
-  // Koa reads app.keys for every request's cookies: always the latest rotation.
-  Object.defineProperty(app, 'keys', { get: () => deps.cookieKeys.current, set: () => {}, configurable: true });
+  // Koa reads app.keys for every request's cookies. The engine is a Koa app holding the cookie keys it was
+  // built with (signing one first), so the host signs and verifies with the current engine's: always the
+  // latest rotation.
+  Object.defineProperty(app, 'keys', { get: () => live.current.keys, set: () => {}, configurable: true });
 
   app.use(requestLog(deps.logger, deps.metrics));
   // While draining for shutdown, every response closes its connection so keep-alive clients move on.

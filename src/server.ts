@@ -53,14 +53,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metrics.observeDatabase(runtime.db);
     audit = createAuditBuffer(runtime.db, logger);
     const observers = { metrics, audit };
-    const built = await buildProvider(config, logger, runtime, verifier, observers);
-    const live = createLiveProvider(built.provider);
-    const cookieKeys = { current: built.cookieKeys };
-    // A rotation (here or in another process) builds a fresh engine with the new key set and swaps it in.
+    const live = createLiveProvider(await buildProvider(config, logger, runtime, verifier, observers));
+    // A rotation (here or in another process) builds a fresh engine with the new key set and swaps it in;
+    // the host's cookie keys follow (app.ts reads them from the engine).
     keyWatch = await startKeyWatch(runtime, config, logger, async () => {
-      const rebuilt = await buildProvider(config, logger, runtime, verifier, observers);
-      live.replace(rebuilt.provider);
-      cookieKeys.current = rebuilt.cookieKeys;
+      live.replace(await buildProvider(config, logger, runtime, verifier, observers));
       verifier.invalidate();
     });
     const operations: OperationContext = {
@@ -71,7 +68,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       keysChanged: keyWatch.check,
     };
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
-    return await serveWith(config, logger, { runtime, live, cookieKeys, verifier, operations, keyWatch, metrics, audit }, control);
+    return await serveWith(config, logger, { runtime, live, verifier, operations, keyWatch, metrics, audit }, control);
   } catch (error) {
     keyWatch?.stop();
     await audit?.stop();
@@ -91,21 +88,18 @@ async function buildProvider(
   const { db, box } = runtime;
   const cookieKeys = await loadCookieKeys(db, box);
   const signingKeys = await loadSigningKeys(db, box);
-  const provider = createProvider(config, { db, box, verifier, logger, signingKeys, cookieKeys, pages: enginePages, ...observers });
-  return { provider, cookieKeys };
+  return createProvider(config, { db, box, verifier, logger, signingKeys, cookieKeys, pages: enginePages, ...observers });
 }
 
 /** The engine without an HTTP server, for CLI work that must sign (back-channel logout tokens). */
 export async function createStandaloneProvider(config: Config, logger: Logger, runtime: Runtime): Promise<Provider> {
   await ensureKeys(runtime.db, runtime.box);
-  return (await buildProvider(config, logger, runtime, createAccessTokenVerifier(runtime.db, config.issuer))).provider;
+  return buildProvider(config, logger, runtime, createAccessTokenVerifier(runtime.db, config.issuer));
 }
 
 interface Engine {
   runtime: Runtime;
   live: LiveProvider;
-  /** Replaced on a key rotation; read by the host for its own signed cookies. */
-  cookieKeys: { current: string[] };
   verifier: AccessTokenVerifier;
   operations: OperationContext;
   keyWatch: KeyWatch;
@@ -114,7 +108,7 @@ interface Engine {
 }
 
 async function serveWith(config: Config, logger: Logger, engine: Engine, control: Server | undefined): Promise<RunningServer> {
-  const { runtime, live, cookieKeys, verifier } = engine;
+  const { runtime, live, verifier } = engine;
   const shutdown = new AbortController();
   const app = createApp({
     config,
@@ -122,7 +116,6 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
     db: runtime.db,
     live,
     hasher: runtime.hasher,
-    cookieKeys,
     verifier,
     operations: engine.operations,
     shutdown: shutdown.signal,
@@ -138,12 +131,9 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const metricsServer = config.metrics.port === undefined ? undefined : await listenForMetrics(engine.metrics, config.metrics.port, config.metrics.host);
+  const port = await listen(server, config.port, config.host);
+  const metricsServer = config.metrics.port === undefined ? undefined : createMetricsServer(engine.metrics.registry);
+  const metricsPort = metricsServer ? await listen(metricsServer, config.metrics.port!, config.metrics.host) : undefined;
 
   const cleanup = startCleanupLoop(runtime, config, logger);
   logger.info({ issuer: config.issuer, port, database: config.databaseUrl ? 'postgresql' : 'embedded (PGlite)' }, 'tessera listening');
@@ -151,7 +141,7 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
   let closing: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
-    ...(metricsServer ? { metricsUrl: `http://${config.metrics.host === '0.0.0.0' ? '127.0.0.1' : config.metrics.host}:${(metricsServer.address() as AddressInfo).port}/metrics` } : {}),
+    ...(metricsPort !== undefined ? { metricsUrl: `http://${config.metrics.host === '0.0.0.0' ? '127.0.0.1' : config.metrics.host}:${metricsPort}/metrics` } : {}),
     get provider() {
       return live.current;
     },
@@ -192,13 +182,13 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
   };
 }
 
-async function listenForMetrics(metrics: Metrics, port: number, host: string): Promise<Server> {
-  const server = createMetricsServer(metrics.registry);
+/** Listens and answers the port actually bound (port 0: a free one). */
+async function listen(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  return server;
+  return (server.address() as AddressInfo).port;
 }
 
 function startCleanupLoop(runtime: Runtime, config: Config, logger: Logger): NodeJS.Timeout {
