@@ -1,59 +1,27 @@
 // `tessera admin bootstrap` as an operator runs it: a real child process (bin/tessera.js) on this file's own
 // storage; the credentials it prints then work against a server started on the same storage.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.ts';
-import { freePort, startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
+import { freePort, startTestServer, type TestServer } from '../helpers/server.ts';
+import { createStorage, runCli as runTessera, type Storage } from '../helpers/cli.ts';
 import { basic, postForm } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { adminApi } from './helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SLOW = { timeout: 180_000 };
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-let dataDir: string;
-let database: TestDatabase;
+let storage: Storage;
 let port: number;
 let issuer: string;
 
-function runCli(args: string[]): Promise<CliResult> {
-  // Only what the command needs: nothing from the developer's shell configures it by accident.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, TESSERA_DATA_DIR: dataDir, TESSERA_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', ISSUER: issuer, PORT: String(port) };
-  if (database.databaseUrl) env.DATABASE_URL = database.databaseUrl;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tessera.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(guard);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runCli = (args: string[]) => runTessera(storage, args, { env: { ISSUER: issuer, PORT: String(port) } });
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'tessera-admin-cli-'));
-  database = await createTestDatabase();
+  storage = await createStorage('tessera-admin-cli-');
   port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
 });
 afterAll(async () => {
-  await database?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await storage?.drop();
 });
 
 describe('tessera admin bootstrap', SLOW, () => {
@@ -90,7 +58,7 @@ describe('tessera admin bootstrap', SLOW, () => {
   });
 
   it('gives credentials that get an admin token from a running server and call the API', async () => {
-    server = await startTestServer({ ...(database.databaseUrl ? { env: { DATABASE_URL: database.databaseUrl, PORT: String(port), ISSUER: issuer } } : { dataDir, env: { PORT: String(port), ISSUER: issuer } }) });
+    server = await startTestServer({ ...(storage.databaseUrl ? { env: { DATABASE_URL: storage.databaseUrl, PORT: String(port), ISSUER: issuer } } : { dataDir: storage.dataDir, env: { PORT: String(port), ISSUER: issuer } }) });
     // No resource named: the client's default resource is the admin API.
     const res = await postForm(first.token_endpoint, { grant_type: 'client_credentials', scope: first.scope }, basic(first as ClientMetadata));
     const body = await res.json();

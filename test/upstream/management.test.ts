@@ -2,19 +2,14 @@
 // the CLI (`tessera upstream create|list|update|delete`, a real child process), and what their settings do
 // to a real sign-in: a disabled upstream leaves the sign-in page, a deleted one unlinks its identities but
 // keeps the accounts, and claim mapping and default roles shape the accounts made just in time.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runOperation } from '../../src/cli/operations.ts';
 import { upstreamClientSecret } from '../../src/domain/upstreams.ts';
 import { findUpstream } from '../../src/store/upstreams.ts';
-import { createTestDatabase } from '../helpers/database.ts';
 import { BrowserSession, csrfField } from '../helpers/browser-session.ts';
 import { createUser } from '../helpers/oauth.ts';
-import { startTestServer, TEST_SECRET, type TestServer } from '../helpers/server.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { createStorage, describeResult, expectJson, expectOneLineFailure, runCli as runTessera, type Storage } from '../helpers/cli.ts';
 import { adminApi, adminClient, adminSession, adminToken, type Api } from '../admin/helpers.ts';
 import { expectFailurePage, land, openSignIn, redeem, signInThroughUpstream, startPair, UPSTREAM_PASSWORD, type Pair } from './helpers.ts';
 
@@ -336,80 +331,15 @@ describe('what the settings do to a real sign-in', () => {
 // ---------------------------------------------------------------------------------------------------------
 // The CLI, as an operator runs it: a child process (bin/tessera.js) on this file's own storage.
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SLOW = { timeout: 180_000 };
 const CLI_ISSUER = 'https://id.example.test';
-const CONFIG_VARIABLES = ['PORT', 'HOST', 'ISSUER', 'DATABASE_URL', 'TESSERA_DATA_DIR', 'TESSERA_SECRET', 'LOG_LEVEL', 'UPSTREAM_ALLOW_HTTP'];
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Storage {
-  dataDir: string;
-  databaseUrl: string | undefined;
-  drop(): Promise<void>;
-}
-
-function runCli(storage: Storage, args: string[], input = ''): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of CONFIG_VARIABLES) delete env[name];
-  Object.assign(env, { TESSERA_DATA_DIR: storage.dataDir, TESSERA_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', ISSUER: CLI_ISSUER });
-  if (storage.databaseUrl) env.DATABASE_URL = storage.databaseUrl;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tessera.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.once('error', (error) => {
-      clearTimeout(guard);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(guard);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-  });
-}
-
-const describeResult = (r: CliResult) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-
-function expectJson<T = any>(r: CliResult): T {
-  expect(r.code, describeResult(r)).toBe(0);
-  return JSON.parse(r.stdout) as T;
-}
-
-/** A clean failure: the exit code, nothing on stdout, one readable line on stderr, no stack trace. */
-function expectOneLineFailure(r: CliResult, code: number): string {
-  expect(r.code, describeResult(r)).toBe(code);
-  expect(r.stdout).toBe('');
-  expect(r.stderr).not.toContain('    at ');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^tessera: \S/);
-  return lines[0]!;
-}
+const runCli = (storage: Storage, args: string[], input = '') => runTessera(storage, args, { input, env: { ISSUER: CLI_ISSUER } });
 
 describe('tessera upstream … (CLI)', SLOW, () => {
   let storage: Storage;
   let server: TestServer | undefined;
   beforeAll(async () => {
-    const database = await createTestDatabase();
-    const dataDir = mkdtempSync(join(tmpdir(), 'tessera-upstream-cli-'));
-    storage = {
-      dataDir,
-      databaseUrl: database.databaseUrl,
-      async drop() {
-        await database.drop();
-        rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
+    storage = await createStorage('tessera-upstream-cli-');
   });
   afterAll(async () => {
     await server?.stop();
