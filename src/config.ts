@@ -1,5 +1,6 @@
 // The only reader of process.env. Parsed once at start, frozen, passed explicitly.
 import { z } from 'zod';
+import { isPrivilegedScope } from './domain/scope-privileges.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().max(10 * 365 * 24 * 3600).default(fallback);
 const bool = (fallback: boolean) =>
@@ -42,6 +43,12 @@ const envSchema = z.object({
   DEFAULT_AUDIENCE: absoluteHttpUrl.optional(),
   SELF_REGISTRATION: bool(false),
   REGISTRATION_POLICY: z.enum(['disabled', 'initial-access-token', 'open']).default('initial-access-token'),
+  REGISTRATION_OPEN_SCOPES: z
+    .string()
+    .max(4096)
+    .regex(/^[\x21\x23-\x5B\x5D-\x7E ]*$/, 'must be space-separated scope tokens (RFC 6749 §3.3)')
+    .refine((v) => !v.split(' ').some(isPrivilegedScope), 'must not name admin: scopes or revocations:read (never obtainable by registration)')
+    .default(''),
   OUTBOUND_ALLOW_PRIVATE: bool(false),
   ROLES_IN_TOKENS: bool(true),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
@@ -58,6 +65,7 @@ const envSchema = z.object({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   UPSTREAM_ALLOW_HTTP: bool(false),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(90),
+  FEED_MAX_STREAMS_PER_CLIENT: z.coerce.number().int().min(1).max(1000).default(4),
   SHUTDOWN_DELAY: z.coerce.number().int().min(0).max(300).default(0),
   SHUTDOWN_TIMEOUT: z.coerce.number().int().min(1).max(600).default(10),
   CLIENT_SECRET_GRACE: z.coerce.number().int().min(0).max(90 * 24 * 3600).default(24 * 3600),
@@ -97,6 +105,8 @@ export interface Config {
   readonly outboundAllowPrivate: boolean;
   /** Dynamic client registration (RFC 7591): off, behind operator-issued initial access tokens, or open. */
   readonly registrationPolicy: 'disabled' | 'initial-access-token' | 'open';
+  /** REGISTRATION_POLICY=open: API scopes a self-registered client may hold (OpenID Connect scopes always). */
+  readonly registrationOpenScopes: readonly string[];
   /** Whether the sign-in page offers "create an account". */
   readonly selfRegistration: boolean;
   /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
@@ -123,6 +133,8 @@ export interface Config {
   readonly upstreamAllowHttp: boolean;
   /** Audit events older than this many days are deleted by the clean-up loop; 0 keeps them forever. */
   readonly auditRetentionDays: number;
+  /** Revocation-feed event streams one client may hold open at once, per process (docs/revocation-feed.md). */
+  readonly feedMaxStreamsPerClient: number;
   /** On SIGTERM, how long to keep serving while /readyz says 503, before closing the listener. */
   readonly shutdownDelaySeconds: number;
   /** On SIGTERM, how long requests in flight may take to finish before their connections are cut. */
@@ -181,6 +193,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     },
     selfRegistration: e.SELF_REGISTRATION,
     registrationPolicy: e.REGISTRATION_POLICY,
+    registrationOpenScopes: Object.freeze(e.REGISTRATION_OPEN_SCOPES.split(' ').filter(Boolean)),
     outboundAllowPrivate: e.OUTBOUND_ALLOW_PRIVATE,
     rolesInTokens: e.ROLES_IN_TOKENS,
     loginThrottle: {
@@ -201,6 +214,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
     shutdownDelaySeconds: e.SHUTDOWN_DELAY,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    feedMaxStreamsPerClient: e.FEED_MAX_STREAMS_PER_CLIENT,
     upstreamAllowHttp: e.UPSTREAM_ALLOW_HTTP,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },

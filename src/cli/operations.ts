@@ -34,6 +34,7 @@ import { upstreamOperations } from './upstream-operations.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
 import { localChecks } from './doctor.ts';
 import { adminAudience } from '../domain/admin-access.ts';
+import { privilegedScopes } from '../domain/scope-privileges.ts';
 import { feedAudience } from '../oidc/provider.ts';
 import { listKeyStatus, retireKey, rotateKeys, rotationPolicy, type RotationMode } from '../domain/keys.ts';
 import type { KeyPurpose } from '../store/keys.ts';
@@ -105,6 +106,9 @@ export const operations = {
     }
     if (input.expiresIn !== undefined && (!Number.isInteger(input.expiresIn) || input.expiresIn < 60)) throw new ValidationError('expires-in must be at least 60 seconds');
     if (input.maxUses !== undefined && (!Number.isInteger(input.maxUses) || input.maxUses < 1)) throw new ValidationError('max-uses must be a positive whole number');
+    // Registration never confers Tessera's own privileges (oidc/registrant-metadata.ts): a token allowing them is a mistake.
+    const privileged = privilegedScopes(input.scopes ?? []);
+    if (privileged.length) throw new ValidationError(`scope ${privileged.join(' ')} cannot be obtained by registration`);
     const provider = await ctx.provider();
     const value = await new provider.InitialAccessToken({ expiresIn: input.expiresIn, policies: [IAT_POLICY] }).save();
     const expiresAt = input.expiresIn ? new Date(Date.now() + input.expiresIn * 1000) : null;

@@ -123,6 +123,11 @@ export function checkClientMetadata(metadata: Record<string, unknown>): Metadata
   if (responses.includes('code') !== grants.includes('authorization_code')) {
     return bad('grant_types and response_types disagree: response type "code" goes with the authorization_code grant, and only with it');
   }
+  // RFC 9700 §2.5 / RFC 6749 §4.4: client_credentials is for confidential clients only. A public client
+  // would get tokens without proving anything.
+  if (metadata.token_endpoint_auth_method === 'none' && grants.includes('client_credentials')) {
+    return bad('client_credentials needs a client that authenticates (token_endpoint_auth_method other than none)');
+  }
   const name = metadata.client_name;
   if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 200)) return bad('client_name must be 1-200 characters');
   const scope = metadata.scope;
@@ -150,9 +155,6 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   const authMethod: AuthMethod = input.authMethod ?? 'client_secret_basic';
   if (!(AUTH_METHODS as readonly string[]).includes(authMethod)) {
     throw new ValidationError(`auth method must be one of ${AUTH_METHODS.join(', ')}`);
-  }
-  if (authMethod === 'none' && grantTypes.includes('client_credentials')) {
-    throw new ValidationError('client_credentials needs a confidential client (auth method other than none)');
   }
   if (authMethod === 'private_key_jwt' && !input.jwksUri && !input.jwks) {
     throw new ValidationError('private_key_jwt needs --jwks-uri or --jwks');

@@ -18,9 +18,10 @@ import { createClient, type ClientMetadata } from './clients.ts';
 import type { SecretBox } from './secret-box.ts';
 import { SIGNING_ALGORITHMS } from './keys.ts';
 import { insertAuditEvent } from '../store/audit.ts';
+import { FEED_SCOPE, isPrivilegedScope } from './scope-privileges.ts';
 
 export const INTROSPECTS_PROPERTY = 'tessera_introspects';
-export const FEED_SCOPE = 'revocations:read';
+export { FEED_SCOPE } from './scope-privileges.ts';
 
 export interface ResourceServerInput {
   identifier: string;
@@ -47,6 +48,7 @@ function validate(input: ResourceServerInput, existing?: ResourceServerRow): Omi
   for (const s of scopes) {
     if (!SCOPE_TOKEN.test(s.name)) throw new ValidationError(`scope "${s.name}" is not a valid scope token (RFC 6749 §3.3)`);
     if (RESERVED_SCOPES.has(s.name)) throw new ValidationError(`scope "${s.name}" is an OpenID Connect scope and cannot belong to an API`);
+    if (isPrivilegedScope(s.name)) throw new ValidationError(`scope "${s.name}" is reserved for Tessera's admin API and revocation feed`);
     if (s.description && s.description.length > 200) throw new ValidationError(`description of "${s.name}" is longer than 200 characters`);
   }
   const format = input.format ?? existing?.accessTokenFormat ?? 'jwt';

@@ -13,6 +13,13 @@ import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import type { JwtAccessTokens } from './jwt-access-tokens.ts';
 import { createShortLivedCache } from './short-lived-cache.ts';
 import { guardDatabase } from './database-errors.ts';
+import { insertAuditEvent } from '../store/audit.ts';
+import { FIRST_PARTY_PROPERTY } from './consent.ts';
+import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
+import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
+
+/** Client properties only operators set; the engine's writes (registration) never change them. */
+const OPERATOR_PROPERTIES = [FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY];
 
 export interface AdapterDeps {
   db: Db;
@@ -33,6 +40,11 @@ export function createAdapterClass(deps: AdapterDeps) {
     if (!row || row.disabled) return undefined;
     const { oidc, resource } = splitRegisteredScope(row.metadata.scope);
     const metadata: Payload = { ...row.metadata, scope: oidc, [RESOURCE_SCOPES_PROPERTY]: resource };
+    // A public client never holds client_credentials (RFC 6749 §4.4): checkClientMetadata refuses it on every
+    // write, and a row stored before that rule existed is served without it, so the token endpoint refuses.
+    if (metadata.token_endpoint_auth_method === 'none' && Array.isArray(metadata.grant_types)) {
+      metadata.grant_types = (metadata.grant_types as string[]).filter((g) => g !== 'client_credentials');
+    }
     if (row.secretSealed) metadata.client_secret = box.open(row.secretSealed, clientSecretContext(id));
     return metadata;
   }
@@ -54,10 +66,20 @@ export function createAdapterClass(deps: AdapterDeps) {
         const problem = checkClientMetadata(metadata);
         // The engine answers invalid_redirect_uri for descriptions that start with "redirect_uris".
         if (problem) throw new errors.InvalidClientMetadata(problem.code === 'invalid_redirect_uri' ? `redirect_uris: ${problem.description}` : problem.description);
-        await upsertClient(db, {
-          id,
-          metadata,
-          secretSealed: typeof secret === 'string' ? box.seal(secret, clientSecretContext(id)) : null,
+        await db.transaction(async (trx) => {
+          const existing = await findClientById(trx, id);
+          // Operator-owned properties are never the registrant's to set (registrant-metadata.ts) nor to drop:
+          // an RFC 7592 update replaces the registration metadata and keeps them as the operator left them.
+          for (const property of OPERATOR_PROPERTIES) {
+            delete metadata[property];
+            if (existing?.metadata[property] !== undefined) metadata[property] = existing.metadata[property];
+          }
+          await upsertClient(trx, { id, metadata, secretSealed: typeof secret === 'string' ? box.seal(secret, clientSecretContext(id)) : null });
+          await insertAuditEvent(trx, {
+            type: existing ? 'client.updated' : 'client.created',
+            clientId: id,
+            details: { client_name: metadata.client_name, via: 'registration' },
+          });
         });
         clients.delete(id);
         return;
@@ -81,7 +103,10 @@ export function createAdapterClass(deps: AdapterDeps) {
 
     async destroy(id: string): Promise<void> {
       if (this.model === 'Client') {
-        await deleteClient(db, id);
+        // Only RFC 7592 deletion reaches here (operators delete through domain/clients.ts).
+        await db.transaction(async (trx) => {
+          if (await deleteClient(trx, id)) await insertAuditEvent(trx, { type: 'client.deleted', clientId: id, details: { via: 'registration' } });
+        });
         clients.delete(id);
         return;
       }

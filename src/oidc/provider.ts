@@ -7,17 +7,17 @@ import type { Db } from '../store/db.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
-import { createResourceIndicators, DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
+import { createResourceIndicators } from './resources.ts';
 import { createJwtAccessTokens } from './jwt-access-tokens.ts';
-import { createRegistrationFeature } from './registration.ts';
-import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
+import { attachRegistrationHooks, createRegistrationFeature } from './registration.ts';
+import { createRegistrantMetadataValidator, SERVER_OWNED_PROPERTIES } from './registrant-metadata.ts';
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { attachEngineEvents } from './events.ts';
 import { answerUnknownRoutes } from './not-found.ts';
-import { createLoadExistingGrant, FIRST_PARTY_PROPERTY } from './consent.ts';
+import { createLoadExistingGrant } from './consent.ts';
 import { createExtraTokenClaims } from './account.ts';
 import { introspectionAllowed, revocationAllowed } from './token-policies.ts';
-import { OIDC_SCOPES, RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
+import { OIDC_SCOPES } from './scopes.ts';
 import { acceptRotatedSecrets } from './secret-grace.ts';
 import { guardDatabase, retryAfterOutages } from './database-errors.ts';
 import { observeEngine } from './observe.ts';
@@ -79,7 +79,11 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       short: cookie,
     },
     scopes: [...OIDC_SCOPES],
-    extraClientMetadata: { properties: [RESOURCE_SCOPES_PROPERTY, FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY] },
+    // Tessera's own client properties, settable by operators only (registrant-metadata.ts).
+    extraClientMetadata: {
+      properties: [...SERVER_OWNED_PROPERTIES],
+      validator: createRegistrantMetadataValidator({ openScopes: config.registrationPolicy === 'open' ? config.registrationOpenScopes : null }),
+    },
     claims: {
       // amr (RFC 8176): how the person signed in — pwd, or fed through an upstream identity provider.
       openid: ['sub', 'amr'],
@@ -172,6 +176,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   attachEngineEvents(provider, deps.logger, deps.db);
   answerUnknownRoutes(provider, deps.pages);
   acceptRotatedSecrets(provider, deps.db, deps.box);
+  attachRegistrationHooks(provider, deps.db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
   return provider;

@@ -56,8 +56,14 @@ export function createResourceIndicators(settings: ResourceSettings) {
       }
       const registered = await resourceServers.get(resource, () => findResourceServer(settings.db, resource));
       if (registered) {
+        // RFC 8707 §2: a client gets a token for an API only when it is allowed that API — it holds one of
+        // the API's scopes, or the API is its default resource — on every grant type alike.
+        const scope = registered.scopes.map((s) => s.name).filter((s) => allowed.has(s));
+        if (scope.length === 0 && clientExtra(client, DEFAULT_RESOURCE_PROPERTY) !== registered.identifier) {
+          throw new errors.InvalidTarget(`this client is not allowed to obtain tokens for ${registered.identifier}`);
+        }
         return {
-          scope: registered.scopes.map((s) => s.name).filter((s) => allowed.has(s)).join(' '),
+          scope: scope.join(' '),
           audience: registered.identifier,
           accessTokenTTL: registered.accessTokenTtl,
           accessTokenFormat: registered.accessTokenFormat,

@@ -41,7 +41,8 @@ export async function upsertClient(
 }
 
 export async function deleteClient(db: Db, id: string): Promise<boolean> {
-  return (await db('clients').where('id', id).delete()) > 0;
+  // `returning`: knex-pglite answers a bare DELETE with a result object, not a row count.
+  return (await db('clients').where('id', id).delete().returning('id')).length > 0;
 }
 
 export async function listClients(db: Db): Promise<ClientRow[]> {

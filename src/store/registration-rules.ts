@@ -77,3 +77,8 @@ export async function deleteInitialAccessToken(db: Db, idHash: string): Promise<
     return rules.length + tokens.length > 0;
   });
 }
+
+/** Gives back a use counted by useInitialAccessToken for a registration that was then refused. */
+export async function releaseInitialAccessTokenUse(db: Db, idHash: string): Promise<void> {
+  await db('initial_access_token_rules').where('id_hash', idHash).where('uses', '>', 0).decrement('uses', 1);
+}
