@@ -8,6 +8,7 @@ import * as dynamicRegistration from './20261123030000_dynamic_registration.ts';
 import * as keyRotationSecretGrace from './20261123040000_key_rotation_secret_grace.ts';
 import * as upstreamIdentity from './20261123060000_upstream_identity.ts';
 import * as adminListIndexes from './20261123050000_admin_list_indexes.ts';
+import * as usernameKey from './20261123070000_username_key.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -22,4 +23,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123040000_key_rotation_secret_grace', keyRotationSecretGrace],
   ['20261123050000_admin_list_indexes', adminListIndexes],
   ['20261123060000_upstream_identity', upstreamIdentity],
+  ['20261123070000_username_key', usernameKey],
 ];

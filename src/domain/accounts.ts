@@ -4,7 +4,7 @@ import type { Db } from '../store/db.ts';
 import {
   deleteAccountRow,
   findAccountById,
-  findAccountByUsername,
+  findAccountByUsernameKey,
   insertAccount,
   listAccountsPage,
   updateAccount,
@@ -17,6 +17,7 @@ import { endAccountAccess, endAccountSessions } from '../store/access.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, NO_PASSWORD, type PasswordHasher } from './password.ts';
+import { normalizeUsername } from './usernames.ts';
 
 export interface NewAccount {
   username: string;
@@ -25,8 +26,12 @@ export interface NewAccount {
   name?: string | undefined;
 }
 
+// ASCII letters, digits and . _ @ -: no control character, no whitespace. Names are compared in their
+// normalized form (domain/usernames.ts), which for these is the lower case.
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+// No account's name or id holds one, and PostgreSQL refuses NUL in text: such a name is not looked up.
+const CONTROL = /\p{Cc}/u;
 
 export function validatePassword(password: string): string | undefined {
   if (password.length < MIN_PASSWORD_LENGTH) return `password must be at least ${MIN_PASSWORD_LENGTH} characters`;
@@ -54,12 +59,13 @@ export async function createAccount(db: Db, hasher: PasswordHasher, input: NewAc
   const result = await insertAccount(db, {
     id,
     username: input.username,
+    usernameKey: normalizeUsername(input.username),
     email: input.email ?? null,
     name: input.name ?? null,
     passwordHash: await hasher.hash(input.password),
   });
   if (!result.ok) throw new Conflict(`username "${input.username}" is already taken`);
-  const created = await findAccountByUsername(db, input.username);
+  const created = await findAccountById(db, id);
   if (!created) throw new Error('account vanished after insert');
   return created;
 }
@@ -74,7 +80,7 @@ export async function authenticate(
   username: string,
   password: string,
 ): Promise<AuthenticationResult> {
-  const plausible = username.length > 0 && username.length <= 256 && password.length <= MAX_PASSWORD_LENGTH;
+  const plausible = password.length <= MAX_PASSWORD_LENGTH;
   const account = plausible ? await findAccountByUsername(db, username) : undefined;
   // Always verify (against a dummy hash when the account is unknown) so both answers take the same time.
   // Accounts without a password (upstream sign-in only) are checked against the dummy hash as well, so
@@ -91,8 +97,14 @@ export async function authenticate(
 
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
 
+/** The account whose name is `username` in its normalized form (any case, width or surrounding space). */
+export async function findAccountByUsername(db: Db, username: string): Promise<AccountRow | undefined> {
+  const key = normalizeUsername(username);
+  return key.length > 0 && key.length <= 256 && !CONTROL.test(key) ? findAccountByUsernameKey(db, key) : undefined;
+}
+
 export async function requireAccount(db: Db, idOrUsername: string): Promise<AccountRow> {
-  const account = (await findAccountById(db, idOrUsername)) ?? (await findAccountByUsername(db, idOrUsername));
+  const account = CONTROL.test(idOrUsername) ? undefined : ((await findAccountById(db, idOrUsername)) ?? (await findAccountByUsername(db, idOrUsername)));
   if (!account) throw new NotFound(`no user "${idOrUsername}"`);
   return account;
 }
@@ -149,7 +161,10 @@ export async function changeRoles(db: Db, idOrUsername: string, change: { add?: 
 export async function updateProfile(db: Db, idOrUsername: string, changes: ProfileChanges): Promise<AccountRow> {
   checkProfile(changes);
   const account = await requireAccount(db, idOrUsername);
-  const result = await updateAccountProfile(db, account.id, changes);
+  const result = await updateAccountProfile(db, account.id, {
+    ...changes,
+    ...(changes.username !== undefined ? { usernameKey: normalizeUsername(changes.username) } : {}),
+  });
   if (!result.ok) throw new Conflict(`username "${changes.username}" is already taken`);
   if (!result.account) throw new NotFound(`no user "${idOrUsername}"`);
   await insertAuditEvent(db, { type: 'user.updated', accountId: account.id, details: { fields: Object.keys(changes).sort() } });

@@ -20,12 +20,13 @@ import {
   type UpstreamKind,
   type UpstreamRow,
 } from '../store/upstreams.ts';
-import { deleteAccountRow, findAccountById, findAccountByUsername, insertAccount, updateAccount, updateAccountProfile, type AccountRow } from '../store/accounts.ts';
+import { deleteAccountRow, findAccountById, insertAccount, updateAccount, updateAccountProfile, type AccountRow } from '../store/accounts.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
 import { NO_PASSWORD, type PasswordHasher } from './password.ts';
-import { authenticate } from './accounts.ts';
+import { authenticate, findAccountByUsername } from './accounts.ts';
+import { normalizeUsername } from './usernames.ts';
 
 export { NO_PASSWORD };
 
@@ -213,7 +214,7 @@ async function createFromProfile(db: Db, upstream: UpstreamRow, profile: Upstrea
   for (let attempt = 0; attempt < 20; attempt++) {
     const username = attempt === 0 ? base : attempt < 10 ? `${base}-${attempt + 1}` : `${base}-${randomBytes(3).toString('hex')}`;
     const id = randomUUID();
-    const result = await insertAccount(db, { id, username, email, name, passwordHash: NO_PASSWORD });
+    const result = await insertAccount(db, { id, username, usernameKey: normalizeUsername(username), email, name, passwordHash: NO_PASSWORD });
     if (!result.ok) continue;
     // An email counts as verified only when the upstream vouches for that very address (its verified email).
     await updateAccountProfile(db, id, { emailVerified: Boolean(email && profile.emailVerified && email === profile.email) });

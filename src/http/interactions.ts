@@ -123,7 +123,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return renderLogin(ctx, details, { error: strings.login.tooMany(Math.ceil(seconds / 60)), username });
     };
 
-    const gate = await deps.throttle.check(username, ctx.ip);
+    // Checking and counting in one step: the password is verified only within the limit (domain/login-throttle.ts).
+    const gate = await deps.throttle.begin(username, ctx.ip);
     if (!gate.ok) {
       deps.onLogin?.('locked');
       await audit(ctx, { type: 'login.locked', clientId, details: { username } });
@@ -131,7 +132,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     }
     const result = await authenticate(db, deps.hasher, username, form.get('password') ?? '');
     if (!result.ok) {
-      const after = await deps.throttle.recordFailure(username, ctx.ip);
+      const after = await deps.throttle.failed(gate.attempt);
       deps.onLogin?.('failure');
       await audit(ctx, { type: 'login.failure', clientId, details: { username, reason: result.reason } });
       if (!after.ok) return tooMany(after.retryAfterSeconds);
@@ -139,7 +140,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       // Same message for an unknown user, a wrong password and a disabled account (no enumeration).
       return renderLogin(ctx, details, { error: strings.login.invalid, username });
     }
-    await deps.throttle.recordSuccess(username);
+    await deps.throttle.succeeded(gate.attempt);
     deps.onLogin?.('success');
     ctx.state.accountId = result.account.id;
     await audit(ctx, { type: 'login.success', accountId: result.account.id, clientId });

@@ -190,22 +190,27 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     const username = (form.get('username') ?? '').trim();
 
     // The same brute-force protection as the sign-in form: this is a password check too.
-    const gate = await deps.throttle.check(username, ctx.ip);
+    const tooMany = (seconds: number) => {
+      ctx.status = 429;
+      ctx.set('Retry-After', String(seconds));
+      return renderLink(ctx, uid, upstream, username, strings.login.tooMany(Math.ceil(seconds / 60)));
+    };
+    const gate = await deps.throttle.begin(username, ctx.ip);
     if (!gate.ok) {
       deps.onLogin?.('locked');
-      ctx.status = 429;
-      ctx.set('Retry-After', String(gate.retryAfterSeconds));
-      return renderLink(ctx, uid, upstream, username, strings.login.tooMany(Math.ceil(gate.retryAfterSeconds / 60)));
+      return tooMany(gate.retryAfterSeconds);
     }
     const linked = await linkWithPassword(db, deps.hasher, upstream, pending, username, form.get('password') ?? '');
-    if (!linked.ok) {
-      if (linked.reason === 'already_linked') return failed(ctx, 409, strings.upstream.alreadyLinked, uid);
-      await deps.throttle.recordFailure(username, ctx.ip);
+    if (!linked.ok && linked.reason !== 'already_linked') {
+      const after = await deps.throttle.failed(gate.attempt);
       deps.onLogin?.('failure');
+      if (!after.ok) return tooMany(after.retryAfterSeconds);
       ctx.status = 401;
       return renderLink(ctx, uid, upstream, username, strings.login.invalid);
     }
-    await deps.throttle.recordSuccess(username);
+    // The password was right (already_linked is decided after it was checked).
+    await deps.throttle.succeeded(gate.attempt);
+    if (!linked.ok) return failed(ctx, 409, strings.upstream.alreadyLinked, uid);
     clearCookie(ctx, LINK_COOKIE, `${INTERACTION_PATH}/${uid}`);
     return signIn(ctx, linked.account.id, upstream, String(details.params.client_id), false);
   });

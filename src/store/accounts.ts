@@ -42,19 +42,21 @@ const toAccount = (r: RawAccountRow): AccountRow => ({
 
 export type InsertAccountResult = { ok: true } | { ok: false; reason: 'username_taken' };
 
+/** `usernameKey` is the username's normalized form (domain/usernames.ts): unique, and what lookups compare. */
 export async function insertAccount(
   db: Db,
-  account: { id: string; username: string; email: string | null; name: string | null; passwordHash: string },
+  account: { id: string; username: string; usernameKey: string; email: string | null; name: string | null; passwordHash: string },
 ): Promise<InsertAccountResult> {
   const inserted = await db('accounts')
     .insert({
       id: account.id,
       username: account.username,
+      username_key: account.usernameKey,
       email: account.email,
       name: account.name,
       password_hash: account.passwordHash,
     })
-    .onConflict(db.raw('(lower(username))'))
+    .onConflict('username_key')
     .ignore()
     .returning('id');
   return inserted.length === 1 ? { ok: true } : { ok: false, reason: 'username_taken' };
@@ -65,8 +67,9 @@ export async function findAccountById(db: Db, id: string): Promise<AccountRow | 
   return row ? toAccount(row) : undefined;
 }
 
-export async function findAccountByUsername(db: Db, username: string): Promise<AccountRow | undefined> {
-  const row = await db<RawAccountRow>('accounts').whereRaw('lower(username) = lower(?)', [username]).first();
+/** By the normalized username (domain/usernames.ts), never by the database's lower(). */
+export async function findAccountByUsernameKey(db: Db, usernameKey: string): Promise<AccountRow | undefined> {
+  const row = await db<RawAccountRow>('accounts').where('username_key', usernameKey).first();
   return row ? toAccount(row) : undefined;
 }
 
@@ -102,26 +105,33 @@ export async function listAccountsPage(db: Db, page: PageRequest): Promise<Page<
 
 export type ProfileChanges = { username?: string; email?: string | null; name?: string | null; emailVerified?: boolean };
 
-/** Changes what an operator may edit; a username another account holds (in any case) is refused. */
+/**
+ * Changes what an operator may edit; a username whose normalized form (`usernameKey`, required with
+ * `username`) another account holds is refused.
+ */
 export async function updateAccountProfile(
   db: Db,
   id: string,
-  changes: ProfileChanges,
+  changes: ProfileChanges & { usernameKey?: string },
 ): Promise<{ ok: true; account: AccountRow | undefined } | { ok: false; reason: 'username_taken' }> {
   const row: Record<string, unknown> = { updated_at: db.fn.now() };
-  if (changes.username !== undefined) row.username = changes.username;
+  if (changes.username !== undefined) {
+    if (changes.usernameKey === undefined) throw new Error('a new username needs its usernameKey');
+    row.username = changes.username;
+    row.username_key = changes.usernameKey;
+  }
   if (changes.email !== undefined) row.email = changes.email;
   if (changes.name !== undefined) row.name = changes.name;
   if (changes.emailVerified !== undefined) row.email_verified = changes.emailVerified;
-  if (changes.username !== undefined) {
-    const holder = await db('accounts').whereRaw('lower(username) = lower(?)', [changes.username]).whereNot('id', id).first('id');
+  if (changes.usernameKey !== undefined) {
+    const holder = await db('accounts').where('username_key', changes.usernameKey).whereNot('id', id).first('id');
     if (holder) return { ok: false, reason: 'username_taken' };
   }
   try {
     const updated = await db<RawAccountRow>('accounts').where('id', id).update(row).returning('*');
     return { ok: true, account: updated[0] ? toAccount(updated[0] as RawAccountRow) : undefined };
   } catch (error) {
-    // Taken between the check and the update: the unique index on lower(username) decides.
+    // Taken between the check and the update: the unique index on username_key decides.
     if ((error as { code?: string }).code === '23505') return { ok: false, reason: 'username_taken' };
     throw error;
   }

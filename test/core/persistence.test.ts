@@ -63,6 +63,11 @@ describe('durable state', () => {
     const rows = Array.from({ length: 25 }, (_, i) => ({ id_hash: `expired-${i}`, model: 'AccessToken', payload: '{}', expires_at: past }));
     await db('tokens').insert(rows);
     await db('revocations').insert({ kind: 'grant', value: 'old-grant', reason: 'test', expires_at: past });
+    // Sign-in counters expire in epoch milliseconds: a lapsed lock goes, a running one stays.
+    await db('login_attempts').insert([
+      { key: 'acct:lapsed', points: 5, expire: past.getTime() },
+      { key: 'acct:running', points: 5, expire: Date.now() + 3_600_000 },
+    ]);
     const count = async (q: ReturnType<typeof db>) => Number(((await q.count('* as count')) as Array<{ count: unknown }>)[0]!.count);
     const live = await count(db('tokens').where('expires_at', '>', new Date()));
     expect(live).toBeGreaterThan(0);
@@ -72,6 +77,7 @@ describe('durable state', () => {
     expect((a.tokens ?? 0) + (b.tokens ?? 0)).toBeGreaterThanOrEqual(25);
     expect(await count(db('tokens').where('id_hash', 'like', 'expired-%'))).toBe(0);
     expect(await db('revocations').where('value', 'old-grant').first()).toBeUndefined();
+    expect((await db('login_attempts').whereIn('key', ['acct:lapsed', 'acct:running']).pluck('key')) as string[]).toEqual(['acct:running']);
     expect(await count(db('tokens').where('expires_at', '>', new Date()))).toBe(live);
   });
 });
