@@ -9,6 +9,7 @@ import { requestLog } from './http/middleware/request-log.ts';
 import { errorHandler } from './http/middleware/error-handler.ts';
 import { securityHeaders } from './http/middleware/security-headers.ts';
 import { bodyLimit } from './http/middleware/body-limit.ts';
+import { refuseHostileInput } from './http/middleware/hostile-input.ts';
 import { pinHost, prepareEngineRequest } from './http/middleware/engine-request.ts';
 import { createHealthRouter } from './http/health.ts';
 import { createAssetRouter } from './http/assets.ts';
@@ -63,6 +64,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(securityHeaders({ https }));
   // The admin API applies the same limit itself, so its 413 has its own error shape and is audited.
   app.use(bodyLimit(config.bodyLimitBytes, { except: [`${ADMIN_BASE_PATH}/`] }));
+  // NUL, unpaired surrogates, malformed percent-encoding or UTF-8 anywhere in the input: 400 here, before any
+  // router or the engine passes them towards the database. The admin API applies the same rules in its own shape.
+  app.use(refuseHostileInput(config.bodyLimitBytes, { except: [`${ADMIN_BASE_PATH}/`] }));
 
   const throttle = createLoginThrottle(deps.db, config.loginThrottle);
   const onLogin = deps.metrics ? { onLogin: (result: 'success' | 'failure' | 'locked') => deps.metrics!.logins.inc({ result }) } : {};
@@ -91,7 +95,13 @@ export function createApp(deps: AppDeps): Koa {
       ...onLogin,
     }),
     createAccountRouter({ live, db: deps.db, config }),
-    createRevocationFeedRouter({ db: deps.db, verifier: deps.verifier, feedAudience: feedAudience(config.issuer), shutdown: deps.shutdown }),
+    createRevocationFeedRouter({
+      db: deps.db,
+      verifier: deps.verifier,
+      feedAudience: feedAudience(config.issuer),
+      shutdown: deps.shutdown,
+      maxStreamsPerClient: config.feedMaxStreamsPerClient,
+    }),
     createAdminRouter({ config, logger: deps.logger, db: deps.db, verifier: deps.verifier, operations: deps.operations }),
   ]) {
     app.use(router.routes());

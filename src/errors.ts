@@ -55,9 +55,12 @@ export class TemporarilyUnavailable extends AppError {
   }
 }
 
-/** Raised by the CLI and domain for input that fails validation. */
+/**
+ * Raised by the CLI, domain and store for input that fails validation: 422 for well-formed input that is not
+ * acceptable, 400 for input that is malformed (e.g. a pagination cursor the server never issued).
+ */
 export class ValidationError extends AppError {
-  constructor(description: string) {
-    super(422, 'invalid_request', description);
+  constructor(description: string, status: 400 | 422 = 422) {
+    super(status, 'invalid_request', description);
   }
 }

@@ -11,6 +11,7 @@ import { readFeed, type FeedEvent } from '../store/revocations.ts';
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { AppError } from '../errors.ts';
+import { isDatabaseUnavailable } from '../store/unavailable.ts';
 import { FEED_PATH } from '../oidc/provider.ts';
 
 export interface FeedDeps {
@@ -23,6 +24,8 @@ export interface FeedDeps {
   maxWaitSeconds?: number;
   /** Aborted when the server shuts down: open streams and long-polls end at once. */
   shutdown: AbortSignal;
+  /** Event streams one client may hold open at once (in this process); beyond it, 429. */
+  maxStreamsPerClient?: number;
 }
 
 class Unauthorized extends AppError {
@@ -32,6 +35,10 @@ class Unauthorized extends AppError {
 }
 
 const BATCH = 500;
+/** The largest cursor: revocation_events.id is a PostgreSQL bigint. */
+export const MAX_CURSOR = 9223372036854775807n;
+/** What a refused stream is told to wait before trying again (streams last up to ~100 s; most end sooner). */
+const STREAM_RETRY_AFTER_SECONDS = 10;
 
 export function toWire(e: FeedEvent) {
   return {
@@ -54,7 +61,7 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
   const pollMs = deps.pollMs ?? 250;
   const maxWait = deps.maxWaitSeconds ?? 25;
 
-  async function audienceOf(ctx: Context): Promise<{ audience: string; tokenExp: number }> {
+  async function audienceOf(ctx: Context): Promise<{ audience: string; tokenExp: number; clientId: string }> {
     const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
     ctx.set('WWW-Authenticate', `Bearer realm="revocation-feed", scope="${FEED_SCOPE}"`);
     if (!match) throw new Unauthorized('a bearer access token for the revocation feed is required', 'invalid_request');
@@ -64,24 +71,52 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
     const client = await findClientById(deps.db, claims.client_id);
     const audience = client?.metadata[INTROSPECTS_PROPERTY];
     if (!client || client.disabled || typeof audience !== 'string') throw new Unauthorized('the client is not a resource server');
-    return { audience, tokenExp: claims.exp! };
+    return { audience, tokenExp: claims.exp!, clientId: client.id };
   }
 
-  function cursorOf(value: string | undefined): bigint {
+  // A bigint column: anything beyond its range would make every read fail (a 500, or a stream that loops).
+  function cursorOf(value: unknown): bigint {
     if (value === undefined || value === '') return 0n;
-    if (!/^\d{1,19}$/.test(value)) throw new AppError(400, 'invalid_request', 'cursor must be a non-negative integer');
+    if (typeof value !== 'string' || !/^\d{1,19}$/.test(value) || BigInt(value) > MAX_CURSOR) {
+      throw new AppError(400, 'invalid_request', `cursor must be an integer from 0 to ${MAX_CURSOR}`);
+    }
     return BigInt(value);
+  }
+
+  // Open event streams per client: each holds a connection and polls the database, so one client (or a
+  // stolen feed token) cannot hold an unbounded number of them.
+  const maxStreams = deps.maxStreamsPerClient ?? 4;
+  const openStreams = new Map<string, number>();
+  function takeStreamSlot(clientId: string): (() => void) | undefined {
+    const open = openStreams.get(clientId) ?? 0;
+    if (open >= maxStreams) return undefined;
+    openStreams.set(clientId, open + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (openStreams.get(clientId) ?? 1) - 1;
+      if (left > 0) openStreams.set(clientId, left);
+      else openStreams.delete(clientId);
+    };
   }
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   router.get(FEED_PATH, async (ctx) => {
-    const { audience, tokenExp } = await audienceOf(ctx);
+    const { audience, tokenExp, clientId } = await audienceOf(ctx);
     ctx.set('Cache-Control', 'no-store');
-    const after = cursorOf((ctx.get('last-event-id') || (ctx.query.after as string | undefined)) ?? undefined);
+    const after = cursorOf(ctx.get('last-event-id') || ctx.query.after);
 
     if (ctx.accepts('json', 'text/event-stream') === 'text/event-stream') {
+      const release = takeStreamSlot(clientId);
+      if (!release) {
+        ctx.set('Retry-After', String(STREAM_RETRY_AFTER_SECONDS));
+        throw new AppError(429, 'too_many_requests', `this client already has ${maxStreams} event streams open; close one or use long-polling`);
+      }
       const stream = new PassThrough();
+      // Released when the stream ends for any reason: the caller went away, its time is up, or shutdown.
+      stream.once('close', release);
       ctx.type = 'text/event-stream';
       ctx.set('X-Accel-Buffering', 'no');
       ctx.body = stream;
@@ -90,8 +125,14 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
         const until = Math.min(Date.now() + maxWait * 1000 * 4, tokenExp * 1000);
         let lastBeat = Date.now();
         stream.write(`retry: 1000\n\n`);
-        while (!stream.destroyed && !deps.shutdown.aborted && Date.now() < until) {
-          const events = await readFeed(deps.db, audience, cursor, BATCH).catch(() => []);
+        let failed = false;
+        while (!failed && !stream.destroyed && !deps.shutdown.aborted && Date.now() < until) {
+          // An unreachable database is waited out; any other failure ends the stream (the caller reconnects)
+          // rather than polling a query that cannot succeed.
+          const events = await readFeed(deps.db, audience, cursor, BATCH).catch((error: unknown) => {
+            if (!isDatabaseUnavailable(error)) failed = true;
+            return [];
+          });
           for (const e of events) {
             stream.write(`id: ${e.cursor}\nevent: ${e.type}\ndata: ${JSON.stringify(toWire(e))}\n\n`);
             cursor = BigInt(e.cursor);
@@ -103,7 +144,7 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
           if (events.length < BATCH) await sleep(pollMs);
         }
         stream.end();
-      })();
+      })().finally(release);
       return;
     }
 

@@ -1,8 +1,10 @@
 // The engine answers any error it did not expect with 500 server_error. When the cause is the database
 // being unreachable, the honest answer is RFC 6749 §4.1.2.1 / §5.2-style `temporarily_unavailable` with 503
-// (and Retry-After), so every engine hook that reads the database goes through `guardDatabase`.
+// (and Retry-After), so every engine hook that reads the database goes through `guardDatabase`. A value the
+// database cannot represent (NUL, an out-of-range number) is answered 400 invalid_request there too.
 import { errors, type Provider } from 'oidc-provider';
 import { isDatabaseUnavailable } from '../store/unavailable.ts';
+import { isUnrepresentableInput } from '../store/representable.ts';
 
 function unavailable(cause: unknown): Error {
   const error = new errors.TemporarilyUnavailable('the service is temporarily unavailable; try again shortly', { cause });
@@ -14,7 +16,11 @@ export function guardDatabase<A extends unknown[], R>(fn: (...args: A) => R): (.
     try {
       return await fn.apply(this, args);
     } catch (error) {
-      throw isDatabaseUnavailable(error) ? unavailable(error) : error;
+      if (isDatabaseUnavailable(error)) throw unavailable(error);
+      // Safety net behind http/middleware/hostile-input.ts: a value PostgreSQL cannot represent is the
+      // request's fault (400 invalid_request), not the server's.
+      if (isUnrepresentableInput(error)) throw new errors.InvalidRequest('the request holds a value that cannot be accepted');
+      throw error;
     }
   };
 }

@@ -2,7 +2,8 @@
 // added or removed meanwhile never shift a page (no duplicates, no gaps) and no OFFSET scan grows with
 // depth. The cursor is opaque to callers: base64url of the last row's sort key.
 import type { Knex } from 'knex';
-import { BadRequest } from '../errors.ts';
+import { ValidationError } from '../errors.ts';
+import { isRepresentableText } from './representable.ts';
 
 export interface PageRequest {
   limit: number;
@@ -23,15 +24,19 @@ export interface KeyColumn {
 // Microseconds, in UTC: a JavaScript Date would drop PostgreSQL's last three digits and repeat rows.
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
+const BIGINT_MAX = 9223372036854775807n;
+
+// Every part must be a value its column can hold, or PostgreSQL refuses the query (22003, 22008, 22021).
 function validKeyPart(kind: KeyColumn['kind'], value: unknown): value is string {
   if (typeof value !== 'string' || value.length > 512) return false;
-  if (kind === 'bigint') return /^\d{1,19}$/.test(value);
+  if (kind === 'bigint') return /^\d{1,19}$/.test(value) && BigInt(value) <= BIGINT_MAX;
   if (kind === 'timestamp') {
-    if (!TIMESTAMP.test(value)) return false;
+    // Year 0000 is valid to JavaScript (1 BC) but not to PostgreSQL.
+    if (!TIMESTAMP.test(value) || value.startsWith('0000')) return false;
     const date = new Date(value.slice(0, 23) + 'Z');
     return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 23) === value.slice(0, 23);
   }
-  return true;
+  return isRepresentableText(value);
 }
 
 function decodeCursor(cursor: string, keys: readonly KeyColumn[]): string[] {
@@ -42,7 +47,7 @@ function decodeCursor(cursor: string, keys: readonly KeyColumn[]): string[] {
     parts = undefined;
   }
   if (!Array.isArray(parts) || parts.length !== keys.length || !parts.every((p, i) => validKeyPart(keys[i]!.kind, p))) {
-    throw new BadRequest('cursor is not valid (pass next_cursor from the previous page unchanged)');
+    throw new ValidationError('cursor is not valid (pass next_cursor from the previous page unchanged)', 400);
   }
   return parts as string[];
 }

@@ -536,12 +536,16 @@ describe('introspection and revocation', () => {
   });
 
   it('answers garbage tokens as inactive (introspection) and with 200 or unsupported_token_type (revocation)', async () => {
-    for (const token of ['garbage', 'a'.repeat(4000), '\u00ff\u0000', '../../etc/passwd']) {
+    for (const token of ['garbage', 'a'.repeat(4000), '\u00ff', '../../etc/passwd']) {
       const introspected = await form('introspect garbage', '/token/introspection', { token }, basic(web));
       expect(introspected.status).toBe(200);
       expect(JSON.parse(introspected.body)).toEqual({ active: false });
       const revoked = await form('revoke garbage', '/token/revocation', { token, token_type_hint: 'refresh_token' }, basic(web));
       expect(revoked.status).toBe(200);
+    }
+    // A NUL is refused before any lookup, as a malformed request (test/core/hostile-input.test.ts).
+    for (const path of ['/token/introspection', '/token/revocation']) {
+      expectOAuthError(await form(`${path} NUL token`, path, { token: '\u00ff\u0000' }, basic(web)), 400, 'invalid_request');
     }
     // A JWT-shaped token is refused as a type the engine does not introspect or revoke (RFC 7009 §2.2.1).
     const jwtShaped = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.';

@@ -86,11 +86,12 @@ describe('under REGISTRATION_POLICY=open', () => {
       // Registered (only the plain one may be): every way to ask for an admin token fails, and no token
       // it can get opens the admin API.
       expect(attempt).toEqual({});
-      for (const params of [
+      const attemptsForAdmin: Record<string, string>[] = [
         { grant_type: 'client_credentials', resource: adminAudience(server.issuer) },
         { grant_type: 'client_credentials', resource: adminAudience(server.issuer), scope: 'admin:*' },
         { grant_type: 'client_credentials', scope: 'admin:*' },
-      ]) {
+      ];
+      for (const params of attemptsForAdmin) {
         const res = await tokenFor(server, reg.body as { client_id: string; client_secret: string }, params);
         if (res.status !== 200) {
           expect(['invalid_target', 'invalid_scope']).toContain(res.body.error);

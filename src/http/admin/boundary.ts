@@ -6,6 +6,7 @@ import { AppError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { Db } from '../../store/db.ts';
 import { recordAudit } from '../../domain/audit.ts';
+import { isRepresentableText, isUnrepresentableInput } from '../../store/representable.ts';
 import { InvalidInput, type Detail } from './request.ts';
 import type { AdminRoute, Caller } from './route.ts';
 
@@ -29,6 +30,8 @@ export function shapeAdminError(error: unknown): AdminError | undefined {
   }
   // A unique index refused a row that a check-then-insert let through (two requests racing).
   if ((error as { code?: unknown })?.code === '23505') return { status: 409, code: 'conflict', description: 'that already exists', details: [] };
+  // Safety net behind the schemas: a value PostgreSQL cannot represent (NUL, out-of-range number or date).
+  if (isUnrepresentableInput(error)) return { status: 400, code: 'invalid_request', description: 'the request holds a value that cannot be stored', details: [] };
   // Koa's own http-errors (e.g. a malformed query string).
   const h = error as { status?: unknown; expose?: unknown; message?: unknown };
   if (typeof h?.status === 'number' && h.status >= 400 && h.status < 500 && h.expose === true) {
@@ -63,6 +66,11 @@ export function adminBoundary(deps: BoundaryDeps, route: AdminRoute | undefined)
   };
 }
 
+/** Path parameters as the audit record can hold them: a refused NUL or lone surrogate is kept JSON-escaped (as `\u0000`). */
+function storableParams(params: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, isRepresentableText(v) ? v : JSON.stringify(v).slice(1, -1)]));
+}
+
 async function audit(deps: BoundaryDeps, ctx: Context, route: AdminRoute | undefined): Promise<void> {
   const caller = ctx.state.adminCaller as Caller | undefined;
   try {
@@ -74,7 +82,7 @@ async function audit(deps: BoundaryDeps, ctx: Context, route: AdminRoute | undef
       details: {
         method: ctx.method,
         route: route ? `${deps.basePath}${route.path}` : null,
-        ...(route && ctx.params && Object.keys(ctx.params).length ? { params: ctx.params } : {}),
+        ...(route && ctx.params && Object.keys(ctx.params).length ? { params: storableParams(ctx.params) } : {}),
         status: ctx.status,
       },
     });

@@ -3,6 +3,10 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import { AppError, PayloadTooLarge } from '../../errors.ts';
+import { findHostileString } from '../middleware/hostile-input.ts';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const HOSTILE_MESSAGE = 'must not contain a NUL character or an unpaired surrogate';
 
 export interface Detail {
   path: Array<string | number>;
@@ -34,13 +38,26 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
     if (size > limitBytes) throw new PayloadTooLarge();
     chunks.push(buf);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return undefined;
+  let text: string;
   try {
-    return JSON.parse(text);
+    text = utf8.decode(Buffer.concat(chunks));
+  } catch {
+    throw new InvalidInput(400, 'the request body is not valid UTF-8', []);
+  }
+  if (text.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new InvalidInput(400, `the request body is not valid JSON: ${(error as Error).message}`, []);
   }
+  // The same rule as the host's edge (middleware/hostile-input.ts), for every string of every route's body.
+  const at = findHostileString(parsed);
+  if (at) {
+    const field = at.length > 8 ? `${at.slice(0, 8).join('.')}…` : at.join('.');
+    throw new InvalidInput(400, `body${at.length ? ` field ${field}` : ''}: ${HOSTILE_MESSAGE}`, [{ path: at, message: HOSTILE_MESSAGE }]);
+  }
+  return parsed;
 }
 
 /**

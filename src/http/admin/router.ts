@@ -13,7 +13,8 @@ import { AppError, NotFound } from '../../errors.ts';
 import { adminAudience, authenticate, type AdminAuthDeps } from './auth.ts';
 import { adminBoundary } from './boundary.ts';
 import { buildOpenApiDocument } from './openapi.ts';
-import { parseInput, readJsonBody } from './request.ts';
+import { InvalidInput, parseInput, readJsonBody } from './request.ts';
+import { requestLineProblem } from '../middleware/hostile-input.ts';
 import { defineRoute, type AdminRoute } from './route.ts';
 import { adminRoutes } from './routes/index.ts';
 
@@ -48,6 +49,10 @@ function handle(deps: AdminDeps, auth: AdminAuthDeps, route: AdminRoute): Middle
     const caller = route.scope ? await authenticate(ctx, auth, route.scope) : undefined;
     const params = route.params ? parseInput(route.params, { ...ctx.params }, 'path') : {};
     const query = route.query ? parseInput(route.query, { ...ctx.query }, 'query') : {};
+    // What the schemas cannot see: percent-encoding that does not decode (Koa's parsers quietly substitute
+    // U+FFFD), or a NUL in a part no schema reads. The same rule as the host's edge (hostile-input.ts).
+    const malformed = requestLineProblem(ctx);
+    if (malformed) throw new InvalidInput(400, malformed, []);
     const body = route.body ? parseInput(route.body, await readJsonBody(ctx, deps.config.bodyLimitBytes), 'body') : undefined;
     const result = await route.handler({ ops: deps.operations, params, query, body, caller });
     // The response schema is an allow-list too: nothing it does not document leaves (no secret by accident).

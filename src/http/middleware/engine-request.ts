@@ -2,7 +2,8 @@
 // - Host: the engine builds endpoint URLs (discovery, redirects) from the request's host, so a forged Host
 //   header would advertise foreign endpoints (cache poisoning). The engine only ever sees the issuer's host.
 // - Bodies without Content-Length (chunked): read here with the size limit so an oversized one is refused
-//   with 413 like any other, then replayed to the engine as a sized stream.
+//   with 413 like any other, then replayed to the engine as a sized stream. (Form and JSON bodies arrive
+//   already read and replayed by hostile-input.ts, which uses the same two functions.)
 // - JWT access tokens at introspection and revocation: the engine refuses structured tokens there, so the
 //   token is handed over as `jwt:<token>`, which the adapter verifies (oidc/jwt-access-tokens.ts).
 import { Readable } from 'node:stream';
@@ -18,7 +19,8 @@ export function pinHost(req: IncomingMessage, issuer: URL): void {
   delete req.headers['x-forwarded-host'];
 }
 
-async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+/** The whole body, refused with 413 beyond `limitBytes`. */
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -29,7 +31,8 @@ async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
+/** A stand-in for `req` that yields `body` (already read) with a matching Content-Length. */
+export function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
   const headers = { ...req.headers, 'content-length': String(body.length) };
   delete headers['transfer-encoding'];
   return Object.assign(Readable.from([body]), {

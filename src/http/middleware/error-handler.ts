@@ -3,6 +3,7 @@
 import type { Context, Middleware } from 'koa';
 import { AppError, TemporarilyUnavailable } from '../../errors.ts';
 import { isDatabaseUnavailable } from '../../store/unavailable.ts';
+import { isUnrepresentableInput } from '../../store/representable.ts';
 import type { Logger } from '../../logger.ts';
 import { renderPage } from '../render.ts';
 import { strings } from '../strings.ts';
@@ -18,6 +19,8 @@ function shape(error: unknown): Shaped | undefined {
   if (error instanceof AppError) {
     return { status: error.status, code: error.code, description: error.expose ? error.description : strings.error.generic };
   }
+  // Safety net behind middleware/hostile-input.ts: a value PostgreSQL cannot represent is a bad request.
+  if (isUnrepresentableInput(error)) return { status: 400, code: 'invalid_request', description: strings.error.unrepresentable };
   // oidc-provider errors (e.g. SessionNotFound from interactionDetails) carry status, error and expose.
   const e = error as { status?: unknown; error?: unknown; error_description?: unknown; expose?: unknown };
   if (typeof e?.status === 'number' && e.status < 500 && typeof e.error === 'string' && e.expose === true) {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { defineRoute } from '../route.ts';
-import { asPage, pageOf, pageQuery, timestamp } from '../schemas.ts';
+import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 
 const event = z.object({
   id: z.string(),
@@ -28,8 +28,8 @@ export const auditEventRoutes = [
     query: pageQuery.extend({
       since: instant.optional().describe('Only events at or after this ISO 8601 date-time'),
       until: instant.optional().describe('Only events before this ISO 8601 date-time'),
-      actor: z.string().min(1).max(256).optional().describe('A client id or user id: events by or about it'),
-      type: z.string().min(1).max(128).optional().describe('e.g. login.success, grant.revoked, admin.request'),
+      actor: plainText(256).optional().describe('A client id or user id: events by or about it'),
+      type: plainText(128).optional().describe('e.g. login.success, grant.revoked, admin.request'),
     }),
     response: pageOf(event),
     handler: async ({ ops, query }) => {

@@ -5,7 +5,10 @@ import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { AUTH_METHODS, GRANT_TYPES, type ClientChanges, type NewClient } from '../../../domain/clients.ts';
 import { defineRoute } from '../route.ts';
-import { asPage, pageOf, pageQuery, timestamp, uri, uriList } from '../schemas.ts';
+import { asPage, pageOf, pageQuery, plainText, timestamp, uri, uriList } from '../schemas.ts';
+import { requireHoldsScopes } from '../privilege.ts';
+import type { Caller } from '../route.ts';
+import type { OperationContext } from '../../../cli/operations.ts';
 
 const tags = ['clients'];
 const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())).max(20) }).describe('JSON Web Key Set (public keys)');
@@ -76,7 +79,7 @@ const client = z.object({
 });
 
 const created = client.extend({ client_secret: z.string().optional().describe('Shown this once; absent for clients that use no secret') });
-const clientParams = z.strictObject({ client_id: z.string().min(1).max(256) });
+const clientParams = z.strictObject({ client_id: plainText(256) });
 const changed = z.object({ client_id: z.string(), disabled: z.boolean().optional(), deleted: z.boolean().optional() });
 const rotateSecretBody = z.strictObject({
   grace_seconds: z
@@ -112,6 +115,12 @@ const WIRE_TO_INPUT: Array<[keyof Wire, keyof NewClient]> = [
   ['default_resource', 'defaultResource'],
 ];
 
+/** A client that carries admin scopes is changed only by a caller that holds them (privilege.ts). */
+async function guardExisting(ops: OperationContext, caller: Caller | undefined, clientId: string, action: string): Promise<void> {
+  const current = await runOperation(ops, 'client.get', { clientId });
+  requireHoldsScopes(caller, current.scope, action);
+}
+
 /** RFC 7591 names → the operations' camelCase input; fields not sent stay absent. */
 function toInput(body: Wire): ClientChanges {
   const input: Record<string, unknown> = {};
@@ -143,7 +152,8 @@ export const clientRoutes = [
     body: createBody,
     response: created,
     status: 201,
-    handler: async ({ ops, body }) => {
+    handler: async ({ ops, body, caller }) => {
+      requireHoldsScopes(caller, body.scope, 'registering');
       const metadata = await runOperation(ops, 'client.create', toInput(body) as NewClient);
       const shown = await runOperation(ops, 'client.get', { clientId: metadata.client_id });
       return { ...shown, ...(metadata.client_secret ? { client_secret: metadata.client_secret } : {}) };
@@ -169,7 +179,11 @@ export const clientRoutes = [
     params: clientParams,
     body: updateBody,
     response: client,
-    handler: ({ ops, params, body }) => runOperation(ops, 'client.update', { clientId: params.client_id, ...toInput(body) }),
+    handler: async ({ ops, params, body, caller }) => {
+      await guardExisting(ops, caller, params.client_id, 'changing');
+      requireHoldsScopes(caller, body.scope, 'giving');
+      return runOperation(ops, 'client.update', { clientId: params.client_id, ...toInput(body) });
+    },
   }),
   defineRoute({
     method: 'delete',
@@ -180,7 +194,10 @@ export const clientRoutes = [
     tags,
     params: clientParams,
     response: changed,
-    handler: ({ ops, params }) => runOperation(ops, 'client.delete', { clientId: params.client_id }),
+    handler: async ({ ops, params, caller }) => {
+      await guardExisting(ops, caller, params.client_id, 'deleting');
+      return runOperation(ops, 'client.delete', { clientId: params.client_id });
+    },
   }),
   defineRoute({
     method: 'post',
@@ -191,7 +208,10 @@ export const clientRoutes = [
     tags,
     params: clientParams,
     response: changed,
-    handler: ({ ops, params }) => runOperation(ops, 'client.disable', { clientId: params.client_id }),
+    handler: async ({ ops, params, caller }) => {
+      await guardExisting(ops, caller, params.client_id, 'disabling');
+      return runOperation(ops, 'client.disable', { clientId: params.client_id });
+    },
   }),
   defineRoute({
     method: 'post',
@@ -203,7 +223,10 @@ export const clientRoutes = [
     params: clientParams,
     body: rotateSecretBody,
     response: rotatedSecret,
-    handler: ({ ops, params, body }) => runOperation(ops, 'client.rotate-secret', { clientId: params.client_id, graceSeconds: body.grace_seconds }),
+    handler: async ({ ops, params, body, caller }) => {
+      await guardExisting(ops, caller, params.client_id, 'taking the secret of');
+      return runOperation(ops, 'client.rotate-secret', { clientId: params.client_id, graceSeconds: body.grace_seconds });
+    },
   }),
   defineRoute({
     method: 'post',
@@ -213,6 +236,9 @@ export const clientRoutes = [
     tags,
     params: clientParams,
     response: changed,
-    handler: ({ ops, params }) => runOperation(ops, 'client.enable', { clientId: params.client_id }),
+    handler: async ({ ops, params, caller }) => {
+      await guardExisting(ops, caller, params.client_id, 'enabling');
+      return runOperation(ops, 'client.enable', { clientId: params.client_id });
+    },
   }),
 ];

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { defineRoute } from '../route.ts';
-import { asPage, pageOf, pageQuery, timestamp } from '../schemas.ts';
+import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 
 const tags = ['grants'];
 
@@ -27,8 +27,8 @@ export const grantRoutes = [
     description: 'Give user, client, or both.',
     tags,
     query: pageQuery.extend({
-      user: z.string().min(1).max(256).optional().describe('User id or username'),
-      client: z.string().min(1).max(256).optional().describe('Client id'),
+      user: plainText(256).optional().describe('User id or username'),
+      client: plainText(256).optional().describe('Client id'),
     }),
     response: pageOf(grant),
     handler: async ({ ops, query }) => {
@@ -43,7 +43,7 @@ export const grantRoutes = [
     summary: 'Revoke a grant',
     description: 'Deletes the grant and every token issued from it.',
     tags,
-    params: z.strictObject({ grant_id: z.string().min(1).max(256) }),
+    params: z.strictObject({ grant_id: plainText(256) }),
     response: z.object({ grant_id: z.string(), revoked: z.boolean() }),
     handler: ({ ops, params }) => runOperation(ops, 'grant.revoke', { grantId: params.grant_id }),
   }),

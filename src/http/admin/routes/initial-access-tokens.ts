@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { GRANT_TYPES } from '../../../domain/clients.ts';
 import { defineRoute } from '../route.ts';
-import { asPage, pageOf, pageQuery, timestamp } from '../schemas.ts';
+import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 
 const tags = ['initial access tokens'];
 
@@ -56,7 +56,7 @@ export const initialAccessTokenRoutes = [
     scope: 'admin:registration:write',
     summary: 'Withdraw an initial access token',
     tags,
-    params: z.strictObject({ id: z.string().min(1).max(128) }),
+    params: z.strictObject({ id: plainText(128) }),
     response: z.object({ id: z.string(), deleted: z.boolean() }),
     handler: ({ ops, params }) => runOperation(ops, 'iat.delete', { id: params.id }),
   }),

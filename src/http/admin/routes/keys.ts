@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { SIGNING_ALGORITHMS } from '../../../domain/keys.ts';
 import { defineRoute } from '../route.ts';
+import { plainText } from '../schemas.ts';
 
 const tags = ['keys'];
 const when = z.string().nullable().describe('RFC 3339 timestamp');
@@ -36,7 +37,7 @@ const rotateBody = z.strictObject({
   alg: z.enum(SIGNING_ALGORITHMS).optional().describe('Only this algorithm (default: every key group)'),
   purpose: z.enum(['signing', 'cookie']).optional().describe('Only signing keys or only cookie keys'),
 });
-const kidParams = z.strictObject({ kid: z.string().min(1).max(200) });
+const kidParams = z.strictObject({ kid: plainText(200) });
 const retireBody = z.strictObject({
   immediately: z.boolean().default(false).describe('Stop publishing the key now (a compromised key): tokens it signed stop validating'),
 });

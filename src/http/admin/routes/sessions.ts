@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { defineRoute } from '../route.ts';
-import { asPage, pageOf, pageQuery, timestamp } from '../schemas.ts';
+import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 
 const tags = ['sessions'];
 
@@ -23,7 +23,7 @@ export const sessionRoutes = [
     scope: 'admin:sessions:read',
     summary: 'List sessions',
     tags,
-    query: pageQuery.extend({ user: z.string().min(1).max(256).optional().describe('Only this user\'s (id or username)') }),
+    query: pageQuery.extend({ user: plainText(256).optional().describe('Only this user\'s (id or username)') }),
     response: pageOf(session),
     handler: async ({ ops, query }) => {
       const page = await runOperation(ops, 'session.list', query);
@@ -37,7 +37,7 @@ export const sessionRoutes = [
     summary: 'End a session',
     description: 'The session\'s uid; its apps receive back-channel logout.',
     tags,
-    params: z.strictObject({ session_id: z.string().min(1).max(256).describe('The session\'s uid') }),
+    params: z.strictObject({ session_id: plainText(256).describe('The session\'s uid') }),
     response: z.object({ uid: z.string(), user_id: z.string().nullable(), ended: z.boolean(), logout_notifications: z.number().int() }),
     handler: ({ ops, params }) => runOperation(ops, 'session.end', { uid: params.session_id }),
   }),

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { PROVISIONING, UPSTREAM_KINDS, type UpstreamInput } from '../../../domain/upstreams.ts';
 import { defineRoute } from '../route.ts';
-import { timestamp, uri } from '../schemas.ts';
+import { plainText, timestamp, uri } from '../schemas.ts';
+import { requireScope } from '../privilege.ts';
 
 const tags = ['upstreams'];
 
@@ -16,7 +17,7 @@ const settings = {
   scopes: z.string().max(2000).describe('Space-separated; default per kind'),
   claim_mapping: z.partialRecord(z.enum(['username', 'email', 'name']), z.string().min(1).max(100)).describe('Local field → upstream claim'),
   provisioning: z.enum(PROVISIONING).describe('jit: create an account on first sign-in; link: the person links an existing account with its password'),
-  default_roles: z.array(z.string().min(1).max(64)).max(50).describe('Roles given to accounts created just in time'),
+  default_roles: z.array(z.string().min(1).max(64)).max(50).describe('Roles given to accounts created just in time; setting any also needs admin:users:write'),
   enabled: z.boolean(),
 };
 
@@ -45,7 +46,7 @@ const upstream = z.object({
   created_at: timestamp,
 });
 const created = upstream.extend({ redirect_uri: z.string().describe('Register this callback URL at the upstream') });
-const params = z.strictObject({ id: z.string().min(1).max(63) });
+const params = z.strictObject({ id: plainText(63) });
 
 type Wire = Partial<z.output<typeof createBody>>;
 const toInput = (id: string, body: Wire): UpstreamInput => ({
@@ -81,7 +82,10 @@ export const upstreamRoutes = [
     body: createBody,
     response: created,
     status: 201,
-    handler: ({ ops, body }) => runOperation(ops, 'upstream.create', toInput(body.id, body)),
+    handler: ({ ops, body, caller }) => {
+      if (body.default_roles?.length) requireScope(caller, 'admin:users:write', 'giving accounts default roles');
+      return runOperation(ops, 'upstream.create', toInput(body.id, body));
+    },
   }),
   defineRoute({
     method: 'get',
@@ -102,7 +106,10 @@ export const upstreamRoutes = [
     params,
     body: updateBody,
     response: upstream,
-    handler: ({ ops, params: p, body }) => runOperation(ops, 'upstream.update', toInput(p.id, body)),
+    handler: ({ ops, params: p, body, caller }) => {
+      if (body.default_roles?.length) requireScope(caller, 'admin:users:write', 'giving accounts default roles');
+      return runOperation(ops, 'upstream.update', toInput(p.id, body));
+    },
   }),
   defineRoute({
     method: 'delete',

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { runOperation } from '../../../cli/operations.ts';
 import { defineRoute } from '../route.ts';
-import { asPage, pageOf, pageQuery, timestamp } from '../schemas.ts';
+import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 import { session } from './sessions.ts';
 
 const tags = ['users'];
@@ -25,7 +25,7 @@ const userEnded = user.extend({
   logout_notifications: z.number().int().describe('Back-channel logout notifications delivered'),
 });
 
-const userParams = z.strictObject({ user: z.string().min(1).max(256).describe('User id or username') });
+const userParams = z.strictObject({ user: plainText(256).describe('User id or username') });
 const username = z.string().min(1).max(128);
 const password = z.string().min(1).max(1024);
 
