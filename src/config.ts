@@ -9,6 +9,12 @@ const bool = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** A boolean with no default, to tell "not set" apart (an old name kept as an alias). */
+const optionalBool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .optional()
+  .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1' || v === 'yes'));
+
 const absoluteHttpUrl = z
   .string()
   .refine((v) => {
@@ -49,7 +55,10 @@ const envSchema = z.object({
     .regex(/^[\x21\x23-\x5B\x5D-\x7E ]*$/, 'must be space-separated scope tokens (RFC 6749 §3.3)')
     .refine((v) => !v.split(' ').some(isPrivilegedScope), 'must not name admin: scopes or revocations:read (never obtainable by registration)')
     .default(''),
-  OUTBOUND_ALLOW_PRIVATE: bool(false),
+  BACKCHANNEL_LOGOUT_ALLOW_PRIVATE: optionalBool,
+  /** The old name of BACKCHANNEL_LOGOUT_ALLOW_PRIVATE, still accepted. */
+  OUTBOUND_ALLOW_PRIVATE: optionalBool,
+  REGISTRATION_FETCH_ALLOW_PRIVATE: bool(false),
   ROLES_IN_TOKENS: bool(true),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
@@ -98,11 +107,17 @@ export interface Config {
     readonly interaction: number;
   };
   /**
-   * Whether the engine's outgoing requests (back-channel logout, client JWKS) may reach loopback and
-   * private addresses. Off by default (SSRF protection); internal deployments whose apps live on private
-   * networks turn it on.
+   * The engine refuses outgoing requests to loopback, private and other special-use addresses (SSRF). One
+   * switch per purpose (oidc/outbound.ts): back-channel logout tokens delivered to the apps operators set up,
+   * for internal deployments whose apps live on private networks (BACKCHANNEL_LOGOUT_ALLOW_PRIVATE, formerly
+   * OUTBOUND_ALLOW_PRIVATE) …
    */
-  readonly outboundAllowPrivate: boolean;
+  readonly backchannelLogoutAllowPrivate: boolean;
+  /**
+   * … and documents fetched because a client's metadata names them — jwks_uri, sector_identifier_uri —
+   * which anyone allowed to register chooses (REGISTRATION_FETCH_ALLOW_PRIVATE).
+   */
+  readonly registrationFetchAllowPrivate: boolean;
   /** Dynamic client registration (RFC 7591): off, behind operator-issued initial access tokens, or open. */
   readonly registrationPolicy: 'disabled' | 'initial-access-token' | 'open';
   /** REGISTRATION_POLICY=open: API scopes a self-registered client may hold (OpenID Connect scopes always). */
@@ -168,6 +183,9 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
   if (e.KEY_PREPUBLISH < e.JWKS_MAX_AGE + e.KEY_POLL_INTERVAL) {
     return { ok: false, problems: [`KEY_PREPUBLISH: must be at least JWKS_MAX_AGE + KEY_POLL_INTERVAL (${e.JWKS_MAX_AGE + e.KEY_POLL_INTERVAL} s)`] };
   }
+  if (e.BACKCHANNEL_LOGOUT_ALLOW_PRIVATE !== undefined && e.OUTBOUND_ALLOW_PRIVATE !== undefined && e.BACKCHANNEL_LOGOUT_ALLOW_PRIVATE !== e.OUTBOUND_ALLOW_PRIVATE) {
+    return { ok: false, problems: ['OUTBOUND_ALLOW_PRIVATE: the old name of BACKCHANNEL_LOGOUT_ALLOW_PRIVATE, set to a different value; set only BACKCHANNEL_LOGOUT_ALLOW_PRIVATE'] };
+  }
   if (e.KEY_ROTATION_INTERVAL <= e.KEY_PREPUBLISH) {
     return { ok: false, problems: ['KEY_ROTATION_INTERVAL: must be longer than KEY_PREPUBLISH'] };
   }
@@ -194,7 +212,8 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     selfRegistration: e.SELF_REGISTRATION,
     registrationPolicy: e.REGISTRATION_POLICY,
     registrationOpenScopes: Object.freeze(e.REGISTRATION_OPEN_SCOPES.split(' ').filter(Boolean)),
-    outboundAllowPrivate: e.OUTBOUND_ALLOW_PRIVATE,
+    backchannelLogoutAllowPrivate: e.BACKCHANNEL_LOGOUT_ALLOW_PRIVATE ?? e.OUTBOUND_ALLOW_PRIVATE ?? false,
+    registrationFetchAllowPrivate: e.REGISTRATION_FETCH_ALLOW_PRIVATE,
     rolesInTokens: e.ROLES_IN_TOKENS,
     loginThrottle: {
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,

@@ -25,7 +25,7 @@ export function resolveInstanceSecret(config: Config, logger: Logger): string {
   if (config.dataDir === ':memory:') return randomBytes(32).toString('base64url');
   const file = join(config.dataDir, 'dev-secret');
   if (!existsSync(file)) {
-    mkdirSync(config.dataDir, { recursive: true });
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 }); // store/data-dir.ts: owner-only
     writeFileSync(file, randomBytes(48).toString('base64url'), { mode: 0o600 });
   }
   logger.warn(

@@ -7,12 +7,14 @@ import { resolveInstanceSecret } from '../runtime.ts';
 import { callControlSocket, controlSocketPath } from './control-socket.ts';
 import { parse, type CommandContext } from './commands.ts';
 import { print } from './output.ts';
-import { formatReport, issuerCheck, localChecks, type Check } from './doctor.ts';
+import { dataDirCheck, formatReport, issuerCheck, localChecks, type Check } from './doctor.ts';
 
 export async function doctor(ctx: CommandContext, args: string[]): Promise<void> {
   const { values } = parse(args, {});
   const { config } = ctx;
   const embedded = !config.databaseUrl && config.dataDir !== ':memory:';
+  // Before anything opens the database, which makes the directory private again.
+  const dataDir = dataDirCheck(config);
   const reply = embedded ? await callControlSocket(controlSocketPath(config.dataDir), 'doctor', {}) : undefined;
   let checks: Check[];
   if (reply?.ok) {
@@ -25,6 +27,7 @@ export async function doctor(ctx: CommandContext, args: string[]): Promise<void>
       await db.destroy();
     }
   }
+  if (dataDir) checks.push(dataDir);
   checks.push(await issuerCheck(config));
   const ok = !checks.some((c) => c.status === 'fail');
   print(values.json === true, { ok, checks }, formatReport(checks));

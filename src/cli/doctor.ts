@@ -1,13 +1,16 @@
 // `tessera doctor`: a readable health report for operators — configuration, database reachability and
 // migration state, keys (unsealable with this TESSERA_SECRET, one current per group, rotation on time),
-// clock agreement with the database, and whether the issuer URL answers as this issuer.
+// clock agreement with the database, whether the issuer URL answers as this issuer, and (embedded mode)
+// whether the data directory is private to its owner.
 // Each check is ok / warn / fail; any fail makes the command exit 1.
+import { existsSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import type { Db } from '../store/db.ts';
 import { pendingMigrations, ping } from '../store/db.ts';
 import { listKeys } from '../store/keys.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { KEY_GROUPS } from '../domain/keys.ts';
+import { findOpenEntries } from '../store/data-dir.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export interface Check {
@@ -28,11 +31,29 @@ export function configurationChecks(config: Config): Check[] {
   if (!config.databaseUrl) checks.push({ name: 'database mode', status: 'warn', detail: 'embedded PGlite: fine for development, use DATABASE_URL (PostgreSQL) in production' });
   if (!config.secret) checks.push({ name: 'instance secret', status: 'warn', detail: `TESSERA_SECRET is not set: a development secret under ${config.dataDir} is used` });
   if (config.registrationPolicy === 'open') checks.push({ name: 'registration policy', status: 'warn', detail: 'REGISTRATION_POLICY=open lets anyone register clients' });
-  if (config.outboundAllowPrivate) checks.push({ name: 'outbound requests', status: 'warn', detail: 'OUTBOUND_ALLOW_PRIVATE=true: the SSRF guard on outgoing requests is off' });
+  if (config.backchannelLogoutAllowPrivate) checks.push({ name: 'back-channel logout', status: 'warn', detail: 'BACKCHANNEL_LOGOUT_ALLOW_PRIVATE=true: logout tokens may be delivered to loopback and private addresses (fine when your apps live there)' });
+  if (config.registrationFetchAllowPrivate) checks.push({ name: 'client metadata fetches', status: 'warn', detail: 'REGISTRATION_FETCH_ALLOW_PRIVATE=true: jwks_uri and sector_identifier_uri of registered clients may point into private networks (SSRF guard off)' });
   if (issuer.protocol === 'https:' && !config.trustProxy && !local) {
     checks.push({ name: 'proxy', status: 'warn', detail: 'the issuer is https but TRUST_PROXY is false: behind a TLS-terminating proxy, cookies will not be marked Secure' });
   }
   return checks;
+}
+
+/**
+ * The embedded data directory must be owner-only (store/data-dir.ts). Looked at by the CLI process before it
+ * opens anything, because opening the database makes the files private again and would hide the finding.
+ */
+export function dataDirCheck(config: Config): Check | undefined {
+  if (config.databaseUrl || config.dataDir === ':memory:') return undefined;
+  if (!existsSync(config.dataDir)) return { name: 'data directory', status: 'ok', detail: `${config.dataDir} does not exist yet (it is created owner-only)` };
+  const open = findOpenEntries(config.dataDir);
+  if (open.length === 0) return { name: 'data directory', status: 'ok', detail: `${config.dataDir}: only its owner can read it` };
+  const shown = open.slice(0, 3).map((e) => `${e.path} (${e.mode.toString(8).padStart(4, '0')})`).join(', ');
+  return {
+    name: 'data directory',
+    status: 'fail',
+    detail: `${open.length} entr${open.length === 1 ? 'y' : 'ies'} readable or writable by other users: ${shown}${open.length > 3 ? ', …' : ''}. It holds password hashes and sealed keys: run \`chmod -R go= ${config.dataDir}\` (Tessera also does this whenever it opens the directory) and find out what opened it`,
+  };
 }
 
 export async function databaseChecks(config: Config, db: Db, box: SecretBox): Promise<Check[]> {

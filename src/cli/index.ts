@@ -32,7 +32,7 @@ const USAGE = `usage: tessera <command>
 
   serve                                   start the server (what \`npm start\` runs)
   migrate [--json]                        apply database migrations
-  doctor [--json]                         check configuration, database, migrations, keys, clock, issuer URL
+  doctor [--json]                         check configuration, database, migrations, keys, clock, issuer URL, data directory
   user create --username U [--email E] [--name N] --password-stdin [--json]
   user list [--json]
   user show --username U [--json]                 U is a username or a user id

@@ -21,6 +21,8 @@ import { OIDC_SCOPES } from './scopes.ts';
 import { acceptRotatedSecrets } from './secret-grace.ts';
 import { guardDatabase, retryAfterOutages } from './database-errors.ts';
 import { observeEngine } from './observe.ts';
+import { createEngineFetch, refusePrivateMetadataUris } from './outbound.ts';
+import { limitClientAssertionLifetime } from './client-assertions.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditBuffer } from '../domain/audit-buffer.ts';
 
@@ -82,7 +84,11 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     // Tessera's own client properties, settable by operators only (registrant-metadata.ts).
     extraClientMetadata: {
       properties: [...SERVER_OWNED_PROPERTIES],
-      validator: createRegistrantMetadataValidator({ openScopes: config.registrationPolicy === 'open' ? config.registrationOpenScopes : null }),
+      validator: refusePrivateMetadataUris(
+        createRegistrantMetadataValidator({ openScopes: config.registrationPolicy === 'open' ? config.registrationOpenScopes : null }),
+        config,
+        SERVER_OWNED_PROPERTIES[0],
+      ),
     },
     claims: {
       // amr (RFC 8176): how the person signed in — pwd, or fed through an upstream identity provider.
@@ -96,6 +102,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     extraTokenClaims: guardDatabase(createExtraTokenClaims(deps.db, config.rolesInTokens)),
     loadExistingGrant: guardDatabase(createLoadExistingGrant(deps.db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // private_key_jwt assertions live at most 5 minutes (RFC 7523 §3 leaves the limit to us).
+    assertJwtClientAuthClaimsAndHeader: limitClientAssertionLifetime(config.clockToleranceSeconds),
     // OAuth 2.1: the code flow only — no implicit or hybrid response types.
     responseTypes: ['code'],
     // RFC 9700 §2.1.1: PKCE for every client; the engine supports only S256.
@@ -161,14 +169,9 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     clockTolerance: config.clockToleranceSeconds,
     // jwks_uri and sector_identifier_uri documents are small; the engine's default is unlimited.
     fetchResponseBodyLimits: { 'client_id metadata document': 5 * 1024, jwks_uri: 64 * 1024, sector_identifier_uri: 64 * 1024 },
-    // The engine guards its outgoing requests against special-use addresses (SSRF) with its own dispatcher;
-    // OUTBOUND_ALLOW_PRIVATE drops that guard for deployments whose apps sit on private networks.
-    fetch: config.outboundAllowPrivate
-      ? (url, options = {}) => {
-          const { dispatcher: _guard, ...unguarded } = options as RequestInit & { dispatcher?: unknown };
-          return globalThis.fetch(url, unguarded);
-        }
-      : (url, options) => globalThis.fetch(url, options),
+    // The engine guards its outgoing requests against special-use addresses (SSRF); one switch per purpose
+    // lifts it: back-channel logout vs documents named by client metadata (outbound.ts).
+    fetch: createEngineFetch(config),
   };
 
   const provider = new Provider(config.issuer, configuration);

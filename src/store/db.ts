@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { migrations } from '../../migrations/index.ts';
+import { makeDataDirPrivate, makeEntriesPrivate } from './data-dir.ts';
 
 export type Db = Knex;
 
@@ -72,8 +73,9 @@ export function createDatabase(options: DatabaseOptions): Db {
   }
   let connection: Record<string, string> = {};
   if (options.dataDir !== ':memory:') {
+    makeDataDirPrivate(options.dataDir);
     const dir = join(options.dataDir, 'pgdata');
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     connection = { filename: dir };
   }
   return knexFactory({
@@ -90,9 +92,32 @@ export function createDatabase(options: DatabaseOptions): Db {
  * command "DEL" and knex's PostgreSQL code returns a result object instead of the affected-row count.
  * Reporting it as a delete restores `(await q.delete()) > 0`, as on PostgreSQL.
  */
-class PgLiteClient extends (ClientPgLite as unknown as new (...args: unknown[]) => { processResponse(obj: { method?: string }, runner: unknown): unknown }) {
+class PgLiteClient extends (ClientPgLite as unknown as new (...args: unknown[]) => {
+  config: { connection?: { filename?: string } };
+  processResponse(obj: { method?: string }, runner: unknown): unknown;
+  acquireRawConnection(): Promise<unknown>;
+  destroyRawConnection(connection: unknown): Promise<void>;
+}) {
   override processResponse(obj: { method?: string }, runner: unknown): unknown {
     return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+  }
+
+  // PGlite writes some files past the umask (data-dir.ts): owner-only again once it has opened (its initdb
+  // ran) and once it has closed (files written at shut-down).
+  override async acquireRawConnection(): Promise<unknown> {
+    const connection = await super.acquireRawConnection();
+    this.keepFilesPrivate();
+    return connection;
+  }
+
+  override async destroyRawConnection(connection: unknown): Promise<void> {
+    await super.destroyRawConnection(connection);
+    this.keepFilesPrivate();
+  }
+
+  private keepFilesPrivate(): void {
+    const dir = this.config.connection?.filename;
+    if (dir) makeEntriesPrivate(dir);
   }
 }
 

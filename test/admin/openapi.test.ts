@@ -9,6 +9,7 @@ import { createAccessTokenVerifier } from '../../src/domain/access-token-verifie
 import { ADMIN_SCOPES } from '../../src/http/admin/auth.ts';
 import { ADMIN_BASE_PATH, createAdminRouter, servedRoutes, toRouterPath } from '../../src/http/admin/router.ts';
 import { adminApi } from './helpers.ts';
+import { createClient, createUser } from '../helpers/oauth.ts';
 
 let server: TestServer;
 let doc: any;
@@ -97,5 +98,16 @@ describe('the OpenAPI document', () => {
       const res = await anonymous.request(method.toUpperCase(), path.replace(/\{\w+\}/g, 'x'));
       expect(res.status, `${method} ${path}`).toBe(401);
     }
+  });
+
+  it('is public on purpose (docs/admin-api.md): served without a token, it describes routes and never data', async () => {
+    await createClient(server, { name: 'Project Zebra Payroll' });
+    await createUser(server, 'zebra-operator');
+    const res = await fetch(`${server.issuer}/admin/v1/openapi.json`); // no Authorization header
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).not.toMatch(/zebra/i);
+    // The same document as before any data existed: nothing in it comes from the database.
+    expect(JSON.parse(text)).toEqual(doc);
   });
 });

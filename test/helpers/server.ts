@@ -43,8 +43,8 @@ export async function startTestServer(
     TESSERA_SECRET: TEST_SECRET,
     TESSERA_DATA_DIR: options.dataDir ?? ':memory:',
     LOG_LEVEL: 'info',
-    // Test relying parties listen on loopback.
-    OUTBOUND_ALLOW_PRIVATE: 'true',
+    // Test relying parties listen on loopback (back-channel logout); client metadata fetches stay guarded.
+    BACKCHANNEL_LOGOUT_ALLOW_PRIVATE: 'true',
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
     ...options.env,
   });
