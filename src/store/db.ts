@@ -6,6 +6,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import { migrations } from '../../migrations/index.ts';
 import { makeDataDirPrivate, makeEntriesPrivate } from './data-dir.ts';
+import { withMigrationLock } from './migration-lock.ts';
 
 export type Db = Knex;
 
@@ -132,20 +133,23 @@ const migrationSource: Knex.MigrationSource<string> = {
 };
 
 /**
- * Applies pending migrations. Replicas starting together race for knex's migration lock: the losers wait
- * for the winner (up to a minute) instead of failing their start.
+ * Applies pending migrations. Replicas starting together wait for each other on an advisory lock
+ * (migration-lock.ts), tables included. knex's own lock is still retried for up to a minute: a process of
+ * an older version, which takes only that one, may be migrating during a rolling upgrade.
  */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const [, applied] = (await db.migrate.latest()) as [number, string[]];
-      return applied;
-    } catch (error) {
-      if ((error as Error).name !== 'MigrationLocked' || Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 250));
+  return withMigrationLock(db, async () => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const [, applied] = (await db.migrate.latest()) as [number, string[]];
+        return applied;
+      } catch (error) {
+        if ((error as Error).name !== 'MigrationLocked' || Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
-  }
+  });
 }
 
 /** Migrations known to the code but not yet applied to the database (empty when current). */
