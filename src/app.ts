@@ -20,6 +20,7 @@ import { ADMIN_BASE_PATH, createAdminRouter } from './http/admin/router.ts';
 import { feedAudience } from './oidc/provider.ts';
 import type { AccessTokenVerifier } from './domain/access-token-verifier.ts';
 import { createLoginThrottle } from './domain/login-throttle.ts';
+import { createPasswordCheck, type SignInResult } from './services/password-check.ts';
 import type { LiveProvider } from './oidc/live-provider.ts';
 import type { OperationContext } from './cli/operations.ts';
 import type { Metrics } from './metrics.ts';
@@ -68,8 +69,9 @@ export function createApp(deps: AppDeps): Koa {
   // router or the engine passes them towards the database. The admin API applies the same rules in its own shape.
   app.use(refuseHostileInput(config.bodyLimitBytes, { except: [`${ADMIN_BASE_PATH}/`] }));
 
-  const throttle = createLoginThrottle(deps.db, config.loginThrottle);
-  const onLogin = deps.metrics ? { onLogin: (result: 'success' | 'failure' | 'locked') => deps.metrics!.logins.inc({ result }) } : {};
+  const onLogin = deps.metrics ? { onLogin: (result: SignInResult) => deps.metrics!.logins.inc({ result }) } : {};
+  // One password check for the sign-in form and the link-by-password page: one throttle, one audit trail.
+  const checkPassword = createPasswordCheck({ db: deps.db, throttle: createLoginThrottle(deps.db, config.loginThrottle), ...onLogin });
   for (const router of [
     createHealthRouter(deps.db, deps.shutdown),
     ...(deps.metrics && config.metrics.token ? [createMetricsRouter(deps.metrics.registry, config.metrics.token)] : []),
@@ -78,7 +80,7 @@ export function createApp(deps: AppDeps): Koa {
       live,
       db: deps.db,
       hasher: deps.hasher,
-      throttle,
+      checkPassword,
       bodyLimitBytes: config.bodyLimitBytes,
       selfRegistration: config.selfRegistration,
       upstreams: async () => (await listUpstreams(deps.db, { enabledOnly: true })).map((u) => ({ id: u.id, name: u.displayName })),
@@ -88,7 +90,7 @@ export function createApp(deps: AppDeps): Koa {
       live,
       db: deps.db,
       hasher: deps.hasher,
-      throttle,
+      checkPassword,
       client: deps.upstreamClient,
       logger: deps.logger,
       bodyLimitBytes: config.bodyLimitBytes,

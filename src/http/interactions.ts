@@ -7,7 +7,7 @@ import type Provider from 'oidc-provider';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { Db } from '../store/db.ts';
 import type { PasswordHasher } from '../domain/password.ts';
-import type { LoginThrottle } from '../domain/login-throttle.ts';
+import type { PasswordCheck, SignInResult } from '../services/password-check.ts';
 import { authenticate, createAccount } from '../domain/accounts.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { markConsentRemembered } from '../store/access.ts';
@@ -23,13 +23,14 @@ export interface InteractionDeps {
   live: LiveProvider;
   db: Db;
   hasher: PasswordHasher;
-  throttle: LoginThrottle;
+  /** Throttle, verify, count and audit a password (services/password-check.ts). */
+  checkPassword: PasswordCheck;
   bodyLimitBytes: number;
   selfRegistration: boolean;
   /** Upstream identity providers offered on the sign-in page (id and display name). */
   upstreams?: () => Promise<Array<{ id: string; name: string }>>;
   /** Counts sign-ins by result (metrics.ts). */
-  onLogin?: (result: 'success' | 'failure' | 'locked') => void;
+  onLogin?: (result: SignInResult) => void;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -123,28 +124,20 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return renderLogin(ctx, details, { error: strings.login.tooMany(Math.ceil(seconds / 60)), username });
     };
 
-    // Checking and counting in one step: the password is verified only within the limit (domain/login-throttle.ts).
-    const gate = await deps.throttle.begin(username, ctx.ip);
-    if (!gate.ok) {
-      deps.onLogin?.('locked');
-      await audit(ctx, { type: 'login.locked', clientId, details: { username } });
-      return tooMany(gate.retryAfterSeconds);
-    }
-    const result = await authenticate(db, deps.hasher, username, form.get('password') ?? '');
+    const result = await deps.checkPassword({ username, ip: ctx.ip, userAgent: ctx.get('user-agent'), clientId, via: 'login' }, async () => {
+      const found = await authenticate(db, deps.hasher, username, form.get('password') ?? '');
+      return found.ok ? { ok: true as const, value: found.account } : found;
+    });
     if (!result.ok) {
-      const after = await deps.throttle.failed(gate.attempt);
-      deps.onLogin?.('failure');
-      await audit(ctx, { type: 'login.failure', clientId, details: { username, reason: result.reason } });
-      if (!after.ok) return tooMany(after.retryAfterSeconds);
+      if (result.lockedForSeconds > 0) return tooMany(result.lockedForSeconds);
       ctx.status = 401;
       // Same message for an unknown user, a wrong password and a disabled account (no enumeration).
       return renderLogin(ctx, details, { error: strings.login.invalid, username });
     }
-    await deps.throttle.succeeded(gate.attempt);
     deps.onLogin?.('success');
-    ctx.state.accountId = result.account.id;
-    await audit(ctx, { type: 'login.success', accountId: result.account.id, clientId });
-    const login = { accountId: result.account.id, amr: ['pwd'] };
+    ctx.state.accountId = result.value.id;
+    await audit(ctx, { type: 'login.success', accountId: result.value.id, clientId });
+    const login = { accountId: result.value.id, amr: ['pwd'] };
     finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
   });
 

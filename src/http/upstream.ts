@@ -11,7 +11,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Db } from '../store/db.ts';
 import type { PasswordHasher } from '../domain/password.ts';
-import type { LoginThrottle } from '../domain/login-throttle.ts';
+import type { PasswordCheck, SignInResult } from '../services/password-check.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
 import { findUpstream, type UpstreamRow } from '../store/upstreams.ts';
@@ -29,11 +29,12 @@ export interface UpstreamRouterDeps {
   live: LiveProvider;
   db: Db;
   hasher: PasswordHasher;
-  throttle: LoginThrottle;
+  /** The same password check as the sign-in form (services/password-check.ts). */
+  checkPassword: PasswordCheck;
   client: UpstreamClient;
   logger: Logger;
   bodyLimitBytes: number;
-  onLogin?: (result: 'success' | 'failure' | 'locked') => void;
+  onLogin?: (result: SignInResult) => void;
 }
 
 const FLOW_COOKIE = 'tessera.upstream';
@@ -195,24 +196,21 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
       ctx.set('Retry-After', String(seconds));
       return renderLink(ctx, uid, upstream, username, strings.login.tooMany(Math.ceil(seconds / 60)));
     };
-    const gate = await deps.throttle.begin(username, ctx.ip);
-    if (!gate.ok) {
-      deps.onLogin?.('locked');
-      return tooMany(gate.retryAfterSeconds);
-    }
-    const linked = await linkWithPassword(db, deps.hasher, upstream, pending, username, form.get('password') ?? '');
-    if (!linked.ok && linked.reason !== 'already_linked') {
-      const after = await deps.throttle.failed(gate.attempt);
-      deps.onLogin?.('failure');
-      if (!after.ok) return tooMany(after.retryAfterSeconds);
+    const clientId = String(details.params.client_id);
+    const linked = await deps.checkPassword({ username, ip: ctx.ip, userAgent: ctx.get('user-agent'), clientId, via: `upstream:${upstream.id}` }, async () => {
+      const result = await linkWithPassword(db, deps.hasher, upstream, pending, username, form.get('password') ?? '');
+      if (result.ok) return { ok: true as const, value: result.account };
+      // already_linked is decided after the password was checked: it was right.
+      return { ok: false as const, reason: result.reason, passwordRight: result.reason === 'already_linked' };
+    });
+    if (!linked.ok) {
+      if (linked.lockedForSeconds > 0) return tooMany(linked.lockedForSeconds);
+      if (linked.passwordRight) return failed(ctx, 409, strings.upstream.alreadyLinked, uid);
       ctx.status = 401;
       return renderLink(ctx, uid, upstream, username, strings.login.invalid);
     }
-    // The password was right (already_linked is decided after it was checked).
-    await deps.throttle.succeeded(gate.attempt);
-    if (!linked.ok) return failed(ctx, 409, strings.upstream.alreadyLinked, uid);
     clearCookie(ctx, LINK_COOKIE, `${INTERACTION_PATH}/${uid}`);
-    return signIn(ctx, linked.account.id, upstream, String(details.params.client_id), false);
+    return signIn(ctx, linked.value.id, upstream, clientId, false);
   });
 
   return router;
