@@ -4,11 +4,10 @@
 import type { OperationContext } from './operations.ts';
 import { ValidationError } from '../errors.ts';
 import type { Page, PageRequest } from '../store/pagination.ts';
-import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { changeRoles, deleteAccount, listAccountsPage, publicAccount, updateProfile } from '../domain/accounts.ts';
 import { assertNotBuiltIn, disableClient, listClientsPage, publicClient, requireClient, updateClient, type ClientChanges } from '../domain/clients.ts';
 import { listResourceServersPage, publicResourceServer, requireResourceServer } from '../domain/resource-servers.ts';
-import { endSession, listGrants, listSessions, publicGrant, publicSession, revokeGrant } from '../domain/access.ts';
+import { endSession, listGrants, listSessions, publicGrant, publicSession, revocationWindow, revokeGrant } from '../domain/access.ts';
 import { listInitialAccessTokensPage, publicInitialAccessToken, withdrawInitialAccessToken } from '../domain/registration-tokens.ts';
 import { listAuditPage, publicAuditEvent } from '../domain/audit.ts';
 import { bootstrapAdminClient } from '../domain/admin-clients.ts';
@@ -40,9 +39,7 @@ function instant(name: string, value: string | undefined): Date | undefined {
   return date;
 }
 
-async function revocationWindow(ctx: OperationContext) {
-  return { coverUntil: await revocationCoverUntil(ctx.runtime.db, ctx.config.ttl.accessToken) };
-}
+const revocationWindowOf = (ctx: OperationContext) => revocationWindow(ctx.runtime.db, ctx.config.ttl.accessToken);
 
 export const managementOperations = {
   async 'user.list'({ runtime }: OperationContext, input?: PageInput) {
@@ -54,7 +51,7 @@ export const managementOperations = {
     return publicAccount(await updateProfile(runtime.db, user, defined));
   },
   async 'user.delete'(ctx: OperationContext, input: { user: string }) {
-    const { account, endedSessions } = await deleteAccount(ctx.runtime.db, input.user, await revocationWindow(ctx));
+    const { account, endedSessions } = await deleteAccount(ctx.runtime.db, input.user, await revocationWindowOf(ctx));
     return { id: account.id, username: account.username, deleted: true, sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.change-roles'({ runtime }: OperationContext, input: { user: string; add?: string[] | undefined; remove?: string[] | undefined }) {
@@ -74,7 +71,7 @@ export const managementOperations = {
     return pageOf('grants', await listGrants(runtime.db, { user: input?.user, client: input?.client }, pageRequest(input)), publicGrant);
   },
   async 'grant.revoke'(ctx: OperationContext, input: { grantId: string }) {
-    await revokeGrant(ctx.runtime.db, input.grantId, await revocationWindow(ctx));
+    await revokeGrant(ctx.runtime.db, input.grantId, await revocationWindowOf(ctx));
     return { grant_id: input.grantId, revoked: true };
   },
   async 'client.list'({ runtime }: OperationContext, input?: PageInput) {
@@ -89,7 +86,7 @@ export const managementOperations = {
   },
   async 'client.delete'(ctx: OperationContext, input: { clientId: string }) {
     assertNotBuiltIn(input.clientId);
-    await disableClient(ctx.runtime.db, input.clientId, await revocationWindow(ctx), { remove: true });
+    await disableClient(ctx.runtime.db, input.clientId, await revocationWindowOf(ctx), { remove: true });
     return { client_id: input.clientId, deleted: true };
   },
   async 'resource.list'({ runtime }: OperationContext, input?: PageInput) {

@@ -21,6 +21,7 @@ import {
   type NewAccount,
 } from '../domain/accounts.ts';
 import { createClient, disableClient, enableClient, type NewClient } from '../domain/clients.ts';
+import { revocationWindow } from '../domain/access.ts';
 import {
   createResourceServer,
   publicResourceServer,
@@ -28,7 +29,6 @@ import {
   updateResource,
   type ResourceServerInput,
 } from '../domain/resource-servers.ts';
-import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { managementOperations } from './management-operations.ts';
 import { upstreamOperations } from './upstream-operations.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
@@ -50,9 +50,7 @@ export interface OperationContext {
   keysChanged?(): Promise<void>;
 }
 
-async function revocationWindow(ctx: OperationContext) {
-  return { coverUntil: await revocationCoverUntil(ctx.runtime.db, ctx.config.ttl.accessToken) };
-}
+const revocationWindowOf = (ctx: OperationContext) => revocationWindow(ctx.runtime.db, ctx.config.ttl.accessToken);
 
 export const operations = {
   async migrate({ runtime }: OperationContext) {
@@ -69,7 +67,7 @@ export const operations = {
     return publicAccount(await requireAccount(runtime.db, input.user));
   },
   async 'user.disable'(ctx: OperationContext, input: { user: string }) {
-    const { account, endedSessions } = await disableAccount(ctx.runtime.db, input.user, await revocationWindow(ctx));
+    const { account, endedSessions } = await disableAccount(ctx.runtime.db, input.user, await revocationWindowOf(ctx));
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.end-sessions'(ctx: OperationContext, input: { user: string }) {
@@ -80,7 +78,7 @@ export const operations = {
     return publicAccount(await enableAccount(runtime.db, input.user));
   },
   async 'user.set-password'(ctx: OperationContext, input: { user: string; password: string }) {
-    const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, await revocationWindow(ctx));
+    const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, await revocationWindowOf(ctx));
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.add-role'({ runtime }: OperationContext, input: { user: string; roles: string[] }) {
@@ -93,7 +91,7 @@ export const operations = {
     return createClient(runtime.db, runtime.box, input);
   },
   async 'client.disable'(ctx: OperationContext, input: { clientId: string }) {
-    await disableClient(ctx.runtime.db, input.clientId, await revocationWindow(ctx));
+    await disableClient(ctx.runtime.db, input.clientId, await revocationWindowOf(ctx));
     return { client_id: input.clientId, disabled: true };
   },
   async 'client.enable'({ runtime }: OperationContext, input: { clientId: string }) {
@@ -142,7 +140,7 @@ export const operations = {
   },
   async 'resource.delete'(ctx: OperationContext, input: { identifier: string }) {
     const { introspectionClientIds } = await removeResourceServer(ctx.runtime.db, input.identifier);
-    for (const clientId of introspectionClientIds) await disableClient(ctx.runtime.db, clientId, await revocationWindow(ctx), { remove: true });
+    for (const clientId of introspectionClientIds) await disableClient(ctx.runtime.db, clientId, await revocationWindowOf(ctx), { remove: true });
     return { identifier: input.identifier, deleted: true };
   },
   async 'client.rotate-secret'({ runtime, config }: OperationContext, input: { clientId: string; graceSeconds?: number | undefined }) {

@@ -5,7 +5,9 @@ import type { Db } from '../store/db.ts';
 import {
   endSessionByUid,
   findGrantParties,
+  listGrantsOfAccount,
   listGrantsPage,
+  revokeGrantsOfAccount,
   listSessionsPage,
   type EndedSession,
   type GrantRecord,
@@ -13,9 +15,19 @@ import {
 } from '../store/access.ts';
 import { revokeGrants } from '../store/revocations.ts';
 import { insertAuditEvent } from '../store/audit.ts';
+import { revocationCoverUntil } from '../store/resource-servers.ts';
 import type { Page, PageRequest } from '../store/pagination.ts';
 import { BadRequest, NotFound } from '../errors.ts';
 import { requireAccount } from './accounts.ts';
+import { ACCOUNT_CLIENT_ID } from './clients.ts';
+
+/**
+ * How long a revocation must be remembered: until every access token issued before it has expired — the
+ * longest access-token lifetime of any API, or the global one (introspection and the feed rely on it).
+ */
+export async function revocationWindow(db: Db, accessTokenTtlSeconds: number): Promise<{ coverUntil: Date }> {
+  return { coverUntil: await revocationCoverUntil(db, accessTokenTtlSeconds) };
+}
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -55,6 +67,23 @@ export async function revokeGrant(db: Db, grantId: string, revocation: { coverUn
   if (!parties) throw new NotFound(`no grant "${grantId}"`);
   await revokeGrants(db, [grantId], { reason: 'revoked_by_operator', coverUntil: revocation.coverUntil, deleteGrants: true });
   await insertAuditEvent(db, { type: 'grant.revoked', accountId: parties.accountId, clientId: parties.clientId, details: { grant_id: grantId, by: 'operator' } });
+}
+
+/** The apps a person has granted access to, as the account page lists them (not the account page itself). */
+export async function appsOfAccount(db: Db, accountId: string) {
+  return (await listGrantsOfAccount(db, accountId)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
+}
+
+/** The person removes an app: every grant of theirs to it, and every token issued from them, is revoked. */
+export async function removeAppOfAccount(
+  db: Db,
+  accountId: string,
+  clientId: string,
+  revocation: { coverUntil: Date },
+  from: { ip?: string | undefined; userAgent?: string | undefined },
+): Promise<void> {
+  const revoked = await revokeGrantsOfAccount(db, accountId, { clientId, reason: 'revoked_by_user', coverUntil: revocation.coverUntil });
+  await insertAuditEvent(db, { type: 'grant.revoked', accountId, clientId, ip: from.ip, userAgent: from.userAgent, details: { grants: revoked.length, by: 'user' } });
 }
 
 export async function listSessions(db: Db, filter: { user?: string | undefined }, page: PageRequest): Promise<Page<SessionRecord>> {

@@ -103,6 +103,12 @@ export async function findAccountByUsername(db: Db, username: string): Promise<A
   return key.length > 0 && key.length <= 256 && !CONTROL.test(key) ? findAccountByUsernameKey(db, key) : undefined;
 }
 
+/** The account a session belongs to, while it may still use it (not disabled, not deleted). */
+export async function findActiveAccount(db: Db, accountId: string): Promise<AccountRow | undefined> {
+  const account = await findAccountById(db, accountId);
+  return account && !account.disabled ? account : undefined;
+}
+
 export async function requireAccount(db: Db, idOrUsername: string): Promise<AccountRow> {
   const account = CONTROL.test(idOrUsername) ? undefined : ((await findAccountById(db, idOrUsername)) ?? (await findAccountByUsername(db, idOrUsername)));
   if (!account) throw new NotFound(`no user "${idOrUsername}"`);

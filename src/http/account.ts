@@ -9,10 +9,8 @@ import type { LiveProvider } from '../oidc/live-provider.ts';
 import { identitiesOf, unlinkIdentity } from '../domain/upstreams.ts';
 import type { Config } from '../config.ts';
 import type { Db } from '../store/db.ts';
-import { findAccountById } from '../store/accounts.ts';
-import { listGrantsOfAccount, revokeGrantsOfAccount } from '../store/access.ts';
-import { revocationCoverUntil } from '../store/resource-servers.ts';
-import { recordAudit } from '../domain/audit.ts';
+import { findActiveAccount } from '../domain/accounts.ts';
+import { appsOfAccount, removeAppOfAccount, revocationWindow } from '../domain/access.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackPath } from '../domain/clients.ts';
 import { BadRequest } from '../errors.ts';
 import { readForm } from './middleware/body-limit.ts';
@@ -35,8 +33,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
   async function signedInAccount(ctx: Context) {
     const session = await provider().Session.get(ctx);
     if (!session.accountId) return undefined;
-    const account = await findAccountById(db, session.accountId);
-    return account && !account.disabled ? account : undefined;
+    return findActiveAccount(db, session.accountId);
   }
 
   router.get('/', async (ctx) => {
@@ -47,7 +44,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       ctx.body = renderPage('account-sign-in', { action: '/account/sign-in' });
       return;
     }
-    const grants = (await listGrantsOfAccount(db, account.id)).filter((g) => g.clientId !== ACCOUNT_CLIENT_ID);
+    const grants = await appsOfAccount(db, account.id);
     const apps = new Map<string, { clientId: string; name: string; scopes: Set<string>; since: Date }>();
     for (const g of grants) {
       const app = apps.get(g.clientId) ?? { clientId: g.clientId, name: g.clientName ?? g.clientId, scopes: new Set<string>(), since: g.createdAt };
@@ -106,9 +103,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const { form, account } = await signedInForm(ctx);
     const clientId = form.get('client_id') ?? '';
     if (!clientId || clientId.length > 256) throw new BadRequest('no app was chosen');
-    const coverUntil = await revocationCoverUntil(db, config.ttl.accessToken);
-    const revoked = await revokeGrantsOfAccount(db, account.id, { clientId, reason: 'revoked_by_user', coverUntil });
-    await recordAudit(db, { type: 'grant.revoked', accountId: account.id, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { grants: revoked.length, by: 'user' } });
+    await removeAppOfAccount(db, account.id, clientId, await revocationWindow(db, config.ttl.accessToken), { ip: ctx.ip, userAgent: ctx.get('user-agent') });
     ctx.status = 303;
     ctx.redirect('/account');
   });
