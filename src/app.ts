@@ -19,15 +19,13 @@ import { createRevocationFeedRouter } from './http/revocation-feed.ts';
 import { ADMIN_BASE_PATH, createAdminRouter } from './http/admin/router.ts';
 import { feedAudience } from './oidc/provider.ts';
 import type { AccessTokenVerifier } from './domain/access-token-verifier.ts';
-import { createLoginThrottle } from './domain/login-throttle.ts';
-import { createPasswordCheck, type SignInResult } from './services/password-check.ts';
+import { createSignInService, type SignInResult } from './services/sign-in.ts';
 import type { LiveProvider } from './oidc/live-provider.ts';
 import type { OperationContext } from './cli/operations.ts';
 import type { Metrics } from './metrics.ts';
 import { createMetricsRouter } from './http/metrics.ts';
 import { createUpstreamRouter } from './http/upstream.ts';
 import type { UpstreamClient } from './upstream/client.ts';
-import { listUpstreams } from './store/upstreams.ts';
 
 export interface AppDeps {
   config: Config;
@@ -70,33 +68,15 @@ export function createApp(deps: AppDeps): Koa {
   app.use(refuseHostileInput(config.bodyLimitBytes, { except: [`${ADMIN_BASE_PATH}/`] }));
 
   const onLogin = deps.metrics ? { onLogin: (result: SignInResult) => deps.metrics!.logins.inc({ result }) } : {};
-  // One password check for the sign-in form and the link-by-password page: one throttle, one audit trail.
-  const checkPassword = createPasswordCheck({ db: deps.db, throttle: createLoginThrottle(deps.db, config.loginThrottle), ...onLogin });
+  // One sign-in service for the sign-in form, registration, consent and brokered sign-in: one throttle, one audit trail.
+  const signIn = createSignInService(deps.operations, onLogin);
   for (const router of [
-    createHealthRouter(deps.db, deps.shutdown),
+    createHealthRouter(deps.operations, deps.shutdown),
     ...(deps.metrics && config.metrics.token ? [createMetricsRouter(deps.metrics.registry, config.metrics.token)] : []),
     createAssetRouter(),
-    createInteractionRouter({
-      live,
-      db: deps.db,
-      hasher: deps.hasher,
-      checkPassword,
-      bodyLimitBytes: config.bodyLimitBytes,
-      selfRegistration: config.selfRegistration,
-      upstreams: async () => (await listUpstreams(deps.db, { enabledOnly: true })).map((u) => ({ id: u.id, name: u.displayName })),
-      ...onLogin,
-    }),
-    createUpstreamRouter({
-      live,
-      db: deps.db,
-      hasher: deps.hasher,
-      checkPassword,
-      client: deps.upstreamClient,
-      logger: deps.logger,
-      bodyLimitBytes: config.bodyLimitBytes,
-      ...onLogin,
-    }),
-    createAccountRouter({ live, db: deps.db, config }),
+    createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration }),
+    createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes }),
+    createAccountRouter({ live, services: deps.operations, config }),
     createRevocationFeedRouter({
       db: deps.db,
       verifier: deps.verifier,

@@ -1,14 +1,11 @@
 // What the CLI can do, as plain functions of an operation context. The same table serves a direct database
 // connection and the embedded server's control socket (see control-socket.ts), so both run the same rules.
-import type Provider from 'oidc-provider';
-import type { Config } from '../config.ts';
 import { Conflict, ValidationError } from '../errors.ts';
 import { bearerHash } from '../store/bearer-hash.ts';
 import { insertInitialAccessTokenRules } from '../store/registration-rules.ts';
 import { IAT_POLICY } from '../oidc/registration.ts';
-import type { Runtime } from '../runtime.ts';
 import { migrateToLatest } from '../store/db.ts';
-import type { EndedSession } from '../store/access.ts';
+import type { ServiceContext } from '../services/context.ts';
 import {
   changeRoles,
   createAccount,
@@ -39,16 +36,8 @@ import { feedAudience } from '../oidc/provider.ts';
 import { listKeyStatus, retireKey, rotateKeys, rotationPolicy, type RotationMode } from '../domain/keys.ts';
 import type { KeyPurpose } from '../store/keys.ts';
 
-export interface OperationContext {
-  runtime: Runtime;
-  config: Config;
-  /** Sends back-channel logout for sessions an operation ended; returns how many deliveries succeeded. */
-  notifyLogout(ended: EndedSession[]): Promise<number>;
-  /** The engine (the serving one, or one built for the command): for what only it can issue. */
-  provider(): Promise<Provider>;
-  /** Makes a serving process pick up a key rotation at once (other processes follow on their poll). */
-  keysChanged?(): Promise<void>;
-}
+/** The services' context (services/context.ts), under the name the operations table has used. */
+export type OperationContext = ServiceContext;
 
 const revocationWindowOf = (ctx: OperationContext) => revocationWindow(ctx.runtime.db, ctx.config.ttl.accessToken);
 

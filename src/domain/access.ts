@@ -7,6 +7,7 @@ import {
   findGrantParties,
   listGrantsOfAccount,
   listGrantsPage,
+  markConsentRemembered,
   revokeGrantsOfAccount,
   listSessionsPage,
   type EndedSession,
@@ -67,6 +68,11 @@ export async function revokeGrant(db: Db, grantId: string, revocation: { coverUn
   if (!parties) throw new NotFound(`no grant "${grantId}"`);
   await revokeGrants(db, [grantId], { reason: 'revoked_by_operator', coverUntil: revocation.coverUntil, deleteGrants: true });
   await insertAuditEvent(db, { type: 'grant.revoked', accountId: parties.accountId, clientId: parties.clientId, details: { grant_id: grantId, by: 'operator' } });
+}
+
+/** The person ticked "remember": later requests for the same scopes skip the consent page (oidc/consent.ts). */
+export function rememberConsent(db: Db, grantId: string): Promise<void> {
+  return markConsentRemembered(db, grantId);
 }
 
 /** The apps a person has granted access to, as the account page lists them (not the account page itself). */

@@ -13,6 +13,8 @@ import {
   type AccountRow,
   type ProfileChanges,
 } from '../store/accounts.ts';
+
+export type { AccountRow };
 import { endAccountAccess, endAccountSessions } from '../store/access.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';

@@ -20,6 +20,8 @@ import {
   type UpstreamKind,
   type UpstreamRow,
 } from '../store/upstreams.ts';
+
+export type { UpstreamRow };
 import { deleteAccountRow, findAccountById, insertAccount, updateAccount, updateAccountProfile, type AccountRow } from '../store/accounts.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';
@@ -132,6 +134,12 @@ function build(box: SecretBox, rules: UpstreamRules, input: UpstreamInput, exist
 }
 
 /** As shown to operators: never the client secret. */
+/** An upstream offered for sign-in: it exists and is enabled. Ids outside the upstream id format find nothing. */
+export async function findEnabledUpstream(db: Db, id: string): Promise<UpstreamRow | undefined> {
+  const upstream = /^[a-z0-9-]{1,63}$/.test(id) ? await findUpstream(db, id) : undefined;
+  return upstream?.enabled ? upstream : undefined;
+}
+
 export function publicUpstream(u: UpstreamRow) {
   return {
     id: u.id,

@@ -4,13 +4,10 @@
 import { randomBytes, createHash } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
 import type { LiveProvider } from '../oidc/live-provider.ts';
-import { identitiesOf, unlinkIdentity } from '../domain/upstreams.ts';
 import type { Config } from '../config.ts';
-import type { Db } from '../store/db.ts';
-import { findActiveAccount } from '../domain/accounts.ts';
-import { appsOfAccount, removeAppOfAccount, revocationWindow } from '../domain/access.ts';
+import type { ServiceContext } from '../services/context.ts';
+import { appsOf, linkedIdentities, removeApp, signedInAccount as activeAccount, unlinkOwnIdentity } from '../services/account-page.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackPath } from '../domain/clients.ts';
 import { BadRequest } from '../errors.ts';
 import { readForm } from './middleware/body-limit.ts';
@@ -20,12 +17,12 @@ import { strings } from './strings.ts';
 
 export interface AccountDeps {
   live: LiveProvider;
-  db: Db;
+  services: ServiceContext;
   config: Config;
 }
 
 export function createAccountRouter(deps: AccountDeps): Router {
-  const { db, config } = deps;
+  const { services, config } = deps;
   // Read per request: a key rotation swaps the engine.
   const provider = () => deps.live.current;
   const router = new Router({ prefix: '/account' });
@@ -33,7 +30,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
   async function signedInAccount(ctx: Context) {
     const session = await provider().Session.get(ctx);
     if (!session.accountId) return undefined;
-    return findActiveAccount(db, session.accountId);
+    return activeAccount(services, session.accountId);
   }
 
   router.get('/', async (ctx) => {
@@ -44,19 +41,12 @@ export function createAccountRouter(deps: AccountDeps): Router {
       ctx.body = renderPage('account-sign-in', { action: '/account/sign-in' });
       return;
     }
-    const grants = await appsOfAccount(db, account.id);
-    const apps = new Map<string, { clientId: string; name: string; scopes: Set<string>; since: Date }>();
-    for (const g of grants) {
-      const app = apps.get(g.clientId) ?? { clientId: g.clientId, name: g.clientName ?? g.clientId, scopes: new Set<string>(), since: g.createdAt };
-      for (const s of g.scopes) app.scopes.add(s);
-      if (g.createdAt < app.since) app.since = g.createdAt;
-      apps.set(g.clientId, app);
-    }
+    const apps = await appsOf(services, account.id);
     ctx.body = renderPage('account', {
       account,
-      identities: (await identitiesOf(db, account.id)).map((i) => ({ ...i, since: i.linkedAt.toISOString().slice(0, 10) })),
+      identities: (await linkedIdentities(services, account.id)).map((i) => ({ ...i, since: i.linkedAt.toISOString().slice(0, 10) })),
       unlinkAction: '/account/identities/unlink',
-      apps: [...apps.values()].map((a) => ({
+      apps: apps.map((a) => ({
         ...a,
         // The same plain words as the consent page.
         scopes: [...a.scopes].map((s) => strings.consent.scopes[s] ?? s).join(' · '),
@@ -103,7 +93,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const { form, account } = await signedInForm(ctx);
     const clientId = form.get('client_id') ?? '';
     if (!clientId || clientId.length > 256) throw new BadRequest('no app was chosen');
-    await removeAppOfAccount(db, account.id, clientId, await revocationWindow(db, config.ttl.accessToken), { ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    await removeApp(services, account.id, clientId, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
     ctx.status = 303;
     ctx.redirect('/account');
   });
@@ -114,7 +104,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
     const subject = form.get('subject') ?? '';
     if (!upstream || !subject || upstream.length > 64 || subject.length > 512) throw new BadRequest('no linked account was chosen');
     // Refused (409, readable page) when it is the person's last way to sign in.
-    await unlinkIdentity(db, account.id, upstream, subject);
+    await unlinkOwnIdentity(services, account.id, upstream, subject);
     ctx.status = 303;
     ctx.redirect('/account');
   });

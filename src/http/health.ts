@@ -1,10 +1,10 @@
 // Probes for load balancers: /healthz says the process is alive; /readyz that the database answers, its
 // schema is current and the process is not shutting down (so the balancer stops sending it new requests).
 import Router from '@koa/router';
-import type { Db } from '../store/db.ts';
-import { pendingMigrations, ping } from '../store/db.ts';
+import type { ServiceContext } from '../services/context.ts';
+import { readiness } from '../services/maintenance.ts';
 
-export function createHealthRouter(db: Db, shutdown: AbortSignal): Router {
+export function createHealthRouter(services: ServiceContext, shutdown: AbortSignal): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -17,15 +17,9 @@ export function createHealthRouter(db: Db, shutdown: AbortSignal): Router {
       ctx.body = { status: 'not_ready', reason: 'shutting down' };
       return;
     }
-    try {
-      await ping(db);
-      const pending = await pendingMigrations(db);
-      ctx.status = pending.length === 0 ? 200 : 503;
-      ctx.body = pending.length === 0 ? { status: 'ready' } : { status: 'not_ready', reason: 'migrations pending', pending };
-    } catch {
-      ctx.status = 503;
-      ctx.body = { status: 'not_ready', reason: 'database unreachable' };
-    }
+    const { ready, ...why } = await readiness(services);
+    ctx.status = ready ? 200 : 503;
+    ctx.body = ready ? { status: 'ready' } : { status: 'not_ready', ...why };
   });
   return router;
 }

@@ -5,13 +5,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { LiveProvider } from '../oidc/live-provider.ts';
-import type { Db } from '../store/db.ts';
-import type { PasswordHasher } from '../domain/password.ts';
-import type { PasswordCheck, SignInResult } from '../services/password-check.ts';
-import { authenticate, createAccount } from '../domain/accounts.ts';
-import { recordAudit } from '../domain/audit.ts';
-import { markConsentRemembered } from '../store/access.ts';
-import { findResourceServer } from '../store/resource-servers.ts';
+import type { SignInService } from '../services/sign-in.ts';
 import { AppError, BadRequest, NotFound } from '../errors.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
 import { readForm } from './middleware/body-limit.ts';
@@ -21,23 +15,17 @@ import { strings } from './strings.ts';
 
 export interface InteractionDeps {
   live: LiveProvider;
-  db: Db;
-  hasher: PasswordHasher;
-  /** Throttle, verify, count and audit a password (services/password-check.ts). */
-  checkPassword: PasswordCheck;
+  /** Every sign-in use case: password, registration, consent (services/sign-in.ts). */
+  signIn: SignInService;
   bodyLimitBytes: number;
   selfRegistration: boolean;
-  /** Upstream identity providers offered on the sign-in page (id and display name). */
-  upstreams?: () => Promise<Array<{ id: string; name: string }>>;
-  /** Counts sign-ins by result (metrics.ts). */
-  onLogin?: (result: SignInResult) => void;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 type PromptDetails = { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
 
 export function createInteractionRouter(deps: InteractionDeps): Router {
-  const { db } = deps;
+  const { signIn } = deps;
   // Read per request: a key rotation swaps the engine.
   const provider = () => deps.live.current;
   const router = new Router({ prefix: INTERACTION_PATH });
@@ -63,8 +51,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     };
   }
 
-  const audit = (ctx: Context, event: Omit<Parameters<typeof recordAudit>[1], 'ip' | 'userAgent'>) =>
-    recordAudit(db, { ...event, ip: ctx.ip, userAgent: ctx.get('user-agent') });
+  const origin = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') });
 
   function finish(ctx: Context, redirectTo: string): void {
     ctx.status = 303;
@@ -78,7 +65,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       action: `${INTERACTION_PATH}/${details.uid}/login`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
       registerAction: deps.selfRegistration ? `${INTERACTION_PATH}/${details.uid}/register` : undefined,
-      upstreams: ((await deps.upstreams?.()) ?? []).map((u) => ({ name: u.name, action: `${INTERACTION_PATH}/${details.uid}/upstream/${u.id}` })),
+      upstreams: (await signIn.offeredUpstreams()).map((u) => ({ name: u.name, action: `${INTERACTION_PATH}/${details.uid}/upstream/${u.id}` })),
       csrf: csrfToken(ctx),
       username: extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
       error: extra.error,
@@ -89,7 +76,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const d = details.prompt.details as PromptDetails;
     const lines = (d.missingOIDCScope ?? []).map((s) => strings.consent.scopes[s] ?? `${strings.consent.unknownScope} "${s}"`);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) {
-      const api = await findResourceServer(db, resource);
+      const api = await signIn.describeApi(resource);
       for (const s of scopes) {
         const described = api?.scopes.find((x) => x.name === s)?.description;
         lines.push(described ? `${described} (${api!.name})` : `${strings.consent.unknownScope} "${s}" ${strings.consent.resource} ${api?.name ?? resource}`);
@@ -124,19 +111,14 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return renderLogin(ctx, details, { error: strings.login.tooMany(Math.ceil(seconds / 60)), username });
     };
 
-    const result = await deps.checkPassword({ username, ip: ctx.ip, userAgent: ctx.get('user-agent'), clientId, via: 'login' }, async () => {
-      const found = await authenticate(db, deps.hasher, username, form.get('password') ?? '');
-      return found.ok ? { ok: true as const, value: found.account } : found;
-    });
+    const result = await signIn.withPassword({ ...origin(ctx), username, clientId }, form.get('password') ?? '');
     if (!result.ok) {
       if (result.lockedForSeconds > 0) return tooMany(result.lockedForSeconds);
       ctx.status = 401;
       // Same message for an unknown user, a wrong password and a disabled account (no enumeration).
       return renderLogin(ctx, details, { error: strings.login.invalid, username });
     }
-    deps.onLogin?.('success');
     ctx.state.accountId = result.value.id;
-    await audit(ctx, { type: 'login.success', accountId: result.value.id, clientId });
     const login = { accountId: result.value.id, amr: ['pwd'] };
     finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
   });
@@ -155,13 +137,13 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
     const grantId = await grant.save();
-    const remember = form.get('remember') === '1';
-    if (remember) await markConsentRemembered(db, grantId);
-    await audit(ctx, {
-      type: 'consent.granted',
+    await signIn.consented(origin(ctx), {
+      grantId,
       accountId: details.session.accountId,
       clientId: String(details.params.client_id),
-      details: { scopes: d.missingOIDCScope ?? [], resources: d.missingResourceScopes ?? {}, remembered: remember },
+      remember: form.get('remember') === '1',
+      scopes: d.missingOIDCScope ?? [],
+      resources: d.missingResourceScopes ?? {},
     });
     const consent = details.grantId ? {} : { grantId };
     finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { consent }, { mergeWithLastSubmission: true }));
@@ -171,7 +153,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const form = await readForm(ctx, deps.bodyLimitBytes);
     assertCsrf(ctx, form);
     const details = await detailsFor(ctx);
-    await audit(ctx, { type: 'consent.denied', accountId: details.session?.accountId, clientId: String(details.params.client_id) });
+    await signIn.denied(origin(ctx), details.session?.accountId, String(details.params.client_id));
     const result = { error: 'access_denied', error_description: 'the resource owner denied the request' };
     finish(ctx, await provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false }));
   });
@@ -208,13 +190,12 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       name: (form.get('name') ?? '').trim(),
     };
     try {
-      const account = await createAccount(db, deps.hasher, {
+      const account = await signIn.register(origin(ctx), String(details.params.client_id), {
         username: values.username,
         password: form.get('password') ?? '',
         email: values.email || undefined,
         name: values.name || undefined,
       });
-      await audit(ctx, { type: 'user.registered', accountId: account.id, clientId: String(details.params.client_id) });
       const login = { accountId: account.id, amr: ['pwd'] };
       finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
     } catch (error) {

@@ -9,14 +9,10 @@
 // Every failure ends on a readable page with a way back to the sign-in page, never a 500 or a loop.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Db } from '../store/db.ts';
-import type { PasswordHasher } from '../domain/password.ts';
-import type { PasswordCheck, SignInResult } from '../services/password-check.ts';
+import type { SignInService } from '../services/sign-in.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
-import { findUpstream, type UpstreamRow } from '../store/upstreams.ts';
-import { linkWithPassword, resolveUpstreamLogin } from '../domain/upstreams.ts';
-import { recordAudit } from '../domain/audit.ts';
+import type { UpstreamRow } from '../domain/upstreams.ts';
 import { describeUpstreamFailure, type UpstreamChecks, type UpstreamClient } from '../upstream/client.ts';
 import { readForm } from './middleware/body-limit.ts';
 import { assertCsrf, csrfToken } from './middleware/csrf.ts';
@@ -27,14 +23,11 @@ import type { Logger } from '../logger.ts';
 
 export interface UpstreamRouterDeps {
   live: LiveProvider;
-  db: Db;
-  hasher: PasswordHasher;
-  /** The same password check as the sign-in form (services/password-check.ts). */
-  checkPassword: PasswordCheck;
+  /** Every sign-in use case, brokered ones included (services/sign-in.ts). */
+  signIn: SignInService;
   client: UpstreamClient;
   logger: Logger;
   bodyLimitBytes: number;
-  onLogin?: (result: SignInResult) => void;
 }
 
 const FLOW_COOKIE = 'tessera.upstream';
@@ -63,8 +56,9 @@ function decode<T>(value: string | undefined): T | undefined {
 }
 
 export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
-  const { db } = deps;
+  const { signIn: service } = deps;
   const provider = () => deps.live.current;
+  const origin = (ctx: Context) => ({ ip: ctx.ip, userAgent: ctx.get('user-agent') });
   const router = new Router();
 
   const cookieOptions = (ctx: Context, path: string) => ({ httpOnly: true, sameSite: 'lax' as const, secure: ctx.secure, signed: true, path, overwrite: true, maxAge: FLOW_MAX_AGE_MS });
@@ -86,15 +80,9 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     return details;
   }
 
-  async function enabledUpstream(id: string): Promise<UpstreamRow | undefined> {
-    const upstream = /^[a-z0-9-]{1,63}$/.test(id) ? await findUpstream(db, id) : undefined;
-    return upstream?.enabled ? upstream : undefined;
-  }
-
   async function signIn(ctx: Context, accountId: string, upstream: UpstreamRow, clientId: string, created: boolean) {
-    deps.onLogin?.('success');
     ctx.state.accountId = accountId;
-    await recordAudit(db, { type: 'login.upstream', accountId, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, created } });
+    await service.signedInUpstream(origin(ctx), accountId, clientId, upstream, created);
     // amr "fed": authenticated by a federated identity provider (RFC 8176 §2).
     const login = { accountId, amr: ['fed'] };
     ctx.status = 303;
@@ -105,7 +93,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     const form = await readForm(ctx, deps.bodyLimitBytes);
     assertCsrf(ctx, form);
     const details = await loginInteraction(ctx);
-    const upstream = await enabledUpstream(ctx.params.id!);
+    const upstream = await service.upstream(ctx.params.id!);
     if (!upstream) return failed(ctx, 404, strings.upstream.unknown, details.uid);
     let started;
     try {
@@ -114,7 +102,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
       // Unreachable, or it answered with metadata that does not check out (e.g. another issuer's): both 502.
       const reason = describeUpstreamFailure(error) === 'unreachable' ? 'unreachable' : 'invalid';
       deps.logger.warn({ upstream: upstream.id, reason, err: { message: (error as Error).message } }, 'upstream discovery failed');
-      await recordAudit(db, { type: 'login.upstream_failed', clientId: String(details.params.client_id), ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, reason } });
+      await service.upstreamFailed(origin(ctx), String(details.params.client_id), upstream, reason, { count: false });
       return failed(ctx, 502, strings.upstream[reason](upstream.displayName), details.uid);
     }
     const flow: Flow = { uid: details.uid, upstream: upstream.id, ...started.checks };
@@ -138,7 +126,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     // One use: whatever happens next, this round trip is over.
     clearCookie(ctx, FLOW_COOKIE, '/');
     if (!flow || flow.uid !== uid || flow.upstream !== ctx.params.id) return failed(ctx, 400, strings.upstream.expired, flow?.uid === uid ? uid : undefined);
-    const upstream = await enabledUpstream(flow.upstream);
+    const upstream = await service.upstream(flow.upstream);
     if (!upstream) return failed(ctx, 404, strings.upstream.unknown, uid);
     const details = await loginInteraction(ctx);
     const clientId = String(details.params.client_id);
@@ -149,16 +137,14 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     } catch (error) {
       const reason = describeUpstreamFailure(error);
       deps.logger.warn({ upstream: upstream.id, reason, err: { message: (error as Error).message } }, 'upstream sign-in failed');
-      await recordAudit(db, { type: 'login.upstream_failed', clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, reason } });
-      deps.onLogin?.('failure');
+      await service.upstreamFailed(origin(ctx), clientId, upstream, reason);
       const status = reason === 'unreachable' ? 502 : reason === 'denied' ? 403 : 400;
       return failed(ctx, status, strings.upstream[reason](upstream.displayName), uid);
     }
 
-    const result = await resolveUpstreamLogin(db, upstream, profile);
+    const result = await service.resolveUpstream(upstream, profile);
     if (result.kind === 'disabled') {
-      await recordAudit(db, { type: 'login.upstream_failed', clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), details: { upstream: upstream.id, reason: 'disabled' } });
-      deps.onLogin?.('failure');
+      await service.upstreamFailed(origin(ctx), clientId, upstream, 'disabled');
       return failed(ctx, 403, strings.upstream.disabled, uid);
     }
     if (result.kind === 'signed-in') return signIn(ctx, result.account.id, upstream, clientId, result.created);
@@ -185,7 +171,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     const uid = ctx.params.uid!;
     const pending = decode<PendingLink>(ctx.cookies.get(LINK_COOKIE, { signed: true }));
     if (!pending) return failed(ctx, 400, strings.upstream.expired, uid);
-    const upstream = await enabledUpstream(pending.upstream);
+    const upstream = await service.upstream(pending.upstream);
     if (!upstream) return failed(ctx, 404, strings.upstream.unknown, uid);
     const details = await loginInteraction(ctx);
     const username = (form.get('username') ?? '').trim();
@@ -197,12 +183,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
       return renderLink(ctx, uid, upstream, username, strings.login.tooMany(Math.ceil(seconds / 60)));
     };
     const clientId = String(details.params.client_id);
-    const linked = await deps.checkPassword({ username, ip: ctx.ip, userAgent: ctx.get('user-agent'), clientId, via: `upstream:${upstream.id}` }, async () => {
-      const result = await linkWithPassword(db, deps.hasher, upstream, pending, username, form.get('password') ?? '');
-      if (result.ok) return { ok: true as const, value: result.account };
-      // already_linked is decided after the password was checked: it was right.
-      return { ok: false as const, reason: result.reason, passwordRight: result.reason === 'already_linked' };
-    });
+    const linked = await service.linkWithPassword({ ...origin(ctx), username, clientId }, upstream, pending, form.get('password') ?? '');
     if (!linked.ok) {
       if (linked.lockedForSeconds > 0) return tooMany(linked.lockedForSeconds);
       if (linked.passwordRight) return failed(ctx, 409, strings.upstream.alreadyLinked, uid);

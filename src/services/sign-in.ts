@@ -1,0 +1,164 @@
+// Signing a person in, every way it happens: the password form, self-registration, consent, and brokered
+// sign-in through an upstream identity provider (with its link-by-password page). The routers
+// (http/interactions.ts, http/upstream.ts) parse, call these and render; every audit record and sign-in
+// count of a sign-in is written here.
+//
+// "A person proves a password" is one use case (checkPassword), run by the sign-in form and the
+// link-by-password page alike, so brute-force protection, the audit trail and the metrics cannot drift
+// apart. Order matters (domain/login-throttle.ts): a point of the IP's and the name's allowance is taken
+// atomically before the password is verified, and a refused attempt verifies nothing.
+import type { Db } from '../store/db.ts';
+import type { ServiceContext } from './context.ts';
+import { recordAudit, type AuditEvent } from '../domain/audit.ts';
+import { authenticate, createAccount, type AccountRow, type NewAccount } from '../domain/accounts.ts';
+import { createLoginThrottle, type LoginThrottle } from '../domain/login-throttle.ts';
+import { findEnabledUpstream, linkWithPassword, listUpstreams, resolveUpstreamLogin, type UpstreamProfile, type UpstreamRow } from '../domain/upstreams.ts';
+import { rememberConsent } from '../domain/access.ts';
+import { findResourceServer } from '../domain/resource-servers.ts';
+
+export type SignInResult = 'success' | 'failure' | 'locked';
+
+export interface PasswordCheckDeps {
+  db: Db;
+  throttle: LoginThrottle;
+  /** Counts sign-in attempts by result (metrics.ts). */
+  onLogin?: (result: SignInResult) => void;
+}
+
+export interface PasswordAttempt {
+  username: string;
+  ip: string;
+  userAgent: string | undefined;
+  clientId: string;
+  /** Which page asked, recorded with failures: the sign-in form or an upstream's link-by-password page. */
+  via: 'login' | `upstream:${string}`;
+}
+
+/**
+ * What verifying the password found. `passwordRight` on a refusal: the password was right but the step
+ * cannot complete (an identity already linked), so the attempt counts as a success for the throttle.
+ */
+export type PasswordVerdict<T> = { ok: true; value: T } | { ok: false; reason: string; passwordRight?: boolean };
+
+/** On a refusal, `lockedForSeconds` > 0 when the name or address is locked out (now or by this attempt). */
+export type PasswordOutcome<T> = { ok: true; value: T } | { ok: false; lockedForSeconds: number; reason: string; passwordRight: boolean };
+
+export function createPasswordCheck(deps: PasswordCheckDeps) {
+  const audit = (attempt: PasswordAttempt, type: 'login.locked' | 'login.failure', details: Record<string, unknown>) =>
+    recordAudit(deps.db, {
+      type,
+      clientId: attempt.clientId,
+      ip: attempt.ip,
+      userAgent: attempt.userAgent,
+      details: { username: attempt.username, ...(attempt.via === 'login' ? {} : { via: attempt.via }), ...details },
+    });
+
+  return async function checkPassword<T>(attempt: PasswordAttempt, verify: () => Promise<PasswordVerdict<T>>): Promise<PasswordOutcome<T>> {
+    const gate = await deps.throttle.begin(attempt.username, attempt.ip);
+    if (!gate.ok) {
+      deps.onLogin?.('locked');
+      await audit(attempt, 'login.locked', {});
+      return { ok: false, lockedForSeconds: gate.retryAfterSeconds, reason: 'locked', passwordRight: false };
+    }
+    const verdict = await verify();
+    if (verdict.ok || verdict.passwordRight) {
+      await deps.throttle.succeeded(gate.attempt);
+      return verdict.ok ? verdict : { ok: false, lockedForSeconds: 0, reason: verdict.reason, passwordRight: true };
+    }
+    const after = await deps.throttle.failed(gate.attempt);
+    deps.onLogin?.('failure');
+    await audit(attempt, 'login.failure', { reason: verdict.reason });
+    return after.ok
+      ? { ok: false, lockedForSeconds: 0, reason: verdict.reason, passwordRight: false }
+      : { ok: false, lockedForSeconds: after.retryAfterSeconds, reason: verdict.reason, passwordRight: false };
+  };
+}
+
+export type PasswordCheck = ReturnType<typeof createPasswordCheck>;
+
+/** Where a request came from, for the audit trail. */
+export interface RequestOrigin {
+  ip: string;
+  userAgent: string | undefined;
+}
+
+type Audited = Omit<AuditEvent, 'ip' | 'userAgent'>;
+
+export function createSignInService(ctx: ServiceContext, options: { onLogin?: (result: SignInResult) => void } = {}) {
+  const { db, hasher } = ctx.runtime;
+  const throttle = createLoginThrottle(db, ctx.config.loginThrottle);
+  const checkPassword = createPasswordCheck({ db, throttle, ...options });
+  const audit = (from: RequestOrigin, event: Audited) => recordAudit(db, { ...event, ip: from.ip, userAgent: from.userAgent });
+
+  return {
+    /** The sign-in form: the account, once the password checks out within the limits; audited and counted. */
+    async withPassword(attempt: Omit<PasswordAttempt, 'via'>, password: string): Promise<PasswordOutcome<AccountRow>> {
+      const outcome = await checkPassword({ ...attempt, via: 'login' }, async () => {
+        const found = await authenticate(db, hasher, attempt.username, password);
+        return found.ok ? { ok: true as const, value: found.account } : found;
+      });
+      if (outcome.ok) {
+        options.onLogin?.('success');
+        await audit(attempt, { type: 'login.success', accountId: outcome.value.id, clientId: attempt.clientId });
+      }
+      return outcome;
+    },
+
+    /** SELF_REGISTRATION: a new account, with the same password rules as the CLI; audited. */
+    async register(from: RequestOrigin, clientId: string, input: NewAccount): Promise<AccountRow> {
+      const account = await createAccount(db, hasher, input);
+      await audit(from, { type: 'user.registered', accountId: account.id, clientId });
+      return account;
+    },
+
+    /** A saved consent, remembered for next time when the person asked; audited. */
+    async consented(from: RequestOrigin, consent: { grantId: string; accountId: string; clientId: string; remember: boolean; scopes: string[]; resources: Record<string, string[]> }) {
+      if (consent.remember) await rememberConsent(db, consent.grantId);
+      await audit(from, {
+        type: 'consent.granted',
+        accountId: consent.accountId,
+        clientId: consent.clientId,
+        details: { scopes: consent.scopes, resources: consent.resources, remembered: consent.remember },
+      });
+    },
+
+    denied(from: RequestOrigin, accountId: string | undefined, clientId: string) {
+      return audit(from, { type: 'consent.denied', accountId, clientId });
+    },
+
+    /** An API named on the consent page, for its name and its scopes' descriptions. */
+    describeApi: (resource: string) => findResourceServer(db, resource),
+
+    upstream: (id: string) => findEnabledUpstream(db, id),
+
+    /** The "Continue with …" buttons of the sign-in page. */
+    offeredUpstreams: async () => (await listUpstreams(db, { enabledOnly: true })).map((u) => ({ id: u.id, name: u.displayName })),
+
+    /** The upstream could not be used (unreachable, refused, an account disabled here); audited and counted. */
+    async upstreamFailed(from: RequestOrigin, clientId: string, upstream: UpstreamRow, reason: string, { count = true } = {}) {
+      await audit(from, { type: 'login.upstream_failed', clientId, details: { upstream: upstream.id, reason } });
+      if (count) options.onLogin?.('failure');
+    },
+
+    /** Who the upstream's person is here: signed in (found or created just in time), disabled, or to link. */
+    resolveUpstream: (upstream: UpstreamRow, profile: UpstreamProfile) => resolveUpstreamLogin(db, upstream, profile),
+
+    /** The link-by-password page: the same password check as the sign-in form, then the link. */
+    linkWithPassword(attempt: Omit<PasswordAttempt, 'via'>, upstream: UpstreamRow, profile: Pick<UpstreamProfile, 'subject' | 'email'>, password: string) {
+      return checkPassword({ ...attempt, via: `upstream:${upstream.id}` }, async () => {
+        const result = await linkWithPassword(db, hasher, upstream, profile, attempt.username, password);
+        if (result.ok) return { ok: true as const, value: result.account };
+        // already_linked is decided after the password was checked: it was right.
+        return { ok: false as const, reason: result.reason, passwordRight: result.reason === 'already_linked' };
+      });
+    },
+
+    /** A federated sign-in completed; audited and counted. */
+    async signedInUpstream(from: RequestOrigin, accountId: string, clientId: string, upstream: UpstreamRow, created: boolean) {
+      options.onLogin?.('success');
+      await audit(from, { type: 'login.upstream', accountId, clientId, details: { upstream: upstream.id, created } });
+    },
+  };
+}
+
+export type SignInService = ReturnType<typeof createSignInService>;
