@@ -1,5 +1,7 @@
-// Errors the host raises on purpose. One handler (http/middleware/error-handler.ts) renders them as
-// OAuth-style JSON or as a readable HTML page; anything else is a logged 500 with a generic body.
+// Every error the host raises on purpose, in one place. `toProblem` (problem.ts) turns these — and the
+// database's, the engine's and Koa's errors — into the one answer every renderer formats (error page, OAuth
+// JSON, admin API JSON, control-socket reply, CLI line); anything else becomes a logged 500 with a generic
+// description.
 export class AppError extends Error {
   readonly status: number;
   readonly code: string;
@@ -23,6 +25,13 @@ export class BadRequest extends AppError {
   }
 }
 
+/** RFC 6750 §3.1: the bearer token is missing, invalid or not for this endpoint. */
+export class Unauthorized extends AppError {
+  constructor(description: string, code = 'invalid_token') {
+    super(401, code, description);
+  }
+}
+
 export class NotFound extends AppError {
   constructor(description = 'not found') {
     super(404, 'not_found', description);
@@ -30,8 +39,8 @@ export class NotFound extends AppError {
 }
 
 export class PayloadTooLarge extends AppError {
-  constructor() {
-    super(413, 'invalid_request', 'request body too large');
+  constructor(description = 'request body too large') {
+    super(413, 'invalid_request', description);
   }
 }
 
@@ -50,17 +59,44 @@ export class Conflict extends AppError {
 
 /** The database cannot be reached: RFC 6749 §4.1.2.1 `temporarily_unavailable`, answered with 503. */
 export class TemporarilyUnavailable extends AppError {
+  /** What the caller is told to wait before trying again (the Retry-After header). */
+  readonly retryAfterSeconds = 5;
   constructor() {
     super(503, 'temporarily_unavailable', 'the service is temporarily unavailable; try again shortly', true);
   }
 }
 
+/** One field's problem in a ValidationError (`path` into the input, as zod reports it). */
+export interface Detail {
+  path: Array<string | number>;
+  message: string;
+}
+
 /**
- * Raised by the CLI, domain and store for input that fails validation: 422 for well-formed input that is not
- * acceptable, 400 for input that is malformed (e.g. a pagination cursor the server never issued).
+ * Input that fails validation: 422 for well-formed input that is not acceptable, 400 for input that is
+ * malformed (e.g. a pagination cursor the server never issued). `details` names each failing field.
  */
 export class ValidationError extends AppError {
-  constructor(description: string, status: 400 | 422 = 422) {
+  readonly details: Detail[];
+  constructor(description: string, status: 400 | 422 = 422, details: Detail[] = []) {
     super(status, 'invalid_request', description);
+    this.details = details;
+  }
+}
+
+/** The admin API's request parsing (http/admin/request.ts): a ValidationError, status first. */
+export class InvalidInput extends ValidationError {
+  constructor(status: 400 | 422, description: string, details: Detail[]) {
+    super(description, status, details);
+  }
+}
+
+/** UsageError's code: the CLI's renderer answers it with exit status 2. */
+export const USAGE_ERROR = 'invalid_usage';
+
+/** A command line the CLI cannot run (unknown command or flag, a flag missing): exit 2, not 1. */
+export class UsageError extends AppError {
+  constructor(description: string) {
+    super(400, USAGE_ERROR, description);
   }
 }

@@ -4,7 +4,8 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
-import { AppError } from '../errors.ts';
+import { Conflict, NotFound, PayloadTooLarge } from '../errors.ts';
+import { toProblem } from '../problem.ts';
 import type { Logger } from '../logger.ts';
 import { isOperationName, runOperation, type OperationContext, type OperationName } from './operations.ts';
 
@@ -14,14 +15,15 @@ export function controlSocketPath(dataDir: string): string {
   return join(resolve(dataDir), 'control.sock');
 }
 
-type Reply = { ok: true; result: unknown } | { ok: false; status: number; error: string };
+/** A failure carries toProblem's status, code (`code`) and description (`error`). */
+type Reply = { ok: true; result: unknown } | { ok: false; status: number; code: string; error: string };
 
 async function readJson(req: NodeJS.ReadableStream): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new AppError(413, 'invalid_request', 'request too large');
+    if (size > MAX_BODY) throw new PayloadTooLarge('request too large');
     chunks.push(chunk as Buffer);
   }
   return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
@@ -31,7 +33,7 @@ async function readJson(req: NodeJS.ReadableStream): Promise<unknown> {
 export async function assertDataDirFree(path: string): Promise<void> {
   if (!existsSync(path)) return;
   if (await isListening(path)) {
-    throw new AppError(409, 'conflict', `another Tessera process is already serving this data directory (${path}); stop it first`);
+    throw new Conflict(`another Tessera process is already serving this data directory (${path}); stop it first`);
   }
   unlinkSync(path); // stale socket from a process that did not shut down cleanly
 }
@@ -42,15 +44,14 @@ export async function startControlSocket(path: string, context: OperationContext
     let reply: Reply;
     const name = decodeURIComponent((req.url ?? '').replace(/^\/operations\//, ''));
     try {
-      if (req.method !== 'POST' || !isOperationName(name)) throw new AppError(404, 'not_found', `unknown operation ${name}`);
+      if (req.method !== 'POST' || !isOperationName(name)) throw new NotFound(`unknown operation ${name}`);
       const input = await readJson(req);
       reply = { ok: true, result: await runOperation(context, name, input as never) };
     } catch (error) {
-      if (error instanceof AppError && error.expose) reply = { ok: false, status: error.status, error: error.description };
-      else {
-        logger.error({ err: error, operation: name }, 'control operation failed');
-        reply = { ok: false, status: 500, error: 'operation failed; see the server log' };
-      }
+      const problem = toProblem(error);
+      if (!problem.expose) logger.error({ err: error, operation: name }, 'control operation failed');
+      else if (problem.status === 503) logger.warn({ operation: name, err: { message: (error as Error).message } }, 'database unavailable');
+      reply = { ok: false, status: problem.status, code: problem.error, error: problem.description };
     }
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(reply));

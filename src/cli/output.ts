@@ -1,5 +1,9 @@
 // Shared CLI plumbing: JSON or readable output, stdin reading, and the error contract (one line, exit code).
-import { AppError } from '../errors.ts';
+import { AppError, USAGE_ERROR, UsageError } from '../errors.ts';
+import { toProblem } from '../problem.ts';
+
+// UsageError lives with every other error class (errors.ts); the commands import it from here.
+export { UsageError };
 
 export function print(json: boolean, value: Record<string, unknown>, human: string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
@@ -12,22 +16,31 @@ export async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
-export class UsageError extends Error {}
+// The driver's errors that mean "the configured database cannot be used" when the CLI connects itself: the
+// unreachable ones toProblem answers 503, plus a database that does not exist and a refused password.
+const CONNECT_CODES = new Set(['3D000', '28P01']);
+
+/**
+ * The CLI's rendering of toProblem: exit 2 for a usage error, 1 for any other failure, and one line. Its
+ * reader is the operator, who also reads the server's log: where a caller would get a generic description,
+ * the line names the underlying error instead (its message, never a stack).
+ */
+export function describeFailure(error: unknown): { exitCode: 1 | 2; line: string } {
+  const problem = toProblem(error);
+  if (problem.error === USAGE_ERROR) return { exitCode: 2, line: problem.description };
+  const e = error as { code?: unknown; message?: unknown } | null | undefined;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  // Not an AppError: a reply of the serving process (through the control socket) already says it in words.
+  if (!(error instanceof AppError) && (problem.status === 503 || (code !== undefined && CONNECT_CODES.has(code)))) {
+    return { exitCode: 1, line: `cannot reach the database${code ? ` (${code})` : ''}: ${message}` };
+  }
+  if (!problem.expose) return { exitCode: 1, line: `unexpected error: ${message}` };
+  return { exitCode: 1, line: problem.description };
+}
 
 export function reportAndExit(error: unknown): never {
-  if (error instanceof UsageError) {
-    process.stderr.write(`tessera: ${error.message}\n`);
-    process.exit(2);
-  }
-  if (error instanceof AppError && error.expose) {
-    process.stderr.write(`tessera: ${error.description}\n`);
-    process.exit(1);
-  }
-  const e = error as { code?: string; message?: string };
-  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND' || e?.code === '3D000' || e?.code === '28P01') {
-    process.stderr.write(`tessera: cannot reach the database (${e.code}): ${e.message}\n`);
-    process.exit(1);
-  }
-  process.stderr.write(`tessera: unexpected error: ${e?.message ?? String(error)}\n`);
-  process.exit(1);
+  const { exitCode, line } = describeFailure(error);
+  process.stderr.write(`tessera: ${line}\n`);
+  process.exit(exitCode);
 }

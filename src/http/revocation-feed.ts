@@ -10,8 +10,8 @@ import { findClientById } from '../store/clients.ts';
 import { readFeed, type FeedEvent } from '../store/revocations.ts';
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
-import { AppError } from '../errors.ts';
-import { isDatabaseUnavailable } from '../store/unavailable.ts';
+import { AppError, Unauthorized } from '../errors.ts';
+import { isDatabaseUnavailable } from '../problem.ts';
 import { FEED_PATH } from '../oidc/provider.ts';
 
 export interface FeedDeps {
@@ -26,12 +26,6 @@ export interface FeedDeps {
   shutdown: AbortSignal;
   /** Event streams one client may hold open at once (in this process); beyond it, 429. */
   maxStreamsPerClient?: number;
-}
-
-class Unauthorized extends AppError {
-  constructor(description: string, code = 'invalid_token') {
-    super(401, code, description);
-  }
 }
 
 const BATCH = 500;

@@ -85,7 +85,6 @@ export const strings = {
   error: {
     title: 'Something went wrong',
     generic: 'The request could not be completed.',
-    unrepresentable: 'The request holds a value that cannot be accepted (such as a NUL character or an out-of-range number).',
     back: 'Close this page and start again from the application you were using.',
   },
 } as const;

@@ -3,8 +3,7 @@
 // (and Retry-After), so every engine hook that reads the database goes through `guardDatabase`. A value the
 // database cannot represent (NUL, an out-of-range number) is answered 400 invalid_request there too.
 import { errors, type Provider } from 'oidc-provider';
-import { isDatabaseUnavailable } from '../store/unavailable.ts';
-import { isUnrepresentableInput } from '../store/representable.ts';
+import { isDatabaseUnavailable, isUnrepresentableInput } from '../problem.ts';
 
 function unavailable(cause: unknown): Error {
   const error = new errors.TemporarilyUnavailable('the service is temporarily unavailable; try again shortly', { cause });

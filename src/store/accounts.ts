@@ -1,5 +1,6 @@
 import type { Db } from './db.ts';
 import { keysetPage, type Page, type PageRequest } from './pagination.ts';
+import { isUniqueViolation } from '../problem.ts';
 
 export interface AccountRow {
   id: string;
@@ -132,7 +133,7 @@ export async function updateAccountProfile(
     return { ok: true, account: updated[0] ? toAccount(updated[0] as RawAccountRow) : undefined };
   } catch (error) {
     // Taken between the check and the update: the unique index on username_key decides.
-    if ((error as { code?: string }).code === '23505') return { ok: false, reason: 'username_taken' };
+    if (isUniqueViolation(error)) return { ok: false, reason: 'username_taken' };
     throw error;
   }
 }

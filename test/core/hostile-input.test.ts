@@ -30,7 +30,7 @@ import { MAX_CURSOR } from '../../src/http/revocation-feed.ts';
 import { strings } from '../../src/http/strings.ts';
 import { createLogger } from '../../src/logger.ts';
 import { guardDatabase } from '../../src/oidc/database-errors.ts';
-import { isUnrepresentableInput } from '../../src/store/representable.ts';
+import { isUnrepresentableInput } from '../../src/problem.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20_260_417);
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'; // RFC 7636 appendix B

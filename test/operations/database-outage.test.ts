@@ -1,5 +1,6 @@
 // PostgreSQL stops and comes back while the server runs: requests are answered with 503
-// temporarily_unavailable (JSON, or a readable page) instead of hanging or a 500, /readyz says not ready,
+// temporarily_unavailable (JSON, or a readable page, or the admin API's JSON) instead of hanging or a 500,
+// /readyz says not ready,
 // the process stays up, and service resumes without a restart. The database here is a private cluster of
 // this test's own (scripts/private-postgres.ts), so stopping it disturbs no one.
 import { existsSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { startPrivatePostgres, type PrivatePostgres } from '../../scripts/privat
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { basic, createClient, postForm } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
+import { adminSession } from '../admin/helpers.ts';
 
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const havePostgres = existsSync(`${PG_BIN}/initdb`);
@@ -101,5 +103,40 @@ describe.skipIf(!havePostgres)('database outage', { timeout: 120_000 }, () => {
     }
     // The client registered before the crash is still there: its credentials still work.
     expect(after).toBe(200);
+  });
+
+  it('the admin API answers 503 temporarily_unavailable with Retry-After while PostgreSQL is down, not 500', async () => {
+    const { token } = await adminSession(server);
+    const admin = (method: string, path: string, body?: unknown) =>
+      fetch(`${server.issuer}/admin/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        ...within(),
+      });
+    expect((await admin('GET', '/clients')).status).toBe(200);
+    await pg.kill();
+    try {
+      // A read, and a write (whose audit record cannot be written either).
+      for (const [method, path, body] of [
+        ['GET', '/clients', undefined],
+        ['POST', '/users', { username: 'during-outage', password: 'correct horse battery' }],
+      ] as const) {
+        const res = await admin(method, path, body);
+        expect(res.status, `${method} ${path}`).toBe(503);
+        expect(res.headers.get('retry-after'), `${method} ${path}`).toBe('5');
+        expect(res.headers.get('cache-control')).toBe('no-store');
+        expect(await res.json()).toEqual({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/temporarily unavailable/), details: [] });
+      }
+      expect(server.logs.join('')).not.toContain('admin API error');
+    } finally {
+      await pg.start();
+    }
+    let status = 0;
+    for (let i = 0; i < 60 && status !== 200; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 500));
+      status = (await admin('GET', '/clients')).status;
+    }
+    expect(status).toBe(200);
   });
 });

@@ -2,43 +2,14 @@
 // `{error, error_description, details}` whatever the Accept header, and an audit record of every call that
 // may change something (type admin.request: who, method, route, status), whether it succeeded or not.
 import type { Context, Middleware } from 'koa';
-import { AppError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { Db } from '../../store/db.ts';
 import { recordAudit } from '../../domain/audit.ts';
-import { isRepresentableText, isUnrepresentableInput } from '../../store/representable.ts';
-import { InvalidInput, type Detail } from './request.ts';
+import { isRepresentableText } from '../../store/representable.ts';
+import { toProblem } from '../../problem.ts';
 import type { AdminRoute, Caller } from './route.ts';
 
-export interface AdminError {
-  status: number;
-  code: string;
-  description: string;
-  details: Detail[];
-}
-
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-export function shapeAdminError(error: unknown): AdminError | undefined {
-  if (error instanceof AppError) {
-    return {
-      status: error.status,
-      code: error.code,
-      description: error.expose ? error.description : 'the request failed',
-      details: error instanceof InvalidInput ? error.details : [],
-    };
-  }
-  // A unique index refused a row that a check-then-insert let through (two requests racing).
-  if ((error as { code?: unknown })?.code === '23505') return { status: 409, code: 'conflict', description: 'that already exists', details: [] };
-  // Safety net behind the schemas: a value PostgreSQL cannot represent (NUL, out-of-range number or date).
-  if (isUnrepresentableInput(error)) return { status: 400, code: 'invalid_request', description: 'the request holds a value that cannot be stored', details: [] };
-  // Koa's own http-errors (e.g. a malformed query string).
-  const h = error as { status?: unknown; expose?: unknown; message?: unknown };
-  if (typeof h?.status === 'number' && h.status >= 400 && h.status < 500 && h.expose === true) {
-    return { status: h.status, code: 'invalid_request', description: String(h.message), details: [] };
-  }
-  return undefined;
-}
 
 export interface BoundaryDeps {
   db: Db;
@@ -53,13 +24,13 @@ export function adminBoundary(deps: BoundaryDeps, route: AdminRoute | undefined)
     try {
       await next();
     } catch (error) {
-      let shaped = shapeAdminError(error);
-      if (!shaped) {
-        deps.logger.error({ err: error, path: ctx.path, method: ctx.method }, 'admin API error');
-        shaped = { status: 500, code: 'server_error', description: 'the request failed; see the server log', details: [] };
-      }
-      ctx.status = shaped.status;
-      ctx.body = { error: shaped.code, error_description: shaped.description, details: shaped.details };
+      // The status and wording are toProblem's (problem.ts); this only writes them in the admin API's shape.
+      const problem = toProblem(error);
+      if (!problem.expose) deps.logger.error({ err: error, path: ctx.path, method: ctx.method }, 'admin API error');
+      else if (problem.status === 503) deps.logger.warn({ path: ctx.path, err: { message: (error as Error).message } }, 'database unavailable');
+      ctx.status = problem.status;
+      if (problem.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(problem.retryAfterSeconds));
+      ctx.body = { error: problem.error, error_description: problem.description, details: problem.details ?? [] };
     } finally {
       if (!SAFE_METHODS.has(ctx.method)) await audit(deps, ctx, route);
     }

@@ -2,25 +2,11 @@
 // path, query and body, each failure with its own status and the failing fields in `details`.
 import type { Context } from 'koa';
 import type { z } from 'zod';
-import { AppError, PayloadTooLarge } from '../../errors.ts';
+import { AppError, InvalidInput, PayloadTooLarge, type Detail } from '../../errors.ts';
 import { findHostileString } from '../middleware/hostile-input.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const HOSTILE_MESSAGE = 'must not contain a NUL character or an unpaired surrogate';
-
-export interface Detail {
-  path: Array<string | number>;
-  message: string;
-}
-
-/** A request whose input failed validation; `details` names each problem. */
-export class InvalidInput extends AppError {
-  readonly details: Detail[];
-  constructor(status: 400 | 422, description: string, details: Detail[]) {
-    super(status, 'invalid_request', description);
-    this.details = details;
-  }
-}
 
 function hasBody(ctx: Context): boolean {
   return (ctx.request.length ?? 0) > 0 || ctx.get('transfer-encoding') !== '';
