@@ -83,83 +83,100 @@ const envSchema = z.object({
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
 });
 
-export interface Config {
-  readonly port: number;
-  readonly host: string;
-  readonly issuer: string;
-  /** `undefined` means embedded PostgreSQL (PGlite) under `dataDir`. */
-  readonly databaseUrl: string | undefined;
-  readonly databasePoolMax: number;
-  readonly dataDir: string;
-  /** `undefined` only in embedded mode, where a development secret is generated under `dataDir`. */
-  readonly secret: string | undefined;
-  readonly trustProxy: boolean;
-  readonly logLevel: string;
-  readonly ttl: {
-    readonly accessToken: number;
-    readonly idToken: number;
-    readonly refreshToken: number;
-    readonly authorizationCode: number;
-    /** Absolute session lifetime from sign-in. */
-    readonly session: number;
-    /** A session unused for this long ends. */
-    readonly sessionIdle: number;
-    readonly interaction: number;
+type EnvValues = z.output<typeof envSchema>;
+
+/** The configuration as the code reads it, from the validated environment. Config is this shape, read-only. */
+function configFrom(e: EnvValues) {
+  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    issuer,
+    /** `undefined` means embedded PostgreSQL (PGlite) under `dataDir`. */
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    dataDir: e.TESSERA_DATA_DIR,
+    /** `undefined` only in embedded mode, where a development secret is generated under `dataDir`. */
+    secret: e.TESSERA_SECRET,
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    ttl: {
+      accessToken: e.ACCESS_TOKEN_TTL,
+      idToken: e.ID_TOKEN_TTL,
+      refreshToken: e.REFRESH_TOKEN_TTL,
+      authorizationCode: e.AUTHORIZATION_CODE_TTL,
+      /** Absolute session lifetime from sign-in. */
+      session: e.SESSION_TTL,
+      /** A session unused for this long ends. */
+      sessionIdle: Math.min(e.SESSION_IDLE_TTL, e.SESSION_TTL),
+      interaction: e.INTERACTION_TTL,
+    },
+    /** Whether the sign-in page offers "create an account". */
+    selfRegistration: e.SELF_REGISTRATION,
+    /** Dynamic client registration (RFC 7591): off, behind operator-issued initial access tokens, or open. */
+    registrationPolicy: e.REGISTRATION_POLICY,
+    /** REGISTRATION_POLICY=open: API scopes a self-registered client may hold (OpenID Connect scopes always). */
+    registrationOpenScopes: Object.freeze(e.REGISTRATION_OPEN_SCOPES.split(' ').filter(Boolean)),
+    /**
+     * The engine refuses outgoing requests to loopback, private and other special-use addresses (SSRF). One
+     * switch per purpose (oidc/outbound.ts): back-channel logout tokens delivered to the apps operators set up,
+     * for internal deployments whose apps live on private networks (BACKCHANNEL_LOGOUT_ALLOW_PRIVATE, formerly
+     * OUTBOUND_ALLOW_PRIVATE) …
+     */
+    backchannelLogoutAllowPrivate: e.BACKCHANNEL_LOGOUT_ALLOW_PRIVATE ?? e.OUTBOUND_ALLOW_PRIVATE ?? false,
+    /**
+     * … and documents fetched because a client's metadata names them — jwks_uri, sector_identifier_uri —
+     * which anyone allowed to register chooses (REGISTRATION_FETCH_ALLOW_PRIVATE).
+     */
+    registrationFetchAllowPrivate: e.REGISTRATION_FETCH_ALLOW_PRIVATE,
+    /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
+    rolesInTokens: e.ROLES_IN_TOKENS,
+    loginThrottle: {
+      maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,
+      maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      baseLockSeconds: e.LOGIN_LOCK_SECONDS,
+    },
+    /** Audience of access tokens issued by client_credentials when the client names no `resource`. */
+    defaultAudience: e.DEFAULT_AUDIENCE ?? `${issuer}/api`,
+    cleanupIntervalSeconds: e.CLEANUP_INTERVAL,
+    /** Allowed clock skew when checking expiry of tokens, sessions and client assertions. */
+    clockToleranceSeconds: e.CLOCK_TOLERANCE,
+    keys: {
+      /** How long a signing or cookie key is current before the scheduled rotation replaces it. */
+      rotationIntervalSeconds: e.KEY_ROTATION_INTERVAL,
+      /** How long a new key is published before it signs (covers JWKS caches and every process's poll). */
+      prepublishSeconds: e.KEY_PREPUBLISH,
+      /** How often each process checks the key set (and runs the schedule): at most 60 s. */
+      pollSeconds: e.KEY_POLL_INTERVAL,
+      /** The JWKS cache lifetime we advertise (Cache-Control max-age on /jwks). */
+      jwksMaxAgeSeconds: e.JWKS_MAX_AGE,
+    },
+    /** How long a client's previous secret keeps working after a rotation, unless the rotation says otherwise. */
+    clientSecretGraceSeconds: e.CLIENT_SECRET_GRACE,
+    /** On SIGTERM, how long requests in flight may take to finish before their connections are cut. */
+    shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    /** On SIGTERM, how long to keep serving while /readyz says 503, before closing the listener. */
+    shutdownDelaySeconds: e.SHUTDOWN_DELAY,
+    /** Audit events older than this many days are deleted by the clean-up loop; 0 keeps them forever. */
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    /** Revocation-feed event streams one client may hold open at once, per process (docs/revocation-feed.md). */
+    feedMaxStreamsPerClient: e.FEED_MAX_STREAMS_PER_CLIENT,
+    /** Development and tests only: upstream identity providers may use http issuers on loopback addresses. */
+    upstreamAllowHttp: e.UPSTREAM_ALLOW_HTTP,
+    /** Prometheus metrics: on a separate listener (port, bound to host), and/or on the main port behind a bearer token. */
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
+    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
+    bodyLimitBytes: 56 * 1024,
   };
-  /**
-   * The engine refuses outgoing requests to loopback, private and other special-use addresses (SSRF). One
-   * switch per purpose (oidc/outbound.ts): back-channel logout tokens delivered to the apps operators set up,
-   * for internal deployments whose apps live on private networks (BACKCHANNEL_LOGOUT_ALLOW_PRIVATE, formerly
-   * OUTBOUND_ALLOW_PRIVATE) …
-   */
-  readonly backchannelLogoutAllowPrivate: boolean;
-  /**
-   * … and documents fetched because a client's metadata names them — jwks_uri, sector_identifier_uri —
-   * which anyone allowed to register chooses (REGISTRATION_FETCH_ALLOW_PRIVATE).
-   */
-  readonly registrationFetchAllowPrivate: boolean;
-  /** Dynamic client registration (RFC 7591): off, behind operator-issued initial access tokens, or open. */
-  readonly registrationPolicy: 'disabled' | 'initial-access-token' | 'open';
-  /** REGISTRATION_POLICY=open: API scopes a self-registered client may hold (OpenID Connect scopes always). */
-  readonly registrationOpenScopes: readonly string[];
-  /** Whether the sign-in page offers "create an account". */
-  readonly selfRegistration: boolean;
-  /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
-  readonly rolesInTokens: boolean;
-  readonly loginThrottle: { readonly maxFailuresPerAccount: number; readonly maxFailuresPerIp: number; readonly baseLockSeconds: number };
-  /** Audience of access tokens issued by client_credentials when the client names no `resource`. */
-  readonly defaultAudience: string;
-  readonly cleanupIntervalSeconds: number;
-  /** Allowed clock skew when checking expiry of tokens, sessions and client assertions. */
-  readonly clockToleranceSeconds: number;
-  readonly keys: {
-    /** How long a signing or cookie key is current before the scheduled rotation replaces it. */
-    readonly rotationIntervalSeconds: number;
-    /** How long a new key is published before it signs (covers JWKS caches and every process's poll). */
-    readonly prepublishSeconds: number;
-    /** How often each process checks the key set (and runs the schedule): at most 60 s. */
-    readonly pollSeconds: number;
-    /** The JWKS cache lifetime we advertise (Cache-Control max-age on /jwks). */
-    readonly jwksMaxAgeSeconds: number;
-  };
-  /** Prometheus metrics: on a separate listener (port, bound to host), and/or on the main port behind a bearer token. */
-  readonly metrics: { readonly port: number | undefined; readonly host: string; readonly token: string | undefined };
-  /** Development and tests only: upstream identity providers may use http issuers on loopback addresses. */
-  readonly upstreamAllowHttp: boolean;
-  /** Audit events older than this many days are deleted by the clean-up loop; 0 keeps them forever. */
-  readonly auditRetentionDays: number;
-  /** Revocation-feed event streams one client may hold open at once, per process (docs/revocation-feed.md). */
-  readonly feedMaxStreamsPerClient: number;
-  /** On SIGTERM, how long to keep serving while /readyz says 503, before closing the listener. */
-  readonly shutdownDelaySeconds: number;
-  /** On SIGTERM, how long requests in flight may take to finish before their connections are cut. */
-  readonly shutdownTimeoutSeconds: number;
-  /** How long a client's previous secret keeps working after a rotation, unless the rotation says otherwise. */
-  readonly clientSecretGraceSeconds: number;
-  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
-  /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
-  readonly bodyLimitBytes: number;
 }
+
+type DeepReadonly<T> = { readonly [K in keyof T]: T[K] extends object ? (T[K] extends readonly unknown[] ? T[K] : DeepReadonly<T[K]>) : T[K] };
+
+export type Config = DeepReadonly<ReturnType<typeof configFrom>>;
+
+/** Every environment variable Tessera reads (for tools and tests that must clear or forward them). */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
 
@@ -189,57 +206,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
   if (e.KEY_ROTATION_INTERVAL <= e.KEY_PREPUBLISH) {
     return { ok: false, problems: ['KEY_ROTATION_INTERVAL: must be longer than KEY_PREPUBLISH'] };
   }
-  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
-  const config: Config = {
-    port: e.PORT,
-    host: e.HOST,
-    issuer,
-    databaseUrl: e.DATABASE_URL,
-    databasePoolMax: e.DATABASE_POOL_MAX,
-    dataDir: e.TESSERA_DATA_DIR,
-    secret: e.TESSERA_SECRET,
-    trustProxy: e.TRUST_PROXY,
-    logLevel: e.LOG_LEVEL,
-    ttl: {
-      accessToken: e.ACCESS_TOKEN_TTL,
-      idToken: e.ID_TOKEN_TTL,
-      refreshToken: e.REFRESH_TOKEN_TTL,
-      authorizationCode: e.AUTHORIZATION_CODE_TTL,
-      session: e.SESSION_TTL,
-      sessionIdle: Math.min(e.SESSION_IDLE_TTL, e.SESSION_TTL),
-      interaction: e.INTERACTION_TTL,
-    },
-    selfRegistration: e.SELF_REGISTRATION,
-    registrationPolicy: e.REGISTRATION_POLICY,
-    registrationOpenScopes: Object.freeze(e.REGISTRATION_OPEN_SCOPES.split(' ').filter(Boolean)),
-    backchannelLogoutAllowPrivate: e.BACKCHANNEL_LOGOUT_ALLOW_PRIVATE ?? e.OUTBOUND_ALLOW_PRIVATE ?? false,
-    registrationFetchAllowPrivate: e.REGISTRATION_FETCH_ALLOW_PRIVATE,
-    rolesInTokens: e.ROLES_IN_TOKENS,
-    loginThrottle: {
-      maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,
-      maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
-      baseLockSeconds: e.LOGIN_LOCK_SECONDS,
-    },
-    defaultAudience: e.DEFAULT_AUDIENCE ?? `${issuer}/api`,
-    cleanupIntervalSeconds: e.CLEANUP_INTERVAL,
-    clockToleranceSeconds: e.CLOCK_TOLERANCE,
-    keys: {
-      rotationIntervalSeconds: e.KEY_ROTATION_INTERVAL,
-      prepublishSeconds: e.KEY_PREPUBLISH,
-      pollSeconds: e.KEY_POLL_INTERVAL,
-      jwksMaxAgeSeconds: e.JWKS_MAX_AGE,
-    },
-    clientSecretGraceSeconds: e.CLIENT_SECRET_GRACE,
-    shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
-    shutdownDelaySeconds: e.SHUTDOWN_DELAY,
-    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
-    feedMaxStreamsPerClient: e.FEED_MAX_STREAMS_PER_CLIENT,
-    upstreamAllowHttp: e.UPSTREAM_ALLOW_HTTP,
-    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
-    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
-    bodyLimitBytes: 56 * 1024,
-  };
-  return { ok: true, config: Object.freeze(config) };
+  return { ok: true, config: Object.freeze(configFrom(e)) };
 }
 
 /** Reads process.env; on a bad value prints one line per variable and exits 2 (no stack trace). */

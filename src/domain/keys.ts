@@ -160,19 +160,28 @@ async function stage(step: Step, group: KeyGroup, activatesAt: Date): Promise<vo
   await step.record(key, 'staged', step.actor);
 }
 
-/** What the schedule asks of one group at `now`: stage a next key, activate it, or nothing. */
-async function scheduledStep(step: Step, group: KeyGroup, keys: KeyRow[]): Promise<void> {
-  const { policy, now } = step;
+export type ScheduledAction = { kind: 'none' } | { kind: 'activate' } | { kind: 'stage'; activatesAt: Date };
+
+/**
+ * What the schedule asks of one group's keys at `now` (a pure rule; the clock is the caller's): activate the
+ * next key when there is no current one or the next one's time has come; stage a next key once the current
+ * one is due within the pre-publication window; otherwise nothing.
+ */
+export function scheduledAction(keys: ReadonlyArray<Pick<KeyRow, 'state' | 'activatesAt' | 'activatedAt' | 'createdAt'>>, policy: Pick<RotationPolicy, 'intervalSeconds' | 'prepublishSeconds'>, now: Date): ScheduledAction {
   const current = keys.find((k) => k.state === 'current');
   const next = keys.find((k) => k.state === 'next');
-  if (!current) return activate(step, group, keys, 'now');
-  if (next) {
-    if (next.activatesAt && next.activatesAt <= now) await activate(step, group, keys, 'now');
-    return;
-  }
+  if (!current) return { kind: 'activate' };
+  if (next) return next.activatesAt && next.activatesAt <= now ? { kind: 'activate' } : { kind: 'none' };
   const due = later(current.activatedAt ?? current.createdAt, policy.intervalSeconds);
+  const earliest = later(now, policy.prepublishSeconds);
   // Published for the whole pre-publication window before it signs, however late this check runs.
-  if (later(now, policy.prepublishSeconds) >= due) await stage(step, group, new Date(Math.max(due.getTime(), later(now, policy.prepublishSeconds).getTime())));
+  return earliest >= due ? { kind: 'stage', activatesAt: new Date(Math.max(due.getTime(), earliest.getTime())) } : { kind: 'none' };
+}
+
+async function scheduledStep(step: Step, group: KeyGroup, keys: KeyRow[]): Promise<void> {
+  const action = scheduledAction(keys, step.policy, step.now);
+  if (action.kind === 'activate') await activate(step, group, keys, 'now');
+  if (action.kind === 'stage') await stage(step, group, action.activatesAt);
 }
 
 /**
