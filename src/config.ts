@@ -1,6 +1,7 @@
 // The only reader of process.env. Parsed once at start, frozen, passed explicitly.
 import { z } from 'zod';
 import { isPrivilegedScope } from './domain/scope-privileges.ts';
+import { isScopeToken } from './domain/wire-syntax.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().max(10 * 365 * 24 * 3600).default(fallback);
 const bool = (fallback: boolean) =>
@@ -52,7 +53,7 @@ const envSchema = z.object({
   REGISTRATION_OPEN_SCOPES: z
     .string()
     .max(4096)
-    .regex(/^[\x21\x23-\x5B\x5D-\x7E ]*$/, 'must be space-separated scope tokens (RFC 6749 §3.3)')
+    .refine((v) => v.split(' ').filter(Boolean).every(isScopeToken), 'must be space-separated scope tokens (RFC 6749 §3.3)')
     .refine((v) => !v.split(' ').some(isPrivilegedScope), 'must not name admin: scopes or revocations:read (never obtainable by registration)')
     .default(''),
   BACKCHANNEL_LOGOUT_ALLOW_PRIVATE: optionalBool,

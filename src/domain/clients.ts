@@ -7,6 +7,7 @@ import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
 import { clientSecretContext, generateClientId, generateClientSecret } from './client-secrets.ts';
 import { insertAuditEvent } from '../store/audit.ts';
+import { isLoopbackHostname, isScopeToken } from './wire-syntax.ts';
 
 export { clientSecretContext };
 
@@ -44,14 +45,13 @@ function checkDisplayUri(field: string, value: string): string | undefined {
   } catch {
     return `${field} "${value}" is not an absolute URI`;
   }
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) return undefined;
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHostname(url.hostname))) return undefined;
   return `${field} "${value}" must use https`;
 }
 
 export type ClientMetadata = Record<string, unknown> & { client_id: string; client_secret?: string };
 
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /** RFC 9700 §2.1 / RFC 8252 §7: absolute, no fragment, https except loopback, or a private-use scheme. */
 export function checkRedirectUri(value: string): string | undefined {
@@ -65,7 +65,7 @@ export function checkRedirectUri(value: string): string | undefined {
   if (['javascript:', 'data:', 'file:', 'vbscript:', 'blob:'].includes(url.protocol)) {
     return `redirect URI "${value}" uses a forbidden scheme`;
   }
-  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
     return `redirect URI "${value}" must use https (plain http is allowed only for loopback addresses)`;
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:' && !/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
@@ -161,7 +161,7 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   }
   const scope = (input.scope ?? (usesCode ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
   for (const s of scope) {
-    if (!/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s)) throw new ValidationError(`scope "${s}" is not a valid scope token (RFC 6749 §3.3)`);
+    if (!isScopeToken(s)) throw new ValidationError(`scope "${s}" is not a valid scope token (RFC 6749 §3.3)`);
   }
 
   const displayUris: Array<[string, string | undefined]> = [

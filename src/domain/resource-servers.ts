@@ -19,6 +19,7 @@ import type { SecretBox } from './secret-box.ts';
 import { SIGNING_ALGORITHMS } from './keys.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { FEED_SCOPE, isPrivilegedScope } from './scope-privileges.ts';
+import { SCOPE_TOKEN } from './wire-syntax.ts';
 
 export const INTROSPECTS_PROPERTY = 'tessera_introspects';
 export { FEED_SCOPE } from './scope-privileges.ts';
@@ -32,7 +33,6 @@ export interface ResourceServerInput {
   alg?: string | undefined;
 }
 
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 const RESERVED_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email', 'roles']);
 
 function validate(input: ResourceServerInput, existing?: ResourceServerRow): Omit<ResourceServerRow, 'createdAt'> {

@@ -29,6 +29,7 @@ import type { SecretBox } from './secret-box.ts';
 import { NO_PASSWORD, type PasswordHasher } from './password.ts';
 import { authenticate, findAccountByUsername } from './accounts.ts';
 import { normalizeUsername } from './usernames.ts';
+import { isLoopbackHostname, isScopeToken } from './wire-syntax.ts';
 
 export { NO_PASSWORD };
 
@@ -80,7 +81,7 @@ function checkIssuer(issuer: string, rules: UpstreamRules): void {
   } catch {
     throw new ValidationError('issuer must be an absolute URL');
   }
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  const loopback = isLoopbackHostname(url.hostname);
   if (url.protocol !== 'https:' && !(rules.allowHttpIssuer && url.protocol === 'http:' && loopback)) throw new ValidationError('issuer must use https');
   if (url.search || url.hash) throw new ValidationError('issuer must not have a query or fragment');
 }
@@ -105,7 +106,7 @@ function build(box: SecretBox, rules: UpstreamRules, input: UpstreamInput, exist
   const displayName = (input.displayName ?? existing?.displayName ?? input.id).trim();
   if (!displayName || displayName.length > 100) throw new ValidationError('display name must be 1-100 characters');
   const scopes = (input.scopes ?? existing?.scopes ?? preset.scopes).trim().split(/\s+/).filter(Boolean);
-  if (scopes.length > 30 || scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s))) throw new ValidationError('scopes must be up to 30 scope tokens');
+  if (scopes.length > 30 || scopes.some((s) => !isScopeToken(s))) throw new ValidationError('scopes must be up to 30 scope tokens');
   if (kind !== 'github' && !scopes.includes('openid')) throw new ValidationError('an OpenID Connect upstream needs the openid scope');
   const claimMapping = { ...preset.claimMapping, ...(existing?.claimMapping ?? {}), ...(input.claimMapping ?? {}) };
   for (const [field, claim] of Object.entries(claimMapping)) {

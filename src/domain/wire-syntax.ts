@@ -1,0 +1,14 @@
+// Small syntax rules that several rules share, each written once.
+
+/** One scope token (RFC 6749 §3.3: printable ASCII except space, `"` and `\`), at most 128 characters. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
+
+export const isScopeToken = (value: string): boolean => SCOPE_TOKEN.test(value);
+
+/**
+ * Host names of the machine itself, as URL.hostname gives them. Plain http is allowed only to these (RFC 8252
+ * §7.3 native-app redirects; development issuers).
+ */
+const LOOPBACK_HOSTNAMES: ReadonlySet<string> = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+export const isLoopbackHostname = (hostname: string): boolean => LOOPBACK_HOSTNAMES.has(hostname);
