@@ -11,6 +11,7 @@ import {
   updateAccountProfile,
   updatePasswordHash,
   type AccountRow,
+  type FindOptions,
   type ProfileChanges,
 } from '../store/accounts.ts';
 
@@ -100,9 +101,9 @@ export async function authenticate(
 const ROLE = /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/;
 
 /** The account whose name is `username` in its normalized form (any case, width or surrounding space). */
-export async function findAccountByUsername(db: Db, username: string): Promise<AccountRow | undefined> {
+export async function findAccountByUsername(db: Db, username: string, options: FindOptions = {}): Promise<AccountRow | undefined> {
   const key = normalizeUsername(username);
-  return key.length > 0 && key.length <= 256 && !CONTROL.test(key) ? findAccountByUsernameKey(db, key) : undefined;
+  return key.length > 0 && key.length <= 256 && !CONTROL.test(key) ? findAccountByUsernameKey(db, key, options) : undefined;
 }
 
 /** The account a session belongs to, while it may still use it (not disabled, not deleted). */
@@ -111,8 +112,11 @@ export async function findActiveAccount(db: Db, accountId: string): Promise<Acco
   return account && !account.disabled ? account : undefined;
 }
 
-export async function requireAccount(db: Db, idOrUsername: string): Promise<AccountRow> {
-  const account = CONTROL.test(idOrUsername) ? undefined : ((await findAccountById(db, idOrUsername)) ?? (await findAccountByUsername(db, idOrUsername)));
+/** By id or username; `lock` (inside a transaction) holds the row until the transaction ends. */
+export async function requireAccount(db: Db, idOrUsername: string, options: FindOptions = {}): Promise<AccountRow> {
+  const account = CONTROL.test(idOrUsername)
+    ? undefined
+    : ((await findAccountById(db, idOrUsername, options)) ?? (await findAccountByUsername(db, idOrUsername, options)));
   if (!account) throw new NotFound(`no user "${idOrUsername}"`);
   return account;
 }
@@ -122,72 +126,88 @@ export async function requireAccount(db: Db, idOrUsername: string): Promise<Acco
  * issued from them stops working. The ended sessions are returned for back-channel logout.
  */
 export async function disableAccount(db: Db, idOrUsername: string, revocation: { coverUntil: Date }) {
-  const account = await requireAccount(db, idOrUsername);
-  const updated = (await updateAccount(db, account.id, { disabled: true }))!;
-  const endedSessions = await endAccountAccess(db, account.id, 'account_disabled', revocation.coverUntil);
-  await insertAuditEvent(db, { type: 'user.disabled', accountId: account.id });
-  return { account: updated, endedSessions };
+  return db.transaction(async (trx) => {
+    const account = await requireAccount(trx, idOrUsername, { lock: true });
+    const updated = (await updateAccount(trx, account.id, { disabled: true }))!;
+    const endedSessions = await endAccountAccess(trx, account.id, 'account_disabled', revocation.coverUntil);
+    await insertAuditEvent(trx, { type: 'user.disabled', accountId: account.id });
+    return { account: updated, endedSessions };
+  });
 }
 
 /** An operator signs a person out everywhere: sessions end (back-channel logout follows); grants stay. */
 export async function endSessions(db: Db, idOrUsername: string) {
-  const account = await requireAccount(db, idOrUsername);
-  const endedSessions = await endAccountSessions(db, account.id);
-  await insertAuditEvent(db, { type: 'sessions.ended', accountId: account.id, details: { sessions: endedSessions.length, by: 'operator' } });
-  return { account, endedSessions };
+  return db.transaction(async (trx) => {
+    const account = await requireAccount(trx, idOrUsername);
+    const endedSessions = await endAccountSessions(trx, account.id);
+    await insertAuditEvent(trx, { type: 'sessions.ended', accountId: account.id, details: { sessions: endedSessions.length, by: 'operator' } });
+    return { account, endedSessions };
+  });
 }
 
 export async function enableAccount(db: Db, idOrUsername: string): Promise<AccountRow> {
-  const account = await requireAccount(db, idOrUsername);
-  const updated = (await updateAccount(db, account.id, { disabled: false }))!;
-  await insertAuditEvent(db, { type: 'user.enabled', accountId: account.id });
-  return updated;
+  return db.transaction(async (trx) => {
+    const account = await requireAccount(trx, idOrUsername, { lock: true });
+    const updated = (await updateAccount(trx, account.id, { disabled: false }))!;
+    await insertAuditEvent(trx, { type: 'user.enabled', accountId: account.id });
+    return updated;
+  });
 }
 
 export async function setPassword(db: Db, hasher: PasswordHasher, idOrUsername: string, password: string, revocation: { coverUntil: Date }) {
   const problem = validatePassword(password);
   if (problem) throw new ValidationError(problem);
-  const account = await requireAccount(db, idOrUsername);
-  const updated = (await updateAccount(db, account.id, { passwordHash: await hasher.hash(password) }))!;
-  const endedSessions = await endAccountAccess(db, account.id, 'password_changed', revocation.coverUntil);
-  await insertAuditEvent(db, { type: 'user.password_changed', accountId: account.id });
-  return { account: updated, endedSessions };
+  // Hashed before the transaction: argon2 takes a while, and no row should stay locked meanwhile.
+  const passwordHash = await hasher.hash(password);
+  return db.transaction(async (trx) => {
+    const account = await requireAccount(trx, idOrUsername, { lock: true });
+    const updated = (await updateAccount(trx, account.id, { passwordHash }))!;
+    const endedSessions = await endAccountAccess(trx, account.id, 'password_changed', revocation.coverUntil);
+    await insertAuditEvent(trx, { type: 'user.password_changed', accountId: account.id });
+    return { account: updated, endedSessions };
+  });
 }
 
 export async function changeRoles(db: Db, idOrUsername: string, change: { add?: string[]; remove?: string[] }): Promise<AccountRow> {
   for (const role of change.add ?? []) if (!ROLE.test(role)) throw new ValidationError(`role "${role}" must be 1-64 characters: letters, digits, : . _ -`);
-  const account = await requireAccount(db, idOrUsername);
-  const roles = new Set(account.roles);
-  for (const r of change.add ?? []) roles.add(r);
-  for (const r of change.remove ?? []) roles.delete(r);
-  const updated = (await updateAccount(db, account.id, { roles: [...roles].sort() }))!;
-  await insertAuditEvent(db, { type: 'user.roles_changed', accountId: account.id, details: { add: change.add ?? [], remove: change.remove ?? [] } });
-  return updated;
+  // Read, change and write under the row's lock: two role changes at once must not lose one.
+  return db.transaction(async (trx) => {
+    const account = await requireAccount(trx, idOrUsername, { lock: true });
+    const roles = new Set(account.roles);
+    for (const r of change.add ?? []) roles.add(r);
+    for (const r of change.remove ?? []) roles.delete(r);
+    const updated = (await updateAccount(trx, account.id, { roles: [...roles].sort() }))!;
+    await insertAuditEvent(trx, { type: 'user.roles_changed', accountId: account.id, details: { add: change.add ?? [], remove: change.remove ?? [] } });
+    return updated;
+  });
 }
 
 /** An operator corrects a person's username, email or name (null clears email and name). */
 export async function updateProfile(db: Db, idOrUsername: string, changes: ProfileChanges): Promise<AccountRow> {
   checkProfile(changes);
-  const account = await requireAccount(db, idOrUsername);
-  const result = await updateAccountProfile(db, account.id, {
-    ...changes,
-    ...(changes.username !== undefined ? { usernameKey: normalizeUsername(changes.username) } : {}),
+  return db.transaction(async (trx) => {
+    const account = await requireAccount(trx, idOrUsername, { lock: true });
+    const result = await updateAccountProfile(trx, account.id, {
+      ...changes,
+      ...(changes.username !== undefined ? { usernameKey: normalizeUsername(changes.username) } : {}),
+    });
+    if (!result.ok) throw new Conflict(`username "${changes.username}" is already taken`);
+    if (!result.account) throw new NotFound(`no user "${idOrUsername}"`);
+    await insertAuditEvent(trx, { type: 'user.updated', accountId: account.id, details: { fields: Object.keys(changes).sort() } });
+    return result.account;
   });
-  if (!result.ok) throw new Conflict(`username "${changes.username}" is already taken`);
-  if (!result.account) throw new NotFound(`no user "${idOrUsername}"`);
-  await insertAuditEvent(db, { type: 'user.updated', accountId: account.id, details: { fields: Object.keys(changes).sort() } });
-  return result.account;
 }
 
 /** Deleting an account first ends its sessions and revokes its grants, as disabling does. */
 export async function deleteAccount(db: Db, idOrUsername: string, revocation: { coverUntil: Date }) {
-  const account = await requireAccount(db, idOrUsername);
-  // Disabled first, so no sign-in can start a session between the clean-up and the deletion.
-  await updateAccount(db, account.id, { disabled: true });
-  const endedSessions = await endAccountAccess(db, account.id, 'account_deleted', revocation.coverUntil);
-  if (!(await deleteAccountRow(db, account.id))) throw new NotFound(`no user "${idOrUsername}"`);
-  await insertAuditEvent(db, { type: 'user.deleted', accountId: account.id, details: { username: account.username } });
-  return { account, endedSessions };
+  // One transaction with the row locked: no sign-in can start a session between the clean-up and the deletion.
+  return db.transaction(async (trx) => {
+    const account = await requireAccount(trx, idOrUsername, { lock: true });
+    const endedSessions = await endAccountAccess(trx, account.id, 'account_deleted', revocation.coverUntil);
+    if (!(await deleteAccountRow(trx, account.id))) throw new NotFound(`no user "${idOrUsername}"`);
+    await insertAuditEvent(trx, { type: 'user.deleted', accountId: account.id, details: { username: account.username } });
+    return { account, endedSessions };
+  });
 }
 
 export { listAccountsPage };

@@ -208,12 +208,14 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
 /** Registers a client; the returned metadata carries `client_secret` — the only time it is ever shown. */
 export async function createClient(db: Db, box: SecretBox, input: NewClient): Promise<ClientMetadata> {
   const { metadata, secret } = buildClientMetadata(input);
-  await upsertClient(db, {
-    id: metadata.client_id,
-    metadata,
-    secretSealed: secret ? box.seal(secret, clientSecretContext(metadata.client_id)) : null,
+  await db.transaction(async (trx) => {
+    await upsertClient(trx, {
+      id: metadata.client_id,
+      metadata,
+      secretSealed: secret ? box.seal(secret, clientSecretContext(metadata.client_id)) : null,
+    });
+    await insertAuditEvent(trx, { type: 'client.created', clientId: metadata.client_id, details: { client_name: metadata.client_name } });
   });
-  await insertAuditEvent(db, { type: 'client.created', clientId: metadata.client_id, details: { client_name: metadata.client_name } });
   return secret ? { ...metadata, client_secret: secret } : metadata;
 }
 
@@ -243,11 +245,13 @@ export async function ensureAccountClient(db: Db, issuer: string): Promise<void>
  * revocation is visible at introspection at once and in the revocation feed.
  */
 export async function disableClient(db: Db, clientId: string, revocation: { coverUntil: Date }, options: { remove?: boolean } = {}): Promise<void> {
-  if (!(await findClientById(db, clientId))) throw new NotFound(`no client "${clientId}"`);
-  await setClientDisabled(db, clientId, true);
-  await revokeClientAccess(db, clientId, options.remove ? 'client_deleted' : 'client_disabled', revocation.coverUntil);
-  if (options.remove) await deleteClient(db, clientId);
-  await insertAuditEvent(db, { type: options.remove ? 'client.deleted' : 'client.disabled', clientId });
+  await db.transaction(async (trx) => {
+    if (!(await findClientById(trx, clientId, { lock: true }))) throw new NotFound(`no client "${clientId}"`);
+    await setClientDisabled(trx, clientId, true);
+    await revokeClientAccess(trx, clientId, options.remove ? 'client_deleted' : 'client_disabled', revocation.coverUntil);
+    if (options.remove) await deleteClient(trx, clientId);
+    await insertAuditEvent(trx, { type: options.remove ? 'client.deleted' : 'client.disabled', clientId });
+  });
 }
 
 export async function enableClient(db: Db, clientId: string): Promise<void> {
@@ -255,8 +259,10 @@ export async function enableClient(db: Db, clientId: string): Promise<void> {
   // or before its second. Enabling within that second would leave the first new tokens revoked: wait it out.
   const since = await secondsSinceClientRevocation(db, clientId);
   if (since !== undefined && since < 1.05) await new Promise((r) => setTimeout(r, Math.ceil((1.05 - since) * 1000)));
-  if (!(await setClientDisabled(db, clientId, false))) throw new NotFound(`no client "${clientId}"`);
-  await insertAuditEvent(db, { type: 'client.enabled', clientId });
+  await db.transaction(async (trx) => {
+    if (!(await setClientDisabled(trx, clientId, false))) throw new NotFound(`no client "${clientId}"`);
+    await insertAuditEvent(trx, { type: 'client.enabled', clientId });
+  });
 }
 
 export type PublicClient = Record<string, unknown> & {
@@ -282,8 +288,8 @@ export function publicClient(row: ClientRow): PublicClient {
   };
 }
 
-export async function requireClient(db: Db, clientId: string): Promise<ClientRow> {
-  const row = await findClientById(db, clientId);
+export async function requireClient(db: Db, clientId: string, options: { lock?: boolean } = {}): Promise<ClientRow> {
+  const row = await findClientById(db, clientId, options);
   if (!row) throw new NotFound(`no client "${clientId}"`);
   return row;
 }
@@ -333,24 +339,27 @@ function inputOf(m: Record<string, unknown>): NewClient {
  */
 export async function updateClient(db: Db, clientId: string, changes: ClientChanges) {
   assertNotBuiltIn(clientId);
-  const row = await requireClient(db, clientId);
-  const input = inputOf(row.metadata);
-  for (const [key, value] of Object.entries(changes)) if (value !== undefined) (input as unknown as Record<string, unknown>)[key] = value ?? undefined;
-  // No scope stays no scope (creation would fill in the OpenID Connect defaults).
-  input.scope ??= '';
-  const hadSecret = row.secretSealed !== null;
-  const needsSecret = (input.authMethod ?? 'client_secret_basic').startsWith('client_secret_');
-  if (needsSecret && !hadSecret) throw new ValidationError(`client "${clientId}" has no secret, so it cannot use ${input.authMethod}; create a new client instead`);
+  // Read, change and write under the row's lock: two updates at once must not lose one.
+  return db.transaction(async (trx) => {
+    const row = await requireClient(trx, clientId, { lock: true });
+    const input = inputOf(row.metadata);
+    for (const [key, value] of Object.entries(changes)) if (value !== undefined) (input as unknown as Record<string, unknown>)[key] = value ?? undefined;
+    // No scope stays no scope (creation would fill in the OpenID Connect defaults).
+    input.scope ??= '';
+    const hadSecret = row.secretSealed !== null;
+    const needsSecret = (input.authMethod ?? 'client_secret_basic').startsWith('client_secret_');
+    if (needsSecret && !hadSecret) throw new ValidationError(`client "${clientId}" has no secret, so it cannot use ${input.authMethod}; create a new client instead`);
 
-  const { metadata: built } = buildClientMetadata(input);
-  const { client_id: _id, client_id_issued_at: _issued, client_secret_expires_at: _expires, ...fields } = built;
-  const kept = Object.fromEntries(Object.entries(row.metadata).filter(([key]) => !BUILT_FIELDS.includes(key)));
-  const metadata: ClientMetadata = { ...kept, ...fields, client_id: clientId };
-  if (row.metadata.client_name === undefined && changes.name === undefined) delete metadata.client_name;
-  if (!needsSecret) delete metadata.client_secret_expires_at;
-  const problem = checkClientMetadata(metadata);
-  if (problem) throw new ValidationError(problem.description);
-  await upsertClient(db, { id: clientId, metadata, secretSealed: needsSecret ? row.secretSealed : null });
-  await insertAuditEvent(db, { type: 'client.updated', clientId, details: { fields: Object.keys(changes).sort() } });
-  return publicClient({ ...row, metadata, secretSealed: needsSecret ? row.secretSealed : null });
+    const { metadata: built } = buildClientMetadata(input);
+    const { client_id: _id, client_id_issued_at: _issued, client_secret_expires_at: _expires, ...fields } = built;
+    const kept = Object.fromEntries(Object.entries(row.metadata).filter(([key]) => !BUILT_FIELDS.includes(key)));
+    const metadata: ClientMetadata = { ...kept, ...fields, client_id: clientId };
+    if (row.metadata.client_name === undefined && changes.name === undefined) delete metadata.client_name;
+    if (!needsSecret) delete metadata.client_secret_expires_at;
+    const problem = checkClientMetadata(metadata);
+    if (problem) throw new ValidationError(problem.description);
+    await upsertClient(trx, { id: clientId, metadata, secretSealed: needsSecret ? row.secretSealed : null });
+    await insertAuditEvent(trx, { type: 'client.updated', clientId, details: { fields: Object.keys(changes).sort() } });
+    return publicClient({ ...row, metadata, secretSealed: needsSecret ? row.secretSealed : null });
+  });
 }

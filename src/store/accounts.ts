@@ -63,15 +63,24 @@ export async function insertAccount(
   return inserted.length === 1 ? { ok: true } : { ok: false, reason: 'username_taken' };
 }
 
-export async function findAccountById(db: Db, id: string): Promise<AccountRow | undefined> {
-  const row = await db<RawAccountRow>('accounts').where('id', id).first();
+/** `lock`: inside a transaction, hold the row (FOR UPDATE) until it ends, for a read-change-write. */
+export interface FindOptions {
+  lock?: boolean;
+}
+
+async function findAccountWhere(db: Db, column: 'id' | 'username_key', value: string, options: FindOptions): Promise<AccountRow | undefined> {
+  const query = db<RawAccountRow>('accounts').where(column, value).first();
+  const row = await (options.lock ? query.forUpdate() : query);
   return row ? toAccount(row) : undefined;
 }
 
+export function findAccountById(db: Db, id: string, options: FindOptions = {}): Promise<AccountRow | undefined> {
+  return findAccountWhere(db, 'id', id, options);
+}
+
 /** By the normalized username (domain/usernames.ts), never by the database's lower(). */
-export async function findAccountByUsernameKey(db: Db, usernameKey: string): Promise<AccountRow | undefined> {
-  const row = await db<RawAccountRow>('accounts').where('username_key', usernameKey).first();
-  return row ? toAccount(row) : undefined;
+export function findAccountByUsernameKey(db: Db, usernameKey: string, options: FindOptions = {}): Promise<AccountRow | undefined> {
+  return findAccountWhere(db, 'username_key', usernameKey, options);
 }
 
 export async function updatePasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {

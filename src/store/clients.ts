@@ -25,8 +25,10 @@ const toClient = (r: RawClientRow): ClientRow => ({
   createdAt: r.created_at,
 });
 
-export async function findClientById(db: Db, id: string): Promise<ClientRow | undefined> {
-  const row = await db<RawClientRow>('clients').where('id', id).first();
+/** `lock`: inside a transaction, hold the row (FOR UPDATE) until it ends, for a read-change-write. */
+export async function findClientById(db: Db, id: string, options: { lock?: boolean } = {}): Promise<ClientRow | undefined> {
+  const query = db<RawClientRow>('clients').where('id', id).first();
+  const row = await (options.lock ? query.forUpdate() : query);
   return row ? toClient(row) : undefined;
 }
 
