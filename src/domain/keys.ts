@@ -23,7 +23,6 @@ import {
 } from '../store/keys.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { longestAccessTokenTtl } from '../store/resource-servers.ts';
-import type { Config } from '../config.ts';
 import { NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
 
@@ -49,8 +48,15 @@ export interface RotationPolicy {
   cookieRetainSeconds: number;
 }
 
+/** The settings the rotation policy is made from (a part of Config). */
+export interface RotationSettings {
+  ttl: { accessToken: number; idToken: number; session: number };
+  keys: { rotationIntervalSeconds: number; prepublishSeconds: number };
+  clockToleranceSeconds: number;
+}
+
 /** The policy from settings; a retired signing key outlives the longest-lived token any API may get. */
-export async function rotationPolicy(db: Db, config: Config): Promise<RotationPolicy> {
+export async function rotationPolicy(db: Db, config: RotationSettings): Promise<RotationPolicy> {
   // 300 s: the revocation feed's own bearer tokens (oidc/resources.ts).
   const longestToken = Math.max(config.ttl.accessToken, config.ttl.idToken, 300, await longestAccessTokenTtl(db));
   return {

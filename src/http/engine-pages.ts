@@ -1,5 +1,5 @@
 // The pages the engine renders itself, drawn from our views so every page looks and behaves the same.
-import type { EnginePages } from '../oidc/provider.ts';
+import type { EnginePages } from '../oidc/engine-pages.ts';
 import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 

@@ -1,7 +1,7 @@
 // The engine answers unknown routes and unsupported methods with Koa's bare "Not Found" text. Make that a
 // spec-shaped error like every other: OAuth JSON, or our HTML error page for browsers.
 import type Provider from 'oidc-provider';
-import type { EnginePages } from './provider.ts';
+import type { EnginePages } from './engine-pages.ts';
 
 export function answerUnknownRoutes(provider: Provider, pages: EnginePages): void {
   provider.use(async (ctx, next) => {

@@ -14,6 +14,7 @@ import { createRegistrantMetadataValidator, SERVER_OWNED_PROPERTIES } from './re
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { attachEngineEvents } from './events.ts';
 import { answerUnknownRoutes } from './not-found.ts';
+import type { EnginePages } from './engine-pages.ts';
 import { createLoadExistingGrant } from './consent.ts';
 import { createExtraTokenClaims } from './account.ts';
 import { introspectionAllowed, revocationAllowed } from './token-policies.ts';
@@ -33,11 +34,7 @@ const guardResourceLookups = <R extends { getResourceServerInfo: (...a: never[])
 import { adminAudience } from '../domain/admin-access.ts';
 
 /** Browser pages the engine renders itself (error, logout confirmation, signed-out); supplied by http/. */
-export interface EnginePages {
-  renderError: NonNullable<Configuration['renderError']>;
-  logoutSource: (ctx: KoaContextWithOIDC, form: string) => Promise<void>;
-  postLogoutSuccessSource: (ctx: KoaContextWithOIDC) => Promise<void>;
-}
+export type { EnginePages };
 
 export interface ProviderDeps {
   db: Db;

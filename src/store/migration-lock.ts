@@ -5,7 +5,7 @@
 // anything, serialises the whole migration, its tables included; the next process then finds nothing to do.
 // The lock goes with its connection, so a process that dies mid-migration cannot leave it held.
 // PGlite needs none: one process owns an embedded data directory (cli/control-socket.ts).
-import type { Db } from './db.ts';
+import type { Knex } from 'knex';
 
 /** Next to the key-rotation (0x7e55e4a) and feed (0x7e55e4b) locks. */
 export const MIGRATION_LOCK_ID = 0x7e55e4c;
@@ -22,7 +22,7 @@ interface RawConnections {
   destroyRawConnection(connection: RawPgConnection): Promise<void>;
 }
 
-export async function withMigrationLock<T>(db: Db, migrate: () => Promise<T>): Promise<T> {
+export async function withMigrationLock<T>(db: Knex, migrate: () => Promise<T>): Promise<T> {
   if (db.client.config.client !== 'pg') return migrate();
   // Outside the pool, so a pool of one connection (DATABASE_POOL_MAX=1) still has one left for knex.
   const raw = db.client as unknown as RawConnections;
