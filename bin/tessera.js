@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Entry point of the `tessera` command. The sources are TypeScript run directly by Node's type stripping
-// (on by default from Node 22.18; enabled here by flag on 22.12-22.17).
+// Entry point of the `tessera` command: the process around main() (src/cli/index.ts), which takes the
+// arguments, standard streams and environment and returns the exit status. The sources are TypeScript run
+// directly by Node's type stripping (on by default from Node 22.18; enabled here by flag on 22.12-22.17).
 import { spawnSync } from 'node:child_process';
 
 const [major] = process.versions.node.split('.').map(Number);
@@ -12,4 +13,10 @@ if (!process.features.typescript) {
   const child = spawnSync(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(child.status ?? 1);
 }
-await import('../src/cli/index.ts');
+const { main } = await import('../src/cli/index.ts');
+const { drainProcessOutput, processIo } = await import('../src/cli/io.ts');
+const code = await main(process.argv.slice(2), processIo());
+// Exit once the output is out (pino flushes its own on exit), whatever timers or sockets a library left
+// open — and so end `serve` after its shutdown.
+await drainProcessOutput();
+process.exit(code);

@@ -1,9 +1,9 @@
 // `tessera admin bootstrap`: the first client of the admin API (http/admin/), whose secret is printed once.
-import { print } from './output.ts';
-import { parse, runOperation, type CommandContext } from './commands.ts';
+import { print } from './io.ts';
+import { runOperation } from './run-operation.ts';
+import type { CommandContext, CommandSpec, FlagValues } from './command.ts';
 
-export async function adminBootstrap(ctx: CommandContext, args: string[]): Promise<void> {
-  const { values } = parse(args, { force: { type: 'boolean', default: false } });
+async function adminBootstrap(ctx: CommandContext, values: FlagValues): Promise<void> {
   const result = await runOperation(ctx, 'admin.bootstrap', { force: values.force === true });
   const human = [
     'created the admin API client',
@@ -12,5 +12,16 @@ export async function adminBootstrap(ctx: CommandContext, args: string[]): Promi
     `token endpoint: ${result.token_endpoint}   (grant_type=client_credentials, scope=${result.scope})`,
     `audience:       ${result.audience}`,
   ];
-  print(values.json === true, result, human.join('\n'));
+  print(ctx.io, values.json === true, result, human.join('\n'));
 }
+
+export const adminCommands: CommandSpec[] = [
+  {
+    name: 'admin bootstrap',
+    synopsis: '[--force]',
+    summary: 'Create the admin API\'s first client (client_credentials, scope admin:*); its secret is shown once.',
+    flags: { force: { type: 'boolean', help: 'create another even though an admin client exists (refused otherwise)' } },
+    example: 'tessera admin bootstrap --json',
+    run: adminBootstrap,
+  },
+];

@@ -1,163 +1,138 @@
-// `tessera <command>`: dispatch. Non-serve commands log to stderr so stdout stays machine-readable.
-import { loadConfigOrExit } from '../config.ts';
+// `tessera <command>`: main(argv, io) finds the command, answers --help and --version, parses the flags and
+// the configuration, runs the command and returns the exit status — 0, 1 when it failed, 2 for a usage or
+// configuration error — without touching `process` itself: bin/tessera.js is the process around it, and tests
+// call it in process. Non-serve commands log to stderr so stdout stays machine-readable.
+import { readFileSync } from 'node:fs';
+import { parseConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
-import { pino } from 'pino';
-import {
-  clientChange,
-  clientCreate,
-  clientList,
-  iatCreate,
-  migrate,
-  resourceCreate,
-  resourceDelete,
-  resourceList,
-  resourceUpdate,
-  serve,
-  userChangeRole,
-  userCreate,
-  userEndSessions,
-  userList,
-  userSetDisabled,
-  userSetPassword,
-  userShow,
-  type CommandContext,
-} from './commands.ts';
-import { reportAndExit, UsageError } from './output.ts';
-import { clientRotateSecret, keysList, keysRetire, keysRotate } from './key-commands.ts';
-import { doctor } from './doctor-command.ts';
-import { upstreamCreate, upstreamDelete, upstreamList, upstreamUpdate } from './upstream-commands.ts';
-import { adminBootstrap } from './admin-commands.ts';
+import type { Runtime } from '../runtime.ts';
+import { coreCommands } from './commands.ts';
+import { keyCommands } from './key-commands.ts';
+import { doctorCommands } from './doctor-command.ts';
+import { upstreamCommands } from './upstream-commands.ts';
+import { adminCommands } from './admin-commands.ts';
+import { asksForHelp, commandHelp, parseFlags, type CommandContext, type CommandSpec } from './command.ts';
+import { describeFailure, UsageError } from './output.ts';
+import type { CliIo } from './io.ts';
 
-const USAGE = `usage: tessera <command>
+export type { CliIo } from './io.ts';
 
-  serve                                   start the server (what \`npm start\` runs)
-  migrate [--json]                        apply database migrations
-  doctor [--json]                         check configuration, database, migrations, keys, clock, issuer URL, data directory
-  user create --username U [--email E] [--name N] --password-stdin [--json]
-  user list [--json]
-  user show --username U [--json]                 U is a username or a user id
-  user disable --username U [--json]              ends sessions, revokes grants, back-channel logout
-  user enable --username U [--json]
-  user end-sessions --username U [--json]         sign out everywhere (back-channel logout); grants stay
-  user set-password --username U --password-stdin [--json]   also ends sessions and revokes grants
-  user add-role --username U --role R [--role R]... [--json]
-  user remove-role --username U --role R [--role R]... [--json]
-  client create --name N [--redirect-uri URL]... [--post-logout-redirect-uri URL]...
-                [--grant-type G]... [--scope "s1 s2"]
-                [--auth-method client_secret_basic|client_secret_post|none|private_key_jwt]
-                [--jwks-uri URL | --jwks JSON] [--backchannel-logout-uri URL] [--first-party]
-                [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--client-uri URL]
-                [--default-resource URI] [--json]
-  client list [--json]
-  client disable --client-id ID [--json]       revokes every grant and token of the client
-  client enable --client-id ID [--json]
-  client rotate-secret --client-id ID [--grace SECONDS] [--json]
-                  a new secret (shown once); the old one works for the grace period
-                  (default CLIENT_SECRET_GRACE), then stops
-  client delete --client-id ID [--json]        revokes, then deletes
-  resource create --identifier URI --scope "read write" [--describe read="Read invoices"]...
-                  [--name N] [--format jwt|opaque] [--ttl 600] [--alg ES256|RS256|EdDSA] [--json]
-                  also creates the API's introspection client (credentials shown once)
-  iat create [--expires-in S] [--max-uses N] [--scope "s1 s2"] [--grant-type G]... [--json]
-                  an initial access token for dynamic client registration (shown once)
-  resource list [--json]
-  resource update --identifier URI [--scope ...] [--describe ...] [--name N] [--format F] [--ttl S] [--alg A] [--json]
-  resource delete --identifier URI [--json]
-  upstream create --id ID --kind oidc|google|github --client-id C --client-secret-stdin
-                  [--issuer URL] [--display-name N] [--scope "openid email profile"]
-                  [--map username=preferred_username]... [--provisioning jit|link]
-                  [--default-role R]... [--disable] [--json]
-                  sign in with an upstream identity provider; prints the redirect URI to register
-  upstream list [--json]
-  upstream update --id ID [same flags as create; --client-secret-stdin replaces the secret] [--enable|--disable]
-  upstream delete --id ID [--json]          linked identities are unlinked; accounts stay
-  keys list [--json]                       signing and cookie keys and their states
-  keys rotate [--alg ES256|RS256|EdDSA] [--purpose signing|cookie] [--now | --emergency] [--json]
-                  default: publish the next key now, sign with it after KEY_PREPUBLISH;
-                  --now: sign with it now; --emergency: also stop publishing the old key now
-  keys retire --kid KID [--immediately] [--json]
-  admin bootstrap [--force] [--json]      create the admin API's first client (client_credentials, scope admin:*);
-                  its secret is shown once; refused when an admin client exists, unless --force
+const GROUPS = ['serve', 'migrate', 'doctor', 'user', 'client', 'resource', 'iat', 'upstream', 'keys', 'admin'];
+const groupOf = (spec: CommandSpec) => spec.name.split(' ')[0]!;
 
-Configuration comes from environment variables; see README.md.`;
+/** Every command, in the order `tessera --help` lists them. */
+export const commands: readonly CommandSpec[] = [...coreCommands, ...doctorCommands, ...keyCommands, ...upstreamCommands, ...adminCommands]
+  .map((spec, index) => ({ spec, index }))
+  .sort((a, b) => GROUPS.indexOf(groupOf(a.spec)) - GROUPS.indexOf(groupOf(b.spec)) || a.index - b.index)
+  .map(({ spec }) => spec);
 
-const [command, sub, ...rest] = process.argv.slice(2);
-
-async function main(): Promise<void> {
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  const config = loadConfigOrExit();
-  const ctx: CommandContext = {
-    config,
-    logger: command === 'serve' ? createLogger(config.logLevel) : createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, pino.destination(2)),
-  };
-  const args = [sub, ...rest].filter((a): a is string => a !== undefined);
-  switch (`${command} ${command === 'serve' || command === 'migrate' || command === 'doctor' ? '' : (sub ?? '')}`.trim()) {
-    case 'serve':
-      return serve(ctx);
-    case 'migrate':
-      return migrate(ctx, args);
-    case 'doctor':
-      return doctor(ctx, args);
-    case 'user create':
-      return userCreate(ctx, rest);
-    case 'user list':
-      return userList(ctx, rest);
-    case 'user show':
-      return userShow(ctx, rest);
-    case 'user disable':
-      return userSetDisabled(ctx, rest, true);
-    case 'user enable':
-      return userSetDisabled(ctx, rest, false);
-    case 'user end-sessions':
-      return userEndSessions(ctx, rest);
-    case 'user set-password':
-      return userSetPassword(ctx, rest);
-    case 'user add-role':
-      return userChangeRole(ctx, rest, true);
-    case 'user remove-role':
-      return userChangeRole(ctx, rest, false);
-    case 'client create':
-      return clientCreate(ctx, rest);
-    case 'client list':
-      return clientList(ctx, rest);
-    case 'client disable':
-    case 'client enable':
-    case 'client delete':
-      return clientChange(ctx, rest, sub as 'disable' | 'enable' | 'delete');
-    case 'client rotate-secret':
-      return clientRotateSecret(ctx, rest);
-    case 'upstream create':
-      return upstreamCreate(ctx, rest);
-    case 'upstream list':
-      return upstreamList(ctx, rest);
-    case 'upstream update':
-      return upstreamUpdate(ctx, rest);
-    case 'upstream delete':
-      return upstreamDelete(ctx, rest);
-    case 'keys list':
-      return keysList(ctx, rest);
-    case 'keys rotate':
-      return keysRotate(ctx, rest);
-    case 'keys retire':
-      return keysRetire(ctx, rest);
-    case 'iat create':
-      return iatCreate(ctx, rest);
-    case 'admin bootstrap':
-      return adminBootstrap(ctx, rest);
-    case 'resource create':
-      return resourceCreate(ctx, rest);
-    case 'resource list':
-      return resourceList(ctx, rest);
-    case 'resource update':
-      return resourceUpdate(ctx, rest);
-    case 'resource delete':
-      return resourceDelete(ctx, rest);
-    default:
-      throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"\n${USAGE}`);
-  }
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
-main().catch(reportAndExit);
+const firstSentence = (text: string) => text.replace(/\.\s.*$|\.$/s, '');
+
+function listing(specs: readonly CommandSpec[]): string[] {
+  const width = Math.max(...specs.map((s) => s.name.length)) + 3;
+  return specs.map((s) => `  ${s.name.padEnd(width)}${firstSentence(s.summary)}`);
+}
+
+function overview(): string {
+  return [
+    'usage: tessera <command> [flags]',
+    '',
+    'Commands:',
+    ...listing(commands),
+    '',
+    'Run `tessera <command> --help` for a command\'s flags and an example; `tessera --version` for the version.',
+    'Every command but serve prints JSON with --json. Configuration comes from environment variables (README.md).',
+    'Embedded mode (no DATABASE_URL): commands other than serve refuse a TESSERA_DATA_DIR that does not exist,',
+    'unless given --init, so that a command run from another directory cannot create a second, empty database.',
+    '',
+  ].join('\n');
+}
+
+function groupHelp(group: string, specs: readonly CommandSpec[]): string {
+  return [`usage: tessera ${group} <command> [flags]`, '', 'Commands:', ...listing(specs), '', `Run \`tessera ${group} <command> --help\` for a command's flags and an example.`, ''].join('\n');
+}
+
+type Found = { spec: CommandSpec; args: string[] } | { group: string; specs: CommandSpec[]; args: string[] };
+
+/** The command the words name (`user create`, `serve`), or the group they name (`user`). */
+function find(words: string[]): Found {
+  const [first = '', second, ...rest] = words;
+  const byName = (name: string) => commands.find((c) => c.name === name);
+  const single = byName(first);
+  if (single) return { spec: single, args: words.slice(1) };
+  const specs = commands.filter((c) => groupOf(c) === first);
+  if (specs.length === 0) throw new UsageError(`unknown command "${first}"; see \`tessera --help\``);
+  const pair = second !== undefined && !second.startsWith('-') ? byName(`${first} ${second}`) : undefined;
+  if (pair) return { spec: pair, args: rest };
+  if (second !== undefined && !second.startsWith('-')) {
+    throw new UsageError(`unknown command "${first} ${second}" (${first} commands: ${specs.map((s) => s.name.split(' ')[1]).join(', ')}); see \`tessera ${first} --help\``);
+  }
+  return { group: first, specs, args: words.slice(1) };
+}
+
+export interface MainOptions {
+  /**
+   * An open runtime every command runs its operations on, instead of opening the database itself (tests
+   * share one across many commands). It must be the database the environment names.
+   */
+  runtime?: Runtime;
+}
+
+async function run(argv: string[], io: CliIo, options: MainOptions): Promise<number> {
+  const [first] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || (first === 'help' && argv.length === 1)) {
+    io.stdout.write(overview());
+    return 0;
+  }
+  if (first === '--version' || first === 'version') {
+    io.stdout.write(`tessera ${version()}\n`);
+    return 0;
+  }
+  const found = find(first === 'help' ? [...argv.slice(1), '--help'] : argv);
+  if ('group' in found) {
+    if (!asksForHelp(found.args)) {
+      const names = found.specs.map((s) => s.name.split(' ')[1]).join(', ');
+      throw new UsageError(`"${found.group}" needs a command (${names}); see \`tessera ${found.group} --help\``);
+    }
+    io.stdout.write(groupHelp(found.group, found.specs));
+    return 0;
+  }
+  const { spec, args } = found;
+  if (asksForHelp(args)) {
+    io.stdout.write(commandHelp(spec));
+    return 0;
+  }
+  const values = parseFlags(spec, args);
+
+  const parsed = parseConfig(io.env);
+  if (!parsed.ok) {
+    for (const problem of parsed.problems) io.stderr.write(`tessera: invalid configuration: ${problem}\n`);
+    return 2;
+  }
+  const { config } = parsed;
+  const serving = spec.name === 'serve';
+  const ctx: CommandContext = {
+    config,
+    // The server logs to stdout; a command's stdout is its result, so its (warning-level) log goes to stderr.
+    logger: serving ? createLogger(config.logLevel, io.log?.stdout ?? io.stdout) : createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, io.log?.stderr ?? io.stderr),
+    io,
+    init: values.init === true,
+    ...(options.runtime ? { runtime: options.runtime } : {}),
+  };
+  return (await spec.run(ctx, values)) ?? 0;
+}
+
+/** Runs `tessera <argv>`; resolves to the exit status. Every failure is one `tessera: …` line on stderr. */
+export async function main(argv: string[], io: CliIo, options: MainOptions = {}): Promise<number> {
+  try {
+    return await run(argv, io, options);
+  } catch (error) {
+    const { exitCode, line } = describeFailure(error);
+    io.stderr.write(`tessera: ${line}\n`);
+    return exitCode;
+  }
+}

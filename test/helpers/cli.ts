@@ -1,12 +1,18 @@
-// The `tessera` command as an operator runs it, for tests: a real child process (bin/tessera.js) with a
-// controlled environment, on storage of its own — a PGlite directory on disk, or a fresh PostgreSQL
-// database when DATABASE_URL is set — and the checks every CLI test makes of its output.
+// The `tessera` command for tests, on storage of its own — a PGlite directory on disk, or a fresh
+// PostgreSQL database when DATABASE_URL is set — run two ways: as an operator runs it, a real child process
+// (bin/tessera.js: runCli), or in this process through the same main(argv, io) (runCliInProcess, and
+// openCliSession, whose commands share one opened database instead of opening it per command); and the
+// checks every CLI test makes of its output.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { parseConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { openRuntime, type Runtime } from '../../src/runtime.ts';
+import { main } from '../../src/cli/index.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { TEST_SECRET } from './server.ts';
 
@@ -64,14 +70,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `tessera <args>` to completion; stdin gets `input` (or nothing) and is then closed. */
+/**
+ * Runs `tessera <args>` to completion as a child process; stdin gets `input` (or nothing) and is then closed.
+ * `cwd` is the working directory (default: the repository root).
+ */
 export function runCli(
   storage: Storage,
   args: string[],
-  options: { input?: string; env?: Record<string, string | undefined>; killAfterMs?: number } = {},
+  options: { input?: string; env?: Record<string, string | undefined>; killAfterMs?: number; cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tessera.js', ...args], { cwd: ROOT, env: cliEnv(storage, options.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/tessera.js'), ...args], { cwd: options.cwd ?? ROOT, env: cliEnv(storage, options.env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -89,6 +98,63 @@ export function runCli(
     child.stdin.on('error', () => {}); // the command may exit before reading stdin (usage errors)
     child.stdin.end(options.input ?? '');
   });
+}
+
+export interface InProcessOptions {
+  /** Standard input (default: empty, as runCli gives a child). */
+  input?: string;
+  env?: Record<string, string | undefined>;
+  /** An open runtime on the same storage for the command to use instead of opening the database. */
+  runtime?: Runtime;
+}
+
+/**
+ * Runs `tessera <args>` in this process: main(argv, io) with the environment runCli would give a child
+ * and its output collected. What is left is the command itself: no Node start-up, and with `runtime`, no
+ * database to open.
+ */
+export async function runCliInProcess(storage: Storage, args: string[], options: InProcessOptions = {}): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(
+    args,
+    {
+      env: cliEnv(storage, options.env),
+      stdin: options.input ?? '',
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+    },
+    options.runtime ? { runtime: options.runtime } : {},
+  );
+  return { code, signal: null, stdout, stderr };
+}
+
+/** Commands run in this process on one database opened (and migrated) once for them all. */
+export interface CliSession {
+  /** `tessera <args>` on the session's database; `env` adds to the session's (never another storage). */
+  run(args: string[], options?: { input?: string; env?: Record<string, string | undefined> }): Promise<CliResult>;
+  runtime: Runtime;
+  /** Closes the database (idempotent): needed before anything else opens an embedded data directory. */
+  close(): Promise<void>;
+}
+
+export async function openCliSession(storage: Storage, env: Record<string, string | undefined> = {}): Promise<CliSession> {
+  const parsed = parseConfig(cliEnv(storage, env));
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  const runtime = await openRuntime(parsed.config, createLogger('silent'));
+  let closed = false;
+  return {
+    runtime,
+    run(args, options = {}) {
+      if (closed) throw new Error('the CLI session is closed');
+      return runCliInProcess(storage, args, { input: options.input, env: { ...env, ...options.env }, runtime });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await runtime.close();
+    },
+  };
 }
 
 export function describeResult(r: CliResult): string {

@@ -1,5 +1,5 @@
 // Managing upstream identity providers: the admin API (/admin/v1/upstreams, admin:upstreams:read|write) and
-// the CLI (`tessera upstream create|list|update|delete`, a real child process), and what their settings do
+// the CLI (`tessera upstream create|list|update|delete`, run in process), and what their settings do
 // to a real sign-in: a disabled upstream leaves the sign-in page, a deleted one unlinks its identities but
 // keeps the accounts, and claim mapping and default roles shape the accounts made just in time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { findUpstream } from '../../src/store/upstreams.ts';
 import { BrowserSession, csrfField } from '../helpers/browser-session.ts';
 import { createUser } from '../helpers/oauth.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { createStorage, describeResult, expectJson, expectOneLineFailure, runCli as runTessera, type Storage } from '../helpers/cli.ts';
+import { createStorage, describeResult, expectJson, expectOneLineFailure, openCliSession, runCliInProcess, type CliSession, type Storage } from '../helpers/cli.ts';
 import { adminApi, adminClient, adminSession, adminToken, type Api } from '../admin/helpers.ts';
 import { expectFailurePage, land, openSignIn, redeem, signInThroughUpstream, startPair, UPSTREAM_PASSWORD, type Pair } from './helpers.ts';
 
@@ -329,26 +329,31 @@ describe('what the settings do to a real sign-in', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// The CLI, as an operator runs it: a child process (bin/tessera.js) on this file's own storage.
+// The CLI: main(argv, io), the function bin/tessera.js runs (test/core/cli.test.ts runs the real process), in
+// this process on this file's own storage, opened once for every command (a session); once a server has that
+// storage, the commands reach it as a process would (its control socket in embedded mode, or PostgreSQL).
 
 const SLOW = { timeout: 180_000 };
 const CLI_ISSUER = 'https://id.example.test';
-const runCli = (storage: Storage, args: string[], input = '') => runTessera(storage, args, { input, env: { ISSUER: CLI_ISSUER } });
 
 describe('tessera upstream … (CLI)', SLOW, () => {
   let storage: Storage;
+  let cli: CliSession;
   let server: TestServer | undefined;
+  const runCli = (args: string[], input = '') =>
+    server ? runCliInProcess(storage, args, { input, env: { ISSUER: CLI_ISSUER } }) : cli.run(args, { input });
   beforeAll(async () => {
     storage = await createStorage('tessera-upstream-cli-');
+    cli = await openCliSession(storage, { ISSUER: CLI_ISSUER });
   });
   afterAll(async () => {
+    await cli?.close();
     await server?.stop();
     await storage?.drop();
   });
 
   it('creates a generic OpenID Connect upstream with the secret from stdin, and prints the redirect URI to register', async () => {
     const r = await runCli(
-      storage,
       ['upstream', 'create', '--id', 'corp', '--kind', 'oidc', '--issuer', 'https://idp.example.test', '--client-id', 'tessera-broker', '--client-secret-stdin',
         '--display-name', 'Corp SSO', '--scope', 'openid email profile groups', '--map', 'username=upn', '--map', 'name=display_name',
         '--provisioning', 'link', '--default-role', 'staff', '--default-role', 'reports:read', '--json'],
@@ -373,54 +378,55 @@ describe('tessera upstream … (CLI)', SLOW, () => {
   });
 
   it('creates the Google and GitHub presets; without --json it says what to register', async () => {
-    const google = await runCli(storage, ['upstream', 'create', '--id', 'google', '--kind', 'google', '--client-id', 'g.apps.googleusercontent.com', '--client-secret-stdin', '--display-name', 'Google'], SECRET);
+    const google = await runCli(['upstream', 'create', '--id', 'google', '--kind', 'google', '--client-id', 'g.apps.googleusercontent.com', '--client-secret-stdin', '--display-name', 'Google'], SECRET);
     expect(google.code, describeResult(google)).toBe(0);
     expect(google.stdout).toContain('added upstream google (google, jit)');
     expect(google.stdout).toContain(`register this redirect URI at the provider: ${CLI_ISSUER}/upstream/google/callback`);
     expect(google.stdout).not.toContain(SECRET);
-    const github = expectJson(await runCli(storage, ['upstream', 'create', '--id', 'github', '--kind', 'github', '--client-id', 'Iv1.0123', '--client-secret-stdin', '--disable', '--json'], SECRET));
+    const github = expectJson(await runCli(['upstream', 'create', '--id', 'github', '--kind', 'github', '--client-id', 'Iv1.0123', '--client-secret-stdin', '--disable', '--json'], SECRET));
     expect(github).toMatchObject({ kind: 'github', issuer: null, scopes: 'read:user user:email', enabled: false });
   });
 
   it('refuses bad input: usage errors exit 2, invalid settings and duplicates exit 1, one line each', async () => {
-    const noStdin = expectOneLineFailure(await runCli(storage, ['upstream', 'create', '--id', 'x', '--kind', 'oidc', '--issuer', 'https://x.example.test', '--client-id', 'c']), 2);
+    const noStdin = expectOneLineFailure(await runCli(['upstream', 'create', '--id', 'x', '--kind', 'oidc', '--issuer', 'https://x.example.test', '--client-id', 'c']), 2);
     expect(noStdin).toContain('--client-secret-stdin');
-    expect(expectOneLineFailure(await runCli(storage, ['upstream', 'create', '--kind', 'oidc', '--client-id', 'c', '--client-secret-stdin'], SECRET), 2)).toContain('--id');
-    expect(expectOneLineFailure(await runCli(storage, ['upstream', 'create', '--id', 'x', '--map', 'nonsense', '--client-id', 'c', '--client-secret-stdin'], SECRET), 2)).toContain('--map');
-    expect(expectOneLineFailure(await runCli(storage, ['upstream', 'update', '--id', 'corp', '--enable', '--disable']), 2)).toMatch(/--enable or --disable/);
-    expectOneLineFailure(await runCli(storage, ['upstream', 'delete']), 2);
+    expect(expectOneLineFailure(await runCli(['upstream', 'create', '--kind', 'oidc', '--client-id', 'c', '--client-secret-stdin'], SECRET), 2)).toContain('--id');
+    expect(expectOneLineFailure(await runCli(['upstream', 'create', '--id', 'x', '--map', 'nonsense', '--client-id', 'c', '--client-secret-stdin'], SECRET), 2)).toContain('--map');
+    expect(expectOneLineFailure(await runCli(['upstream', 'update', '--id', 'corp', '--enable', '--disable']), 2)).toMatch(/--enable or --disable/);
+    expectOneLineFailure(await runCli(['upstream', 'delete']), 2);
 
-    const http = await runCli(storage, ['upstream', 'create', '--id', 'plain', '--kind', 'oidc', '--issuer', 'http://127.0.0.1:9000', '--client-id', 'c', '--client-secret-stdin'], SECRET);
+    const http = await runCli(['upstream', 'create', '--id', 'plain', '--kind', 'oidc', '--issuer', 'http://127.0.0.1:9000', '--client-id', 'c', '--client-secret-stdin'], SECRET);
     expect(expectOneLineFailure(http, 1)).toMatch(/https/);
     expect(http.stderr).not.toContain(SECRET);
-    expect(expectOneLineFailure(await runCli(storage, ['upstream', 'create', '--id', 'noiss', '--kind', 'oidc', '--client-id', 'c', '--client-secret-stdin'], SECRET), 1)).toMatch(/issuer/);
-    expect(expectOneLineFailure(await runCli(storage, ['upstream', 'create', '--id', 'colour', '--kind', 'oidc', '--issuer', 'https://x.example.test', '--client-id', 'c', '--map', 'colour=fav', '--client-secret-stdin'], SECRET), 1)).toMatch(/not a local field/);
-    expect(expectOneLineFailure(await runCli(storage, ['upstream', 'create', '--id', 'corp', '--kind', 'oidc', '--issuer', 'https://x.example.test', '--client-id', 'c', '--client-secret-stdin'], SECRET), 1)).toMatch(/already exists/);
-    expect(expectOneLineFailure(await runCli(storage, ['upstream', 'delete', '--id', 'nope']), 1)).toContain('nope');
+    expect(expectOneLineFailure(await runCli(['upstream', 'create', '--id', 'noiss', '--kind', 'oidc', '--client-id', 'c', '--client-secret-stdin'], SECRET), 1)).toMatch(/issuer/);
+    expect(expectOneLineFailure(await runCli(['upstream', 'create', '--id', 'colour', '--kind', 'oidc', '--issuer', 'https://x.example.test', '--client-id', 'c', '--map', 'colour=fav', '--client-secret-stdin'], SECRET), 1)).toMatch(/not a local field/);
+    expect(expectOneLineFailure(await runCli(['upstream', 'create', '--id', 'corp', '--kind', 'oidc', '--issuer', 'https://x.example.test', '--client-id', 'c', '--client-secret-stdin'], SECRET), 1)).toMatch(/already exists/);
+    expect(expectOneLineFailure(await runCli(['upstream', 'delete', '--id', 'nope']), 1)).toContain('nope');
   });
 
   it('lists upstreams, as JSON and as text', async () => {
-    const listed = expectJson<{ upstreams: Array<{ id: string; enabled: boolean }> }>(await runCli(storage, ['upstream', 'list', '--json']));
+    const listed = expectJson<{ upstreams: Array<{ id: string; enabled: boolean }> }>(await runCli(['upstream', 'list', '--json']));
     expect(listed.upstreams.map((u) => [u.id, u.enabled])).toEqual([['corp', true], ['google', true], ['github', false]]);
     expect(JSON.stringify(listed)).not.toContain(SECRET);
-    const text = await runCli(storage, ['upstream', 'list']);
+    const text = await runCli(['upstream', 'list']);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^corp {2}oidc {2}"Corp SSO" {2}link {2}https:\/\/idp\.example\.test$/m);
     expect(text.stdout).toMatch(/^github .*\[disabled\]/m);
   });
 
   it('updates (disable, enable, a new secret) and deletes', async () => {
-    expect(expectJson(await runCli(storage, ['upstream', 'update', '--id', 'google', '--disable', '--json']))).toMatchObject({ id: 'google', enabled: false });
-    expect(expectJson(await runCli(storage, ['upstream', 'update', '--id', 'github', '--enable', '--display-name', 'GitHub', '--json']))).toMatchObject({ id: 'github', enabled: true, display_name: 'GitHub' });
-    const replaced = await runCli(storage, ['upstream', 'update', '--id', 'corp', '--client-secret-stdin', '--json'], 'the-new-secret-0123\n');
+    expect(expectJson(await runCli(['upstream', 'update', '--id', 'google', '--disable', '--json']))).toMatchObject({ id: 'google', enabled: false });
+    expect(expectJson(await runCli(['upstream', 'update', '--id', 'github', '--enable', '--display-name', 'GitHub', '--json']))).toMatchObject({ id: 'github', enabled: true, display_name: 'GitHub' });
+    const replaced = await runCli(['upstream', 'update', '--id', 'corp', '--client-secret-stdin', '--json'], 'the-new-secret-0123\n');
     expect(expectJson(replaced)).toMatchObject({ id: 'corp', provisioning: 'link', default_roles: ['staff', 'reports:read'] });
     expect(replaced.stdout).not.toContain('the-new-secret-0123');
-    expect(expectJson(await runCli(storage, ['upstream', 'delete', '--id', 'google', '--json']))).toEqual({ id: 'google', deleted: true });
-    const listed = expectJson<{ upstreams: Array<{ id: string }> }>(await runCli(storage, ['upstream', 'list', '--json']));
+    expect(expectJson(await runCli(['upstream', 'delete', '--id', 'google', '--json']))).toEqual({ id: 'google', deleted: true });
+    const listed = expectJson<{ upstreams: Array<{ id: string }> }>(await runCli(['upstream', 'list', '--json']));
     expect(listed.upstreams.map((u) => u.id)).toEqual(['corp', 'github']);
   });
 
   it('leaves the secret sealed at rest, and a server on the same storage opens it and offers the enabled upstreams', async () => {
+    await cli.close(); // one process per embedded data directory: the server's now
     server = await startTestServer(storage.databaseUrl ? { env: { DATABASE_URL: storage.databaseUrl } } : { dataDir: storage.dataDir });
     const db = server.runtime.db;
     const rows = await db('upstream_providers').select(db.raw('row_to_json(upstream_providers)::text as row'));
@@ -437,7 +443,7 @@ describe('tessera upstream … (CLI)', SLOW, () => {
     expect(page.html).toContain('Continue with GitHub');
 
     // A change made with the CLI while the server runs shows on the next page view.
-    expect(expectJson(await runCli(storage, ['upstream', 'update', '--id', 'github', '--disable', '--json']))).toMatchObject({ enabled: false });
+    expect(expectJson(await runCli(['upstream', 'update', '--id', 'github', '--disable', '--json']))).toMatchObject({ enabled: false });
     const after = await land(session, page.url);
     expect(after.html).toContain('Continue with Corp SSO');
     expect(after.html).not.toContain('GitHub');
