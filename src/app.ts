@@ -21,7 +21,7 @@ import { feedAudience } from './oidc/provider.ts';
 import type { AccessTokenVerifier } from './domain/access-token-verifier.ts';
 import { createSignInService, type SignInResult } from './services/sign-in.ts';
 import type { LiveProvider } from './oidc/live-provider.ts';
-import type { OperationContext } from './cli/operations.ts';
+import type { ServiceContext } from './services/operations.ts';
 import type { Metrics } from './metrics.ts';
 import { createMetricsRouter } from './http/metrics.ts';
 import { createUpstreamRouter } from './http/upstream.ts';
@@ -38,7 +38,7 @@ export interface AppDeps {
   /** Aborted when the server begins to shut down. */
   shutdown: AbortSignal;
   /** The service operations (shared with the CLI). */
-  operations: OperationContext;
+  operations: ServiceContext;
   metrics?: Metrics;
   /** The upstream side of brokered sign-in (upstream/client.ts). */
   upstreamClient: UpstreamClient;
@@ -78,13 +78,13 @@ export function createApp(deps: AppDeps): Koa {
     createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes }),
     createAccountRouter({ live, services: deps.operations, config }),
     createRevocationFeedRouter({
-      db: deps.db,
+      services: deps.operations,
       verifier: deps.verifier,
       feedAudience: feedAudience(config.issuer),
       shutdown: deps.shutdown,
       maxStreamsPerClient: config.feedMaxStreamsPerClient,
     }),
-    createAdminRouter({ config, logger: deps.logger, db: deps.db, verifier: deps.verifier, operations: deps.operations }),
+    createAdminRouter({ config, logger: deps.logger, verifier: deps.verifier, operations: deps.operations }),
   ]) {
     app.use(router.routes());
   }

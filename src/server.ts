@@ -12,8 +12,8 @@ import { createProvider } from './oidc/provider.ts';
 import { enginePages } from './http/engine-pages.ts';
 import { createApp } from './app.ts';
 import { deleteExpired } from './store/cleanup.ts';
-import { assertDataDirFree, controlSocketPath, startControlSocket } from './cli/control-socket.ts';
-import type { OperationContext } from './cli/operations.ts';
+import { assertDataDirFree, controlSocketPath, startControlSocket } from './control-socket.ts';
+import type { ServiceContext } from './services/operations.ts';
 import { sendBackchannelLogouts } from './oidc/backchannel.ts';
 import { ensureAccountClient } from './domain/clients.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './domain/access-token-verifier.ts';
@@ -33,7 +33,7 @@ export interface RunningServer {
   /** Where Prometheus metrics are served when METRICS_PORT is set. */
   metricsUrl?: string;
   /** What CLI operations run against inside this process (control socket, tests). */
-  operations: OperationContext;
+  operations: ServiceContext;
   close(): Promise<void>;
 }
 
@@ -60,7 +60,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       live.replace(await buildProvider(config, logger, runtime, verifier, observers));
       verifier.invalidate();
     });
-    const operations: OperationContext = {
+    const operations: ServiceContext = {
       runtime,
       config,
       notifyLogout: (ended) => sendBackchannelLogouts(live.current, logger, ended),
@@ -101,7 +101,7 @@ interface Engine {
   runtime: Runtime;
   live: LiveProvider;
   verifier: AccessTokenVerifier;
-  operations: OperationContext;
+  operations: ServiceContext;
   keyWatch: KeyWatch;
   metrics: Metrics;
   audit: AuditBuffer;

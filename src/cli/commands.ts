@@ -5,8 +5,8 @@ import type { AuthMethod } from '../domain/clients.ts';
 import { startServer } from '../server.ts';
 import { print, readStdin } from './io.ts';
 import { UsageError } from './output.ts';
-import type { OperationResult } from './operations.ts';
-import { MAX_PAGE_SIZE } from './management-operations.ts';
+import type { OperationResult } from '../services/operations.ts';
+import { MAX_PAGE_SIZE } from '../services/management.ts';
 import { allPages, runOperation } from './run-operation.ts';
 import { string, strings, type CommandContext, type CommandSpec, type FlagSpec, type FlagValues } from './command.ts';
 

@@ -5,11 +5,11 @@
 import { createDatabase } from '../store/db.ts';
 import { createSecretBox } from '../domain/secret-box.ts';
 import { resolveInstanceSecret } from '../runtime.ts';
-import { callControlSocket, controlSocketPath } from './control-socket.ts';
+import { callControlSocket, controlSocketPath } from '../control-socket.ts';
 import { print } from './io.ts';
 import { embeddedOnDisk, missingDataDir } from './run-operation.ts';
 import type { CommandContext, CommandSpec, FlagValues } from './command.ts';
-import { dataDirCheck, formatReport, issuerCheck, localChecks, type Check } from './doctor.ts';
+import { dataDirCheck, formatReport, issuerCheck, localChecks, type Check } from '../services/diagnostics.ts';
 
 async function databaseChecks(ctx: CommandContext): Promise<Check[]> {
   const { config } = ctx;

@@ -2,7 +2,7 @@
 // admin API uses too. A rotation made here reaches every server process within one poll (KEY_POLL_INTERVAL).
 import { print } from './io.ts';
 import { UsageError } from './output.ts';
-import type { OperationResult } from './operations.ts';
+import type { OperationResult } from '../services/operations.ts';
 import { runOperation } from './run-operation.ts';
 import { string, type CommandContext, type CommandSpec, type FlagValues } from './command.ts';
 

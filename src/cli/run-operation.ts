@@ -10,8 +10,8 @@ import { openRuntime, type Runtime } from '../runtime.ts';
 import type { EndedSession } from '../store/access.ts';
 import { sendBackchannelLogouts } from '../oidc/backchannel.ts';
 import { createStandaloneProvider } from '../server.ts';
-import { callControlSocket, controlSocketPath } from './control-socket.ts';
-import { runOperation as runLocally, type OperationInput, type OperationName, type OperationResult } from './operations.ts';
+import { callControlSocket, controlSocketPath } from '../control-socket.ts';
+import { runOperation as runLocally, type OperationInput, type OperationName, type OperationResult } from '../services/operations.ts';
 import type { CommandContext } from './command.ts';
 
 /** Embedded PostgreSQL with its files on disk (not PostgreSQL, not in memory). */

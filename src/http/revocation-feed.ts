@@ -5,17 +5,16 @@
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Db } from '../store/db.ts';
-import { findClientById } from '../store/clients.ts';
-import { readFeed, type FeedEvent } from '../store/revocations.ts';
+import type { ServiceContext } from '../services/context.ts';
+import { eventsAfter, feedAudienceOf, type FeedEvent } from '../services/revocation-feed.ts';
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
-import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
+import { FEED_SCOPE } from '../domain/resource-servers.ts';
 import { AppError, Unauthorized } from '../errors.ts';
 import { isDatabaseUnavailable } from '../problem.ts';
 import { FEED_PATH } from '../oidc/provider.ts';
 
 export interface FeedDeps {
-  db: Db;
+  services: ServiceContext;
   verifier: AccessTokenVerifier;
   feedAudience: string;
   /** How often the database is polled for new events while a caller waits. */
@@ -62,10 +61,9 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
     const claims = await deps.verifier.verify(match[1]!, { audience: deps.feedAudience });
     if (!claims) throw new Unauthorized('the access token is invalid or expired');
     if (!String(claims.scope ?? '').split(' ').includes(FEED_SCOPE)) throw new AppError(403, 'insufficient_scope', `scope ${FEED_SCOPE} is required`);
-    const client = await findClientById(deps.db, claims.client_id);
-    const audience = client?.metadata[INTROSPECTS_PROPERTY];
-    if (!client || client.disabled || typeof audience !== 'string') throw new Unauthorized('the client is not a resource server');
-    return { audience, tokenExp: claims.exp!, clientId: client.id };
+    const audience = await feedAudienceOf(deps.services, claims.client_id);
+    if (!audience) throw new Unauthorized('the client is not a resource server');
+    return { audience, tokenExp: claims.exp!, clientId: claims.client_id };
   }
 
   // A bigint column: anything beyond its range would make every read fail (a 500, or a stream that loops).
@@ -123,7 +121,7 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
         while (!failed && !stream.destroyed && !deps.shutdown.aborted && Date.now() < until) {
           // An unreachable database is waited out; any other failure ends the stream (the caller reconnects)
           // rather than polling a query that cannot succeed.
-          const events = await readFeed(deps.db, audience, cursor, BATCH).catch((error: unknown) => {
+          const events = await eventsAfter(deps.services, audience, cursor, BATCH).catch((error: unknown) => {
             if (!isDatabaseUnavailable(error)) failed = true;
             return [];
           });
@@ -144,10 +142,10 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
 
     const wait = Math.min(Number(ctx.query.wait ?? 0) || 0, maxWait);
     const deadline = Date.now() + wait * 1000;
-    let events = await readFeed(deps.db, audience, after, BATCH);
+    let events = await eventsAfter(deps.services, audience, after, BATCH);
     while (events.length === 0 && Date.now() < deadline && !deps.shutdown.aborted) {
       await sleep(pollMs);
-      events = await readFeed(deps.db, audience, after, BATCH);
+      events = await eventsAfter(deps.services, audience, after, BATCH);
     }
     ctx.body = {
       events: events.map(toWire),

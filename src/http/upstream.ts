@@ -8,12 +8,13 @@
 // What must survive the round trip (state, nonce, PKCE verifier) travels in a signed, short-lived cookie.
 // Every failure ends on a readable page with a way back to the sign-in page, never a 500 or a loop.
 import Router from '@koa/router';
+import { z } from 'zod';
 import type { Context } from 'koa';
 import type { SignInService } from '../services/sign-in.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
 import type { UpstreamRow } from '../domain/upstreams.ts';
-import { describeUpstreamFailure, type UpstreamChecks, type UpstreamClient } from '../upstream/client.ts';
+import { describeUpstreamFailure, type UpstreamClient } from '../upstream/client.ts';
 import { readForm } from './middleware/body-limit.ts';
 import { assertCsrf, csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
@@ -34,22 +35,31 @@ const FLOW_COOKIE = 'tessera.upstream';
 const LINK_COOKIE = 'tessera.upstream.link';
 const FLOW_MAX_AGE_MS = 10 * 60_000;
 
-interface Flow extends UpstreamChecks {
-  uid: string;
-  upstream: string;
-}
-interface PendingLink {
-  upstream: string;
-  subject: string;
-  email: string | undefined;
-  username: string | undefined;
-}
+// The flow cookies are signed, so only this server wrote them; they are still parsed against their shape
+// (a cookie from an older version, or one signed with a key since rotated in by hand, must not crash a page).
+const text = (max: number) => z.string().min(1).max(max);
+const flowCookie = z.object({
+  uid: text(100),
+  upstream: text(63),
+  state: text(512),
+  nonce: text(512).optional(),
+  codeVerifier: text(512),
+}).transform((f) => ({ ...f, nonce: f.nonce }));
+const pendingLinkCookie = z.object({
+  upstream: text(63),
+  subject: text(512),
+  email: z.string().max(512).optional(),
+  username: z.string().max(256).optional(),
+}).transform((p) => ({ ...p, email: p.email, username: p.username }));
+type Flow = z.output<typeof flowCookie>;
+type PendingLink = z.output<typeof pendingLinkCookie>;
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-function decode<T>(value: string | undefined): T | undefined {
+function decode<S extends z.ZodType>(schema: S, value: string | undefined): z.output<S> | undefined {
   if (!value) return undefined;
   try {
-    return JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as T;
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
@@ -113,7 +123,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
 
   router.get('/upstream/:id/callback', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const flow = decode<Flow>(ctx.cookies.get(FLOW_COOKIE, { signed: true }));
+    const flow = decode(flowCookie, ctx.cookies.get(FLOW_COOKIE, { signed: true }));
     if (!flow || flow.upstream !== ctx.params.id || !/^[A-Za-z0-9_-]{1,100}$/.test(flow.uid)) return failed(ctx, 400, strings.upstream.expired);
     ctx.status = 303;
     ctx.redirect(`${INTERACTION_PATH}/${flow.uid}/upstream/${flow.upstream}/callback?${ctx.querystring}`);
@@ -122,7 +132,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
   router.get(`${INTERACTION_PATH}/:uid/upstream/:id/callback`, async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const uid = ctx.params.uid!;
-    const flow = decode<Flow>(ctx.cookies.get(FLOW_COOKIE, { signed: true }));
+    const flow = decode(flowCookie, ctx.cookies.get(FLOW_COOKIE, { signed: true }));
     // One use: whatever happens next, this round trip is over.
     clearCookie(ctx, FLOW_COOKIE, '/');
     if (!flow || flow.uid !== uid || flow.upstream !== ctx.params.id) return failed(ctx, 400, strings.upstream.expired, flow?.uid === uid ? uid : undefined);
@@ -169,7 +179,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     const form = await readForm(ctx, deps.bodyLimitBytes);
     assertCsrf(ctx, form);
     const uid = ctx.params.uid!;
-    const pending = decode<PendingLink>(ctx.cookies.get(LINK_COOKIE, { signed: true }));
+    const pending = decode(pendingLinkCookie, ctx.cookies.get(LINK_COOKIE, { signed: true }));
     if (!pending) return failed(ctx, 400, strings.upstream.expired, uid);
     const upstream = await service.upstream(pending.upstream);
     if (!upstream) return failed(ctx, 404, strings.upstream.unknown, uid);

@@ -1,6 +1,6 @@
 // createProvider: the whole engine configuration in one readable place. Each hook is delegated to a sibling
 // module. Engine reference: oidc-provider docs/README.md (configuration options named below).
-import Provider, { type Configuration, type JWK, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Configuration, type JWK } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../store/db.ts';

@@ -4,7 +4,7 @@
 // one exited. A session-level PostgreSQL advisory lock, taken on a connection of its own before knex touches
 // anything, serialises the whole migration, its tables included; the next process then finds nothing to do.
 // The lock goes with its connection, so a process that dies mid-migration cannot leave it held.
-// PGlite needs none: one process owns an embedded data directory (cli/control-socket.ts).
+// PGlite needs none: one process owns an embedded data directory (src/control-socket.ts).
 import type { Knex } from 'knex';
 
 /** Next to the key-rotation (0x7e55e4a) and feed (0x7e55e4b) locks. */

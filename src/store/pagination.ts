@@ -3,7 +3,7 @@
 // depth. The cursor is opaque to callers: base64url of the last row's sort key.
 import type { Knex } from 'knex';
 import { ValidationError } from '../errors.ts';
-import { isRepresentableText } from './representable.ts';
+import { isRepresentableText } from '../representable.ts';
 
 export interface PageRequest {
   limit: number;

@@ -2,7 +2,7 @@
 // the token endpoint (client_credentials through openid-client), and a small JSON client for /admin/v1.
 import * as oidc from 'openid-client';
 import { expect } from 'vitest';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { adminAudience } from '../../src/domain/admin-access.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import type { TestServer } from '../helpers/server.ts';

@@ -44,7 +44,6 @@ describe('the OpenAPI document', () => {
     const router = createAdminRouter({
       config: server.config,
       logger: createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })),
-      db: server.runtime.db,
       verifier: createAccessTokenVerifier(server.runtime.db, server.issuer),
       operations: server.operations,
     });

@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, basic, discover, exchange, postForm, REDIRECT_URI } from '../helpers/oauth.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 
 let server: TestServer;

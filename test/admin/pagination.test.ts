@@ -2,7 +2,7 @@
 // while items are added between pages; bad limits and cursors are refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { adminSession, allPages, type Api } from './helpers.ts';
 
 let server: TestServer;

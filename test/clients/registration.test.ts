@@ -4,7 +4,7 @@ import { generateKeyPair, exportJWK } from 'jose';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, createUser, exchange, REDIRECT_URI } from '../helpers/oauth.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 
 let server: TestServer;
 

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { describeResult, runCli, type Storage } from '../helpers/cli.ts';
 

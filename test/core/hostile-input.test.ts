@@ -20,7 +20,7 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession, csrfField, formAction } from '../helpers/browser-session.ts';
 import { basic, createClient, createUser, REDIRECT_URI } from '../helpers/oauth.ts';
 import { adminSession, type Api } from '../admin/helpers.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { parseConfig } from '../../src/config.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { adminRoutes } from '../../src/http/admin/routes/index.ts';

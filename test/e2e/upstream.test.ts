@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import * as oidc from 'openid-client';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { createUser } from '../helpers/oauth.ts';
 import { startPair, UPSTREAM_PASSWORD, type Pair } from '../upstream/helpers.ts';
 import {

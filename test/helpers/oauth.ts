@@ -2,7 +2,7 @@
 // pages with a BrowserSession.
 import * as oidc from 'openid-client';
 import { expect } from 'vitest';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import type { NewClient, ClientMetadata } from '../../src/domain/clients.ts';
 import type { TestServer } from './server.ts';
 import { BrowserSession, csrfField, formAction } from './browser-session.ts';

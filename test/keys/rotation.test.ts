@@ -5,7 +5,7 @@ import { decodeProtectedHeader } from 'jose';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { authorize, basic, createClient, createUser, discover, postForm } from '../helpers/oauth.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { rotationPolicy, runScheduledRotation } from '../../src/domain/keys.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 

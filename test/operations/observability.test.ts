@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, basic, createClient, createUser, discover, exchange, postForm } from '../helpers/oauth.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';

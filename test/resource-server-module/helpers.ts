@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { createClient, discover } from '../helpers/oauth.ts';
 import type { TokenValidator, ValidationResult } from '../../src/resource-server/index.ts';

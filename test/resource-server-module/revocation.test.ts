@@ -4,7 +4,7 @@
 // before start() resolves, failing closed, back-off through an outage, renewal of a refused feed token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, createClient, createUser, discover, exchange } from '../helpers/oauth.ts';

@@ -4,7 +4,7 @@ import { SignJWT, createRemoteJWKSet, decodeJwt, generateKeyPair, jwtVerify, bas
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, basic, createClient, createUser, discover, exchange, postForm } from '../helpers/oauth.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { deleteExpired } from '../../src/store/cleanup.ts';
 import { recordRevocations } from '../../src/store/revocations.ts';

@@ -11,7 +11,7 @@ import { startRelyingParty, type RelyingParty } from '../helpers/relying-party.t
 import { startHttpsServer, type HttpsServer } from '../helpers/https-server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, createClient, createUser, discover, exchange, REDIRECT_URI } from '../helpers/oauth.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { parseConfig } from '../../src/config.ts';
 
 let backchannelOnly: TestServer; // the test default: BACKCHANNEL_LOGOUT_ALLOW_PRIVATE=true only

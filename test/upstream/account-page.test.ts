@@ -2,7 +2,7 @@
 // (an account made just in time has no password). An operator's new password makes unlinking possible;
 // every link, unlink and upstream sign-in is in the audit trail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { BrowserSession, csrfField, formAction } from '../helpers/browser-session.ts';
 import { createClient, createUser } from '../helpers/oauth.ts';
 import { atUpstream, land, redeem, signInThroughUpstream, startPair, upstreamAction, UPSTREAM_PASSWORD, type Pair } from './helpers.ts';

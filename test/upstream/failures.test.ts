@@ -4,7 +4,7 @@
 // failure the way back leads to a sign-in page that still works.
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { BrowserSession, csrfField, formAction } from '../helpers/browser-session.ts';
 import { createClient, createUser, REDIRECT_URI } from '../helpers/oauth.ts';
 import { freePort } from '../helpers/server.ts';

@@ -7,7 +7,7 @@ import { startTestServer, freePort, type TestServer } from '../helpers/server.ts
 import { createTestDatabase } from '../helpers/database.ts';
 import { BrowserSession, csrfField, formAction } from '../helpers/browser-session.ts';
 import { createClient, discover, REDIRECT_URI } from '../helpers/oauth.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 
 export const UPSTREAM_PASSWORD = 'upstream horse battery';

@@ -3,7 +3,7 @@
 // to a real sign-in: a disabled upstream leaves the sign-in page, a deleted one unlinks its identities but
 // keeps the accounts, and claim mapping and default roles shape the accounts made just in time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { upstreamClientSecret } from '../../src/domain/upstreams.ts';
 import { findUpstream } from '../../src/store/upstreams.ts';
 import { BrowserSession, csrfField } from '../helpers/browser-session.ts';

@@ -1,7 +1,7 @@
 // Signing in to a downstream app through an upstream OpenID Connect provider (another Tessera): a local
 // account linked by subject, just in time or by linking an existing account, and Tessera's own tokens.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { createUser } from '../helpers/oauth.ts';
 import { csrfField, formAction } from '../helpers/browser-session.ts';
 import { redeem, signInThroughUpstream, startPair, UPSTREAM_PASSWORD, type Pair } from './helpers.ts';

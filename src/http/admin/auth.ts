@@ -3,8 +3,8 @@
 // enabled (checked in the database on every call, so disabling the client stops it at once), and must carry
 // a scope that allows the route.
 import type { Context } from 'koa';
-import type { Db } from '../../store/db.ts';
-import { jwtTokenState } from '../../store/revocations.ts';
+import type { ServiceContext } from '../../services/context.ts';
+import { adminTokenState } from '../../services/admin-requests.ts';
 import type { AccessTokenVerifier } from '../../domain/access-token-verifier.ts';
 import { scopeAllows, type AdminScope } from '../../domain/admin-access.ts';
 import { AppError } from '../../errors.ts';
@@ -13,7 +13,7 @@ import type { Caller } from './route.ts';
 export { ADMIN_SCOPES, ADMIN_AREAS, adminAudience, type AdminScope } from '../../domain/admin-access.ts';
 
 export interface AdminAuthDeps {
-  db: Db;
+  services: ServiceContext;
   verifier: AccessTokenVerifier;
   audience: string;
 }
@@ -44,7 +44,7 @@ export async function authenticate(ctx: Context, deps: AdminAuthDeps, required: 
   if (!claims) throw invalidToken(ctx, 'the access token is invalid, expired, or not for the admin API');
   // Admin tokens come from client_credentials; a token issued on a person's behalf (from a grant) is not one.
   if (claims.gid !== undefined) throw invalidToken(ctx, 'the admin API accepts client_credentials tokens only');
-  const state = await jwtTokenState(deps.db, { jti: claims.jti, clientId: claims.client_id, issuedAt: claims.iat! });
+  const state = await adminTokenState(deps.services, { jti: claims.jti, clientId: claims.client_id, issuedAt: claims.iat! });
   if (state.revoked || !state.clientEnabled) throw invalidToken(ctx, 'the access token has been revoked');
   const scopes = String(claims.scope ?? '').split(' ').filter(Boolean);
   const caller: Caller = { clientId: claims.client_id, scopes };

@@ -3,16 +3,16 @@
 // may change something (type admin.request: who, method, route, status), whether it succeeded or not.
 import type { Context, Middleware } from 'koa';
 import type { Logger } from '../../logger.ts';
-import type { Db } from '../../store/db.ts';
-import { recordAudit } from '../../domain/audit.ts';
-import { isRepresentableText } from '../../store/representable.ts';
+import type { ServiceContext } from '../../services/context.ts';
+import { auditAdminRequest } from '../../services/admin-requests.ts';
+import { isRepresentableText } from '../../representable.ts';
 import { toProblem } from '../../problem.ts';
 import type { AdminRoute, Caller } from './route.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface BoundaryDeps {
-  db: Db;
+  services: ServiceContext;
   logger: Logger;
   basePath: string;
 }
@@ -45,7 +45,7 @@ function storableParams(params: Record<string, string>): Record<string, string> 
 async function audit(deps: BoundaryDeps, ctx: Context, route: AdminRoute | undefined): Promise<void> {
   const caller = ctx.state.adminCaller as Caller | undefined;
   try {
-    await recordAudit(deps.db, {
+    await auditAdminRequest(deps.services, {
       type: 'admin.request',
       clientId: caller?.clientId ?? null,
       ip: ctx.ip,

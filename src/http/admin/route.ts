@@ -1,8 +1,8 @@
 // One admin API route: its method and OpenAPI-style path, the scope it needs, the zod schemas of its input
-// and output, and a handler that calls service operations (cli/operations.ts). The same schemas validate
+// and output, and a handler that calls service operations (services/operations.ts). The same schemas validate
 // requests (router.ts) and document them (openapi.ts), so the two cannot drift.
 import type { z } from 'zod';
-import type { OperationContext } from '../../cli/operations.ts';
+import type { ServiceContext } from '../../services/operations.ts';
 import type { AdminScope } from '../../domain/admin-access.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -14,7 +14,7 @@ export interface Caller {
 }
 
 export interface HandlerInput<P, Q, B> {
-  ops: OperationContext;
+  ops: ServiceContext;
   params: P;
   query: Q;
   body: B;

@@ -6,8 +6,7 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
-import type { Db } from '../../store/db.ts';
-import type { OperationContext } from '../../cli/operations.ts';
+import type { ServiceContext } from '../../services/operations.ts';
 import type { AccessTokenVerifier } from '../../domain/access-token-verifier.ts';
 import { AppError, InvalidInput, NotFound } from '../../errors.ts';
 import { adminAudience, authenticate, type AdminAuthDeps } from './auth.ts';
@@ -24,9 +23,8 @@ const CATCH_ALL = '{/*rest}';
 export interface AdminDeps {
   config: Config;
   logger: Logger;
-  db: Db;
   verifier: AccessTokenVerifier;
-  operations: OperationContext;
+  operations: ServiceContext;
 }
 
 /** `/clients/{client_id}` → `/clients/:client_id` (path-to-regexp reads braces as optional groups). */
@@ -64,8 +62,8 @@ function handle(deps: AdminDeps, auth: AdminAuthDeps, route: AdminRoute): Middle
 }
 
 export function createAdminRouter(deps: AdminDeps, routes: readonly AdminRoute[] = adminRoutes): Router {
-  const auth: AdminAuthDeps = { db: deps.db, verifier: deps.verifier, audience: adminAudience(deps.config.issuer) };
-  const boundary = { db: deps.db, logger: deps.logger, basePath: ADMIN_BASE_PATH };
+  const auth: AdminAuthDeps = { services: deps.operations, verifier: deps.verifier, audience: adminAudience(deps.config.issuer) };
+  const boundary = { services: deps.operations, logger: deps.logger, basePath: ADMIN_BASE_PATH };
   let document: unknown;
   const all: AdminRoute[] = [...routes, openApiRoute(() => (document ??= buildOpenApiDocument(all, { issuer: deps.config.issuer, basePath: ADMIN_BASE_PATH })))];
 

@@ -1,6 +1,6 @@
 // Schemas several admin routes share: pagination, the error body, small building blocks.
 import { z } from 'zod';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../cli/management-operations.ts';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../../services/management.ts';
 
 // No NUL (PostgreSQL text cannot hold one: SQLSTATE 22021) and no unpaired UTF-16 surrogate; written without
 // the `u` flag so that it reads the same as a JSON Schema pattern in the OpenAPI document.

@@ -17,10 +17,10 @@
 // schemas (http/admin/router.ts), findHostileString on its JSON bodies (http/admin/request.ts).
 import type { Context, Middleware } from 'koa';
 import { BadRequest } from '../../errors.ts';
-import { isRepresentableText } from '../../store/representable.ts';
+import { isRepresentableText } from '../../representable.ts';
 import { readBody, replay } from './engine-request.ts';
 
-/** Whether a decoded string holds a NUL or an unpaired surrogate (store/representable.ts). */
+/** Whether a decoded string holds a NUL or an unpaired surrogate (src/representable.ts). */
 export const isHostileText = (value: string): boolean => !isRepresentableText(value);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

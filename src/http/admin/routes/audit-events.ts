@@ -1,6 +1,6 @@
 // The audit trail, newest first: sign-ins, consent, revocations, account changes, admin API calls.
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { defineRoute } from '../route.ts';
 import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 

@@ -2,13 +2,13 @@
 // through the same rules as the CLI and dynamic registration (domain/clients.ts). A secret is shown once,
 // in the answer to POST; it is never part of a client read back.
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { AUTH_METHODS, GRANT_TYPES, type ClientChanges, type NewClient } from '../../../domain/clients.ts';
 import { defineRoute } from '../route.ts';
 import { asPage, pageOf, pageQuery, plainText, timestamp, uri, uriList } from '../schemas.ts';
 import { requireHoldsScopes } from '../privilege.ts';
 import type { Caller } from '../route.ts';
-import type { OperationContext } from '../../../cli/operations.ts';
+import type { ServiceContext } from '../../../services/operations.ts';
 
 const tags = ['clients'];
 const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())).max(20) }).describe('JSON Web Key Set (public keys)');
@@ -116,7 +116,7 @@ const WIRE_TO_INPUT: Array<[keyof Wire, keyof NewClient]> = [
 ];
 
 /** A client that carries admin scopes is changed only by a caller that holds them (privilege.ts). */
-async function guardExisting(ops: OperationContext, caller: Caller | undefined, clientId: string, action: string): Promise<void> {
+async function guardExisting(ops: ServiceContext, caller: Caller | undefined, clientId: string, action: string): Promise<void> {
   const current = await runOperation(ops, 'client.get', { clientId });
   requireHoldsScopes(caller, current.scope, action);
 }

@@ -1,7 +1,7 @@
 // Grants: what a person allowed an app (the engine's Grants). Revoking one is a revocation like any other:
 // its tokens stop at introspection at once and the revocation feed announces it.
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { defineRoute } from '../route.ts';
 import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 

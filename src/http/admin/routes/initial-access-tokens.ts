@@ -1,7 +1,7 @@
 // Initial access tokens for dynamic client registration (RFC 7591 §3). The token is shown once, when made;
 // afterwards it is known by its id (the SHA-256 of its value, which is all that is stored).
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { GRANT_TYPES } from '../../../domain/clients.ts';
 import { defineRoute } from '../route.ts';
 import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';

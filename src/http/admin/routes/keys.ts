@@ -1,7 +1,7 @@
 // Signing and cookie keys: list, rotate (scheduled, now, emergency), retire. The same operations as
 // `tessera keys …`; the serving process reloads at once, the others within one poll (docs/keys-and-secrets.md).
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { SIGNING_ALGORITHMS } from '../../../domain/keys.ts';
 import { defineRoute } from '../route.ts';
 import { plainText } from '../schemas.ts';

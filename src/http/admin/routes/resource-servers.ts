@@ -1,7 +1,7 @@
 // Resource servers: the APIs that accept our access tokens (RFC 8707 audiences). `{identifier}` is the
 // URL-encoded identifier. Creating one also creates its introspection client, whose secret is shown once.
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { SIGNING_ALGORITHMS } from '../../../domain/keys.ts';
 import { defineRoute } from '../route.ts';
 import { asPage, pageOf, pageQuery, timestamp, uri } from '../schemas.ts';

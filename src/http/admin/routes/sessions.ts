@@ -1,7 +1,7 @@
 // Sessions: where people are signed in (single sign-on sessions). Ending one sends back-channel logout to the
 // apps that took part in it. A session is named by its uid, never by its id (the cookie's bearer value).
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { defineRoute } from '../route.ts';
 import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 

@@ -1,7 +1,7 @@
 // Upstream identity providers (sign in with Google, GitHub or any OpenID Connect provider). The client
 // secret is write-only: sent on create (and on update to replace it), never returned.
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { PROVISIONING, UPSTREAM_KINDS, type UpstreamInput } from '../../../domain/upstreams.ts';
 import { defineRoute } from '../route.ts';
 import { plainText, timestamp, uri } from '../schemas.ts';

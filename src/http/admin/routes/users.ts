@@ -1,7 +1,7 @@
 // Users (accounts). `{user}` is a user id or a username. Disabling, deleting and setting a password end the
 // person's sessions (with back-channel logout) and revoke their grants, as the CLI's commands do.
 import { z } from 'zod';
-import { runOperation } from '../../../cli/operations.ts';
+import { runOperation } from '../../../services/operations.ts';
 import { defineRoute } from '../route.ts';
 import { asPage, pageOf, pageQuery, plainText, timestamp } from '../schemas.ts';
 import { session } from './sessions.ts';

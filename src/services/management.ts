@@ -1,7 +1,7 @@
 // Operations for managing what exists — listing page by page, reading one thing, changing and removing it —
 // shared by the CLI and the admin API (http/admin/). Part of the one operations table (operations.ts).
 // Inputs are camelCase; results are what callers see (wire names).
-import type { OperationContext } from './operations.ts';
+import type { ServiceContext } from './context.ts';
 import { ValidationError } from '../errors.ts';
 import type { Page, PageRequest } from '../store/pagination.ts';
 import { changeRoles, deleteAccount, listAccountsPage, publicAccount, updateProfile } from '../domain/accounts.ts';
@@ -39,78 +39,78 @@ function instant(name: string, value: string | undefined): Date | undefined {
   return date;
 }
 
-const revocationWindowOf = (ctx: OperationContext) => revocationWindow(ctx.runtime.db, ctx.config.ttl.accessToken);
+const revocationWindowOf = (ctx: ServiceContext) => revocationWindow(ctx.runtime.db, ctx.config.ttl.accessToken);
 
 export const managementOperations = {
-  async 'user.list'({ runtime }: OperationContext, input?: PageInput) {
+  async 'user.list'({ runtime }: ServiceContext, input?: PageInput) {
     return pageOf('users', await listAccountsPage(runtime.db, pageRequest(input)), publicAccount);
   },
-  async 'user.update'({ runtime }: OperationContext, input: { user: string; username?: string | undefined; email?: string | null | undefined; name?: string | null | undefined; emailVerified?: boolean | undefined }) {
+  async 'user.update'({ runtime }: ServiceContext, input: { user: string; username?: string | undefined; email?: string | null | undefined; name?: string | null | undefined; emailVerified?: boolean | undefined }) {
     const { user, ...changes } = input;
     const defined = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
     return publicAccount(await updateProfile(runtime.db, user, defined));
   },
-  async 'user.delete'(ctx: OperationContext, input: { user: string }) {
+  async 'user.delete'(ctx: ServiceContext, input: { user: string }) {
     const { account, endedSessions } = await deleteAccount(ctx.runtime.db, input.user, await revocationWindowOf(ctx));
     return { id: account.id, username: account.username, deleted: true, sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
-  async 'user.change-roles'({ runtime }: OperationContext, input: { user: string; add?: string[] | undefined; remove?: string[] | undefined }) {
+  async 'user.change-roles'({ runtime }: ServiceContext, input: { user: string; add?: string[] | undefined; remove?: string[] | undefined }) {
     return publicAccount(await changeRoles(runtime.db, input.user, { add: input.add ?? [], remove: input.remove ?? [] }));
   },
-  async 'user.sessions'({ runtime }: OperationContext, input: { user: string } & PageInput) {
+  async 'user.sessions'({ runtime }: ServiceContext, input: { user: string } & PageInput) {
     return pageOf('sessions', await listSessions(runtime.db, { user: input.user }, pageRequest(input)), publicSession);
   },
-  async 'session.list'({ runtime }: OperationContext, input?: { user?: string | undefined } & PageInput) {
+  async 'session.list'({ runtime }: ServiceContext, input?: { user?: string | undefined } & PageInput) {
     return pageOf('sessions', await listSessions(runtime.db, { user: input?.user }, pageRequest(input)), publicSession);
   },
-  async 'session.end'(ctx: OperationContext, input: { uid: string }) {
+  async 'session.end'(ctx: ServiceContext, input: { uid: string }) {
     const ended = await endSession(ctx.runtime.db, input.uid);
     return { uid: input.uid, user_id: ended.accountId || null, ended: true, logout_notifications: await ctx.notifyLogout([ended]) };
   },
-  async 'grant.list'({ runtime }: OperationContext, input?: { user?: string | undefined; client?: string | undefined } & PageInput) {
+  async 'grant.list'({ runtime }: ServiceContext, input?: { user?: string | undefined; client?: string | undefined } & PageInput) {
     return pageOf('grants', await listGrants(runtime.db, { user: input?.user, client: input?.client }, pageRequest(input)), publicGrant);
   },
-  async 'grant.revoke'(ctx: OperationContext, input: { grantId: string }) {
+  async 'grant.revoke'(ctx: ServiceContext, input: { grantId: string }) {
     await revokeGrant(ctx.runtime.db, input.grantId, await revocationWindowOf(ctx));
     return { grant_id: input.grantId, revoked: true };
   },
-  async 'client.list'({ runtime }: OperationContext, input?: PageInput) {
+  async 'client.list'({ runtime }: ServiceContext, input?: PageInput) {
     return pageOf('clients', await listClientsPage(runtime.db, pageRequest(input)), publicClient);
   },
-  async 'client.get'({ runtime }: OperationContext, input: { clientId: string }) {
+  async 'client.get'({ runtime }: ServiceContext, input: { clientId: string }) {
     return publicClient(await requireClient(runtime.db, input.clientId));
   },
-  async 'client.update'({ runtime }: OperationContext, input: { clientId: string } & ClientChanges) {
+  async 'client.update'({ runtime }: ServiceContext, input: { clientId: string } & ClientChanges) {
     const { clientId, ...changes } = input;
     return updateClient(runtime.db, clientId, changes);
   },
-  async 'client.delete'(ctx: OperationContext, input: { clientId: string }) {
+  async 'client.delete'(ctx: ServiceContext, input: { clientId: string }) {
     assertNotBuiltIn(input.clientId);
     await disableClient(ctx.runtime.db, input.clientId, await revocationWindowOf(ctx), { remove: true });
     return { client_id: input.clientId, deleted: true };
   },
-  async 'resource.list'({ runtime }: OperationContext, input?: PageInput) {
+  async 'resource.list'({ runtime }: ServiceContext, input?: PageInput) {
     return pageOf('resources', await listResourceServersPage(runtime.db, pageRequest(input)), publicResourceServer);
   },
-  async 'resource.get'({ runtime }: OperationContext, input: { identifier: string }) {
+  async 'resource.get'({ runtime }: ServiceContext, input: { identifier: string }) {
     return publicResourceServer(await requireResourceServer(runtime.db, input.identifier));
   },
-  async 'iat.list'({ runtime }: OperationContext, input?: PageInput) {
+  async 'iat.list'({ runtime }: ServiceContext, input?: PageInput) {
     return pageOf('initial_access_tokens', await listInitialAccessTokensPage(runtime.db, pageRequest(input)), publicInitialAccessToken);
   },
-  async 'iat.delete'({ runtime }: OperationContext, input: { id: string }) {
+  async 'iat.delete'({ runtime }: ServiceContext, input: { id: string }) {
     await withdrawInitialAccessToken(runtime.db, input.id);
     return { id: input.id, deleted: true };
   },
   /** `since` (inclusive) and `until` (exclusive) are ISO 8601 date-times; `actor` a client or user id. */
-  async 'audit.list'({ runtime }: OperationContext, input?: { since?: string | undefined; until?: string | undefined; actor?: string | undefined; type?: string | undefined } & PageInput) {
+  async 'audit.list'({ runtime }: ServiceContext, input?: { since?: string | undefined; until?: string | undefined; actor?: string | undefined; type?: string | undefined } & PageInput) {
     const since = instant('since', input?.since);
     const until = instant('until', input?.until);
     if (since && until && since >= until) throw new ValidationError('since must be before until');
     const filter = { since, until, actor: input?.actor, type: input?.type };
     return pageOf('events', await listAuditPage(runtime.db, filter, pageRequest(input)), publicAuditEvent);
   },
-  async 'admin.bootstrap'({ runtime, config }: OperationContext, input?: { force?: boolean | undefined }) {
+  async 'admin.bootstrap'({ runtime, config }: ServiceContext, input?: { force?: boolean | undefined }) {
     const client = await bootstrapAdminClient(runtime.db, runtime.box, config.issuer, { force: input?.force });
     return {
       client_id: client.client_id,

@@ -4,10 +4,10 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
-import { Conflict, NotFound, PayloadTooLarge } from '../errors.ts';
-import { toProblem } from '../problem.ts';
-import type { Logger } from '../logger.ts';
-import { isOperationName, runOperation, type OperationContext, type OperationName } from './operations.ts';
+import { Conflict, NotFound, PayloadTooLarge } from './errors.ts';
+import { toProblem } from './problem.ts';
+import type { Logger } from './logger.ts';
+import { isOperationName, runOperation, type ServiceContext, type OperationName } from './services/operations.ts';
 
 const MAX_BODY = 256 * 1024;
 
@@ -38,7 +38,7 @@ export async function assertDataDirFree(path: string): Promise<void> {
   unlinkSync(path); // stale socket from a process that did not shut down cleanly
 }
 
-export async function startControlSocket(path: string, context: OperationContext, logger: Logger): Promise<Server> {
+export async function startControlSocket(path: string, context: ServiceContext, logger: Logger): Promise<Server> {
   await assertDataDirFree(path);
   const server = createServer(async (req, res) => {
     let reply: Reply;

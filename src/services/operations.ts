@@ -1,11 +1,13 @@
-// What the CLI can do, as plain functions of an operation context. The same table serves a direct database
-// connection and the embedded server's control socket (see control-socket.ts), so both run the same rules.
+// The service layer's one table of named use cases: the CLI (directly, or through the embedded server's
+// control socket, src/control-socket.ts), the admin API (http/admin/routes) and the tests call these, so
+// every path runs the same rules. Each is a plain function of the ServiceContext (context.ts) and an input;
+// areas with many use cases live in their own files (management.ts, upstreams.ts) and are merged here.
 import { Conflict, ValidationError } from '../errors.ts';
 import { bearerHash } from '../store/bearer-hash.ts';
 import { insertInitialAccessTokenRules } from '../store/registration-rules.ts';
 import { IAT_POLICY } from '../oidc/registration.ts';
 import { migrateToLatest } from '../store/db.ts';
-import type { ServiceContext } from '../services/context.ts';
+import type { ServiceContext } from './context.ts';
 import {
   changeRoles,
   createAccount,
@@ -26,68 +28,67 @@ import {
   updateResource,
   type ResourceServerInput,
 } from '../domain/resource-servers.ts';
-import { managementOperations } from './management-operations.ts';
-import { upstreamOperations } from './upstream-operations.ts';
+import { managementOperations } from './management.ts';
+import { upstreamOperations } from './upstreams.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
-import { localChecks } from './doctor.ts';
+import { localChecks } from './diagnostics.ts';
 import { adminAudience } from '../domain/admin-access.ts';
 import { privilegedScopes } from '../domain/scope-privileges.ts';
 import { feedAudience } from '../oidc/provider.ts';
 import { listKeyStatus, retireKey, rotateKeys, rotationPolicy, type RotationMode } from '../domain/keys.ts';
 import type { KeyPurpose } from '../store/keys.ts';
 
-/** The services' context (services/context.ts), under the name the operations table has used. */
-export type OperationContext = ServiceContext;
+export type { ServiceContext };
 
-const revocationWindowOf = (ctx: OperationContext) => revocationWindow(ctx.runtime.db, ctx.config.ttl.accessToken);
+const revocationWindowOf = (ctx: ServiceContext) => revocationWindow(ctx.runtime.db, ctx.config.ttl.accessToken);
 
 export const operations = {
-  async migrate({ runtime }: OperationContext) {
+  async migrate({ runtime }: ServiceContext) {
     return { applied: await migrateToLatest(runtime.db) };
   },
   // Lists, reads, changes and removals (users, clients, resource servers, grants, sessions, registration
   // tokens, audit events) and `admin.bootstrap`.
   ...managementOperations,
   ...upstreamOperations,
-  async 'user.create'({ runtime }: OperationContext, input: NewAccount) {
+  async 'user.create'({ runtime }: ServiceContext, input: NewAccount) {
     return publicAccount(await createAccount(runtime.db, runtime.hasher, input));
   },
-  async 'user.show'({ runtime }: OperationContext, input: { user: string }) {
+  async 'user.show'({ runtime }: ServiceContext, input: { user: string }) {
     return publicAccount(await requireAccount(runtime.db, input.user));
   },
-  async 'user.disable'(ctx: OperationContext, input: { user: string }) {
+  async 'user.disable'(ctx: ServiceContext, input: { user: string }) {
     const { account, endedSessions } = await disableAccount(ctx.runtime.db, input.user, await revocationWindowOf(ctx));
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
-  async 'user.end-sessions'(ctx: OperationContext, input: { user: string }) {
+  async 'user.end-sessions'(ctx: ServiceContext, input: { user: string }) {
     const { account, endedSessions } = await endSessions(ctx.runtime.db, input.user);
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
-  async 'user.enable'({ runtime }: OperationContext, input: { user: string }) {
+  async 'user.enable'({ runtime }: ServiceContext, input: { user: string }) {
     return publicAccount(await enableAccount(runtime.db, input.user));
   },
-  async 'user.set-password'(ctx: OperationContext, input: { user: string; password: string }) {
+  async 'user.set-password'(ctx: ServiceContext, input: { user: string; password: string }) {
     const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, await revocationWindowOf(ctx));
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
-  async 'user.add-role'({ runtime }: OperationContext, input: { user: string; roles: string[] }) {
+  async 'user.add-role'({ runtime }: ServiceContext, input: { user: string; roles: string[] }) {
     return publicAccount(await changeRoles(runtime.db, input.user, { add: input.roles }));
   },
-  async 'user.remove-role'({ runtime }: OperationContext, input: { user: string; roles: string[] }) {
+  async 'user.remove-role'({ runtime }: ServiceContext, input: { user: string; roles: string[] }) {
     return publicAccount(await changeRoles(runtime.db, input.user, { remove: input.roles }));
   },
-  async 'client.create'({ runtime }: OperationContext, input: NewClient) {
+  async 'client.create'({ runtime }: ServiceContext, input: NewClient) {
     return createClient(runtime.db, runtime.box, input);
   },
-  async 'client.disable'(ctx: OperationContext, input: { clientId: string }) {
+  async 'client.disable'(ctx: ServiceContext, input: { clientId: string }) {
     await disableClient(ctx.runtime.db, input.clientId, await revocationWindowOf(ctx));
     return { client_id: input.clientId, disabled: true };
   },
-  async 'client.enable'({ runtime }: OperationContext, input: { clientId: string }) {
+  async 'client.enable'({ runtime }: ServiceContext, input: { clientId: string }) {
     await enableClient(runtime.db, input.clientId);
     return { client_id: input.clientId, disabled: false };
   },
-  async 'iat.create'(ctx: OperationContext, input: { expiresIn?: number; maxUses?: number; scopes?: string[]; grantTypes?: string[] }) {
+  async 'iat.create'(ctx: ServiceContext, input: { expiresIn?: number; maxUses?: number; scopes?: string[]; grantTypes?: string[] }) {
     if (ctx.config.registrationPolicy !== 'initial-access-token') {
       throw new ValidationError(`REGISTRATION_POLICY is ${ctx.config.registrationPolicy}: initial access tokens are not used`);
     }
@@ -116,7 +117,7 @@ export const operations = {
       allowed_grant_types: input.grantTypes ?? null,
     };
   },
-  async 'resource.create'({ runtime, config }: OperationContext, input: ResourceServerInput) {
+  async 'resource.create'({ runtime, config }: ServiceContext, input: ResourceServerInput) {
     // Audiences Tessera serves itself: an API registered under one would get an introspection client for it.
     if ([adminAudience(config.issuer), feedAudience(config.issuer)].includes(input.identifier)) {
       throw new Conflict(`"${input.identifier}" is reserved for Tessera's own ${input.identifier.endsWith('/admin') ? 'admin API' : 'revocation feed'}`);
@@ -124,25 +125,25 @@ export const operations = {
     const { resource, introspectionClient } = await createResourceServer(runtime.db, runtime.box, input);
     return { ...publicResourceServer(resource), introspection_client: { client_id: introspectionClient.client_id, client_secret: introspectionClient.client_secret! } };
   },
-  async 'resource.update'({ runtime }: OperationContext, input: ResourceServerInput) {
+  async 'resource.update'({ runtime }: ServiceContext, input: ResourceServerInput) {
     return publicResourceServer(await updateResource(runtime.db, input));
   },
-  async 'resource.delete'(ctx: OperationContext, input: { identifier: string }) {
+  async 'resource.delete'(ctx: ServiceContext, input: { identifier: string }) {
     const { introspectionClientIds } = await removeResourceServer(ctx.runtime.db, input.identifier);
     for (const clientId of introspectionClientIds) await disableClient(ctx.runtime.db, clientId, await revocationWindowOf(ctx), { remove: true });
     return { identifier: input.identifier, deleted: true };
   },
-  async 'client.rotate-secret'({ runtime, config }: OperationContext, input: { clientId: string; graceSeconds?: number | undefined }) {
+  async 'client.rotate-secret'({ runtime, config }: ServiceContext, input: { clientId: string; graceSeconds?: number | undefined }) {
     return rotateClientSecret(runtime.db, runtime.box, input.clientId, input.graceSeconds ?? config.clientSecretGraceSeconds);
   },
   /** The database-side checks of `tessera doctor`, run by the serving process in embedded mode. */
-  async doctor({ runtime, config }: OperationContext) {
+  async doctor({ runtime, config }: ServiceContext) {
     return { checks: await localChecks(config, runtime.db, runtime.box) };
   },
-  async 'keys.list'({ runtime }: OperationContext) {
+  async 'keys.list'({ runtime }: ServiceContext) {
     return { keys: await listKeyStatus(runtime.db) };
   },
-  async 'keys.rotate'(ctx: OperationContext, input: { mode?: RotationMode | undefined; alg?: string | undefined; purpose?: KeyPurpose | undefined; actor?: string | undefined }) {
+  async 'keys.rotate'(ctx: ServiceContext, input: { mode?: RotationMode | undefined; alg?: string | undefined; purpose?: KeyPurpose | undefined; actor?: string | undefined }) {
     const mode = input.mode ?? 'scheduled';
     if (!['scheduled', 'now', 'emergency'].includes(mode)) throw new ValidationError('mode must be scheduled, now or emergency');
     if (input.purpose !== undefined && input.purpose !== 'signing' && input.purpose !== 'cookie') throw new ValidationError('purpose must be signing or cookie');
@@ -150,7 +151,7 @@ export const operations = {
     await ctx.keysChanged?.();
     return { changes, keys: await listKeyStatus(ctx.runtime.db) };
   },
-  async 'keys.retire'(ctx: OperationContext, input: { kid: string; immediately?: boolean | undefined; actor?: string | undefined }) {
+  async 'keys.retire'(ctx: ServiceContext, input: { kid: string; immediately?: boolean | undefined; actor?: string | undefined }) {
     const changes = await retireKey(ctx.runtime.db, ctx.runtime.box, await rotationPolicy(ctx.runtime.db, ctx.config), input);
     await ctx.keysChanged?.();
     return { changes, keys: await listKeyStatus(ctx.runtime.db) };
@@ -165,7 +166,7 @@ export function isOperationName(name: string): name is OperationName {
   return Object.hasOwn(operations, name);
 }
 
-export function runOperation<N extends OperationName>(ctx: OperationContext, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
-  const run = operations[name] as (ctx: OperationContext, input: OperationInput<N>) => Promise<OperationResult<N>>;
+export function runOperation<N extends OperationName>(ctx: ServiceContext, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
+  const run = operations[name] as (ctx: ServiceContext, input: OperationInput<N>) => Promise<OperationResult<N>>;
   return run(ctx, input);
 }
