@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfigOrExit } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startServer } from '../../src/server.ts';
-import { runOperation } from '../../src/cli/operations.ts';
+import { runOperation } from '../../src/services/operations.ts';
 import { announceReady, answer, closeOnStop, reportStartFailure } from './ipc.ts';
 import { countQueries } from './query-stats.ts';
 
