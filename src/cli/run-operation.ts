@@ -7,7 +7,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
-import type { EndedSession } from '../store/access.ts';
+import type { EndedSession } from '../store/grants-and-sessions.ts';
 import { sendBackchannelLogouts } from '../oidc/backchannel.ts';
 import { createStandaloneProvider } from '../server.ts';
 import { callControlSocket, controlSocketPath } from '../control-socket.ts';

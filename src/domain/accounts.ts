@@ -16,7 +16,7 @@ import {
 } from '../store/accounts.ts';
 
 export type { AccountRow };
-import { endAccountAccess, endAccountSessions } from '../store/access.ts';
+import { endAccountAccess, endAccountSessions } from '../store/grants-and-sessions.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict, NotFound, ValidationError } from '../errors.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, NO_PASSWORD, type PasswordHasher } from './password.ts';

@@ -6,7 +6,7 @@ import { insertAuditEvent } from '../store/audit.ts';
 import { Conflict } from '../errors.ts';
 import { createClient, type ClientMetadata } from './clients.ts';
 import type { SecretBox } from './secret-box.ts';
-import { ADMIN_ALL, ADMIN_SCOPES, adminAudience } from './admin-access.ts';
+import { ADMIN_ALL, ADMIN_SCOPES, adminAudience } from './admin-scopes.ts';
 
 export async function bootstrapAdminClient(db: Db, box: SecretBox, issuer: string, options: { force?: boolean | undefined } = {}): Promise<ClientMetadata> {
   const existing = await findEnabledClientIdsWithAnyScope(db, ADMIN_SCOPES);

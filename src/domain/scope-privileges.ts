@@ -2,7 +2,7 @@
 // never obtainable through self-registration, never defined by an API (scope names are not namespaced per
 // resource, so an API's `admin:users:write` would be the admin API's too), and given to a client only by a
 // caller who holds them itself (RFC 9700 §2.3: least privilege; no caller gains a privilege it lacks).
-import { ADMIN_ALL, isAdminScope, scopeAllows } from './admin-access.ts';
+import { ADMIN_ALL, isAdminScope, scopeAllows } from './admin-scopes.ts';
 
 export const FEED_SCOPE = 'revocations:read';
 const ADMIN_NAMESPACE = 'admin:';

@@ -3,7 +3,7 @@
 // session and registered a backchannel_logout_uri receives a signed logout token.
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
-import type { EndedSession } from '../store/access.ts';
+import type { EndedSession } from '../store/grants-and-sessions.ts';
 
 export async function sendBackchannelLogouts(provider: Provider, logger: Logger, ended: EndedSession[]): Promise<number> {
   const deliveries: Promise<boolean>[] = [];

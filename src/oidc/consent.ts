@@ -3,7 +3,7 @@
 // first-party clients — a grant made on the spot, so they never show a consent page.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
-import { isConsentRemembered, markConsentRemembered } from '../store/access.ts';
+import { isConsentRemembered, markConsentRemembered } from '../store/grants-and-sessions.ts';
 import { clientExtra } from './client-extras.ts';
 
 export const FIRST_PARTY_PROPERTY = 'tessera_first_party';

@@ -31,7 +31,7 @@ const guardResourceLookups = <R extends { getResourceServerInfo: (...a: never[])
   ...indicators,
   getResourceServerInfo: guardDatabase(indicators.getResourceServerInfo),
 });
-import { adminAudience } from '../domain/admin-access.ts';
+import { adminAudience } from '../domain/admin-scopes.ts';
 
 /** Browser pages the engine renders itself (error, logout confirmation, signed-out); supplied by http/. */
 export type { EnginePages };

@@ -17,7 +17,7 @@ import {
   saveClientRegistrationRules,
   useInitialAccessToken,
   type RegistrationRules,
-} from '../store/registration-rules.ts';
+} from '../store/initial-access-tokens.ts';
 import { splitScope } from '../domain/scope-privileges.ts';
 import { presentRegisteredClient } from './registrant-metadata.ts';
 

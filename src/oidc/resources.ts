@@ -10,7 +10,7 @@ import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts'
 import { RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
 import { clientExtra } from './client-extras.ts';
 import { createShortLivedCache } from './short-lived-cache.ts';
-import { impliedAdminScopes } from '../domain/admin-access.ts';
+import { impliedAdminScopes } from '../domain/admin-scopes.ts';
 
 export interface ResourceSettings {
   db: Db;

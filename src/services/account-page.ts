@@ -3,7 +3,7 @@
 // and the grants/sessions services; both reach the same domain rules.
 import type { ServiceContext } from './context.ts';
 import { findActiveAccount } from '../domain/accounts.ts';
-import { appsOfAccount, removeAppOfAccount, revocationWindow } from '../domain/access.ts';
+import { appsOfAccount, removeAppOfAccount, revocationWindow } from '../domain/grants-and-sessions.ts';
 import { identitiesOf, unlinkIdentity } from '../domain/upstreams.ts';
 
 export interface RequestOrigin {

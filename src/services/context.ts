@@ -4,7 +4,7 @@
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Runtime } from '../runtime.ts';
-import type { EndedSession } from '../store/access.ts';
+import type { EndedSession } from '../store/grants-and-sessions.ts';
 
 export interface ServiceContext {
   runtime: Runtime;

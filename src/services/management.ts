@@ -7,11 +7,11 @@ import type { Page, PageRequest } from '../store/pagination.ts';
 import { changeRoles, deleteAccount, listAccountsPage, publicAccount, updateProfile } from '../domain/accounts.ts';
 import { assertNotBuiltIn, disableClient, listClientsPage, publicClient, requireClient, updateClient, type ClientChanges } from '../domain/clients.ts';
 import { listResourceServersPage, publicResourceServer, requireResourceServer } from '../domain/resource-servers.ts';
-import { endSession, listGrants, listSessions, publicGrant, publicSession, revocationWindow, revokeGrant } from '../domain/access.ts';
-import { listInitialAccessTokensPage, publicInitialAccessToken, withdrawInitialAccessToken } from '../domain/registration-tokens.ts';
+import { endSession, listGrants, listSessions, publicGrant, publicSession, revocationWindow, revokeGrant } from '../domain/grants-and-sessions.ts';
+import { listInitialAccessTokensPage, publicInitialAccessToken, withdrawInitialAccessToken } from '../domain/initial-access-tokens.ts';
 import { listAuditPage, publicAuditEvent } from '../domain/audit.ts';
 import { bootstrapAdminClient } from '../domain/admin-clients.ts';
-import { adminAudience } from '../domain/admin-access.ts';
+import { adminAudience } from '../domain/admin-scopes.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;

@@ -4,7 +4,7 @@
 // areas with many use cases live in their own files (management.ts, upstreams.ts) and are merged here.
 import { Conflict, ValidationError } from '../errors.ts';
 import { bearerHash } from '../store/bearer-hash.ts';
-import { insertInitialAccessTokenRules } from '../store/registration-rules.ts';
+import { insertInitialAccessTokenRules } from '../store/initial-access-tokens.ts';
 import { IAT_POLICY } from '../oidc/registration.ts';
 import { migrateToLatest } from '../store/db.ts';
 import type { ServiceContext } from './context.ts';
@@ -20,7 +20,7 @@ import {
   type NewAccount,
 } from '../domain/accounts.ts';
 import { createClient, disableClient, enableClient, type NewClient } from '../domain/clients.ts';
-import { revocationWindow } from '../domain/access.ts';
+import { revocationWindow } from '../domain/grants-and-sessions.ts';
 import {
   createResourceServer,
   publicResourceServer,
@@ -32,7 +32,7 @@ import { managementOperations } from './management.ts';
 import { upstreamOperations } from './upstreams.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
 import { localChecks } from './diagnostics.ts';
-import { adminAudience } from '../domain/admin-access.ts';
+import { adminAudience } from '../domain/admin-scopes.ts';
 import { privilegedScopes } from '../domain/scope-privileges.ts';
 import { feedAudience } from '../oidc/provider.ts';
 import { listKeyStatus, retireKey, rotateKeys, rotationPolicy, type RotationMode } from '../domain/keys.ts';

@@ -13,7 +13,7 @@ import { recordAudit, type AuditEvent } from '../domain/audit.ts';
 import { authenticate, createAccount, type AccountRow, type NewAccount } from '../domain/accounts.ts';
 import { createLoginThrottle, type LoginThrottle } from '../domain/login-throttle.ts';
 import { findEnabledUpstream, linkWithPassword, listUpstreams, resolveUpstreamLogin, type UpstreamProfile, type UpstreamRow } from '../domain/upstreams.ts';
-import { rememberConsent } from '../domain/access.ts';
+import { rememberConsent } from '../domain/grants-and-sessions.ts';
 import { findResourceServer } from '../domain/resource-servers.ts';
 
 export type SignInResult = 'success' | 'failure' | 'locked';

@@ -6,7 +6,7 @@ import { decodeJwt } from 'jose';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { discover } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
-import { adminAudience } from '../../src/domain/admin-access.ts';
+import { adminAudience } from '../../src/domain/admin-scopes.ts';
 import { adminApi, adminClient, adminSession, adminToken, type Api } from './helpers.ts';
 
 let server: TestServer;

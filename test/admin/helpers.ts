@@ -3,7 +3,7 @@
 import * as oidc from 'openid-client';
 import { expect } from 'vitest';
 import { runOperation } from '../../src/services/operations.ts';
-import { adminAudience } from '../../src/domain/admin-access.ts';
+import { adminAudience } from '../../src/domain/admin-scopes.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { discover } from '../helpers/oauth.ts';

@@ -8,7 +8,7 @@ import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, createClient, createUser, discover, exchange, REDIRECT_URI } from '../helpers/oauth.ts';
 import { adminApi, adminClient, adminToken } from '../admin/helpers.ts';
 import { runOperation } from '../../src/services/operations.ts';
-import { adminAudience } from '../../src/domain/admin-access.ts';
+import { adminAudience } from '../../src/domain/admin-scopes.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 
 const API = 'https://api.example.test';

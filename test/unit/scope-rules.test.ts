@@ -1,7 +1,7 @@
-// Who may hand out which scope (domain/scope-privileges.ts, domain/admin-access.ts): pure rules.
+// Who may hand out which scope (domain/scope-privileges.ts, domain/admin-scopes.ts): pure rules.
 import { describe, expect, it } from 'vitest';
 import { isPrivilegedScope, scopesBeyond, splitScope } from '../../src/domain/scope-privileges.ts';
-import { impliedAdminScopes, scopeAllows } from '../../src/domain/admin-access.ts';
+import { impliedAdminScopes, scopeAllows } from '../../src/domain/admin-scopes.ts';
 
 describe('privileged scopes', () => {
   it('are the admin namespace and the revocation feed, nothing else', () => {

@@ -6,11 +6,11 @@ import type { Context } from 'koa';
 import type { ServiceContext } from '../../services/context.ts';
 import { adminTokenState } from '../../services/admin-requests.ts';
 import type { AccessTokenVerifier } from '../../domain/access-token-verifier.ts';
-import { scopeAllows, type AdminScope } from '../../domain/admin-access.ts';
+import { scopeAllows, type AdminScope } from '../../domain/admin-scopes.ts';
 import { AppError } from '../../errors.ts';
 import type { Caller } from './route.ts';
 
-export { ADMIN_SCOPES, ADMIN_AREAS, adminAudience, type AdminScope } from '../../domain/admin-access.ts';
+export { ADMIN_SCOPES, ADMIN_AREAS, adminAudience, type AdminScope } from '../../domain/admin-scopes.ts';
 
 export interface AdminAuthDeps {
   services: ServiceContext;

@@ -2,7 +2,7 @@
 // the input they accept, response schemas as the output they produce (zod's toJSONSchema, JSON Schema
 // 2020-12, which is OpenAPI 3.1's schema dialect).
 import { z } from 'zod';
-import { ADMIN_ALL, ADMIN_SCOPES, SCOPE_DESCRIPTIONS, adminAudience, type AdminScope } from '../../domain/admin-access.ts';
+import { ADMIN_ALL, ADMIN_SCOPES, SCOPE_DESCRIPTIONS, adminAudience, type AdminScope } from '../../domain/admin-scopes.ts';
 import type { AdminRoute } from './route.ts';
 import { errorBody } from './schemas.ts';
 

@@ -3,7 +3,7 @@
 // re-keying or removing an existing one — needs a token that holds those scopes itself; giving accounts
 // roles through an upstream's default roles needs `admin:users:write`, as giving them directly does.
 import { AppError } from '../../errors.ts';
-import { scopeAllows, type AdminScope } from '../../domain/admin-access.ts';
+import { scopeAllows, type AdminScope } from '../../domain/admin-scopes.ts';
 import { scopesBeyond, splitScope } from '../../domain/scope-privileges.ts';
 import type { Caller } from './route.ts';
 

@@ -3,7 +3,7 @@
 // requests (router.ts) and document them (openapi.ts), so the two cannot drift.
 import type { z } from 'zod';
 import type { ServiceContext } from '../../services/operations.ts';
-import type { AdminScope } from '../../domain/admin-access.ts';
+import type { AdminScope } from '../../domain/admin-scopes.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 

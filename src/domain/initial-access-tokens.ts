@@ -1,11 +1,11 @@
 // Initial access tokens for dynamic client registration, as operators list and withdraw them. Only the
 // SHA-256 of a token is stored, and that hash is its id: a listing never reveals a usable token.
 import type { Db } from '../store/db.ts';
-import { deleteInitialAccessToken, type InitialAccessTokenRecord } from '../store/registration-rules.ts';
+import { deleteInitialAccessToken, type InitialAccessTokenRecord } from '../store/initial-access-tokens.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { NotFound } from '../errors.ts';
 
-export { listInitialAccessTokensPage } from '../store/registration-rules.ts';
+export { listInitialAccessTokensPage } from '../store/initial-access-tokens.ts';
 
 const seconds = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 

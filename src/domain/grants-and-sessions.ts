@@ -13,7 +13,7 @@ import {
   type EndedSession,
   type GrantRecord,
   type SessionRecord,
-} from '../store/access.ts';
+} from '../store/grants-and-sessions.ts';
 import { revokeGrants } from '../store/revocations.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { revocationCoverUntil } from '../store/resource-servers.ts';
