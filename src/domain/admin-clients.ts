@@ -11,7 +11,7 @@ import { ADMIN_ALL, ADMIN_SCOPES, adminAudience } from './admin-scopes.ts';
 export async function bootstrapAdminClient(db: Db, box: SecretBox, issuer: string, options: { force?: boolean | undefined } = {}): Promise<ClientMetadata> {
   const existing = await findEnabledClientIdsWithAnyScope(db, ADMIN_SCOPES);
   if (existing.length > 0 && !options.force) {
-    throw new Conflict(`an admin client already exists (${existing.join(', ')}); use it, or pass --force to create another`);
+    throw new Conflict(`an admin client already exists (${existing.join(', ')}); use it, or force the creation of another`);
   }
   const client = await createClient(db, box, {
     name: 'Tessera admin',

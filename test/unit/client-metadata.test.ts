@@ -1,6 +1,6 @@
-// The one set of client metadata rules every write path shares (domain/clients.ts): pure.
+// The one set of client metadata rules every write path shares (domain/client-metadata.ts): pure.
 import { describe, expect, it } from 'vitest';
-import { checkClientMetadata, checkRedirectUri } from '../../src/domain/clients.ts';
+import { checkClientMetadata, checkRedirectUri } from '../../src/domain/client-metadata.ts';
 
 describe('checkRedirectUri (RFC 9700 §2.1, RFC 8252 §7)', () => {
   it('accepts https, loopback http and reverse-DNS private-use schemes', () => {
