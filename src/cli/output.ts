@@ -1,20 +1,9 @@
-// Shared CLI plumbing: JSON or readable output, stdin reading, and the error contract (one line, exit code).
+// The CLI's error contract: one line on stderr and an exit code (output and stdin go through io.ts).
 import { AppError, USAGE_ERROR, UsageError } from '../errors.ts';
 import { toProblem } from '../problem.ts';
 
 // UsageError lives with every other error class (errors.ts); the commands import it from here.
 export { UsageError };
-
-export function print(json: boolean, value: Record<string, unknown>, human: string): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
-}
-
-export async function readStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new UsageError('--password-stdin expects the password on standard input (e.g. `printf %s "$PW" | tessera ...`)');
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
 
 // The driver's errors that mean "the configured database cannot be used" when the CLI connects itself: the
 // unreachable ones toProblem answers 503, plus a database that does not exist and a refused password.
@@ -37,10 +26,4 @@ export function describeFailure(error: unknown): { exitCode: 1 | 2; line: string
   }
   if (!problem.expose) return { exitCode: 1, line: `unexpected error: ${message}` };
   return { exitCode: 1, line: problem.description };
-}
-
-export function reportAndExit(error: unknown): never {
-  const { exitCode, line } = describeFailure(error);
-  process.stderr.write(`tessera: ${line}\n`);
-  process.exit(exitCode);
 }
