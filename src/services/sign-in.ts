@@ -7,23 +7,15 @@
 // link-by-password page alike, so brute-force protection, the audit trail and the metrics cannot drift
 // apart. Order matters (domain/login-throttle.ts): a point of the IP's and the name's allowance is taken
 // atomically before the password is verified, and a refused attempt verifies nothing.
-import type { Db } from '../store/db.ts';
 import type { ServiceContext } from './context.ts';
 import { recordAudit, type AuditEvent } from '../domain/audit.ts';
 import { authenticate, createAccount, type AccountRow, type NewAccount } from '../domain/accounts.ts';
-import { createLoginThrottle, type LoginThrottle } from '../domain/login-throttle.ts';
+import { createLoginThrottle } from '../domain/login-throttle.ts';
 import { findEnabledUpstream, linkWithPassword, listUpstreams, resolveUpstreamLogin, type UpstreamProfile, type UpstreamRow } from '../domain/upstreams.ts';
 import { rememberConsent } from '../domain/grants-and-sessions.ts';
 import { findResourceServer } from '../domain/resource-servers.ts';
 
 export type SignInResult = 'success' | 'failure' | 'locked';
-
-export interface PasswordCheckDeps {
-  db: Db;
-  throttle: LoginThrottle;
-  /** Counts sign-in attempts by result (metrics.ts). */
-  onLogin?: (result: SignInResult) => void;
-}
 
 export interface PasswordAttempt {
   username: string;
@@ -43,39 +35,6 @@ export type PasswordVerdict<T> = { ok: true; value: T } | { ok: false; reason: s
 /** On a refusal, `lockedForSeconds` > 0 when the name or address is locked out (now or by this attempt). */
 export type PasswordOutcome<T> = { ok: true; value: T } | { ok: false; lockedForSeconds: number; reason: string; passwordRight: boolean };
 
-export function createPasswordCheck(deps: PasswordCheckDeps) {
-  const audit = (attempt: PasswordAttempt, type: 'login.locked' | 'login.failure', details: Record<string, unknown>) =>
-    recordAudit(deps.db, {
-      type,
-      clientId: attempt.clientId,
-      ip: attempt.ip,
-      userAgent: attempt.userAgent,
-      details: { username: attempt.username, ...(attempt.via === 'login' ? {} : { via: attempt.via }), ...details },
-    });
-
-  return async function checkPassword<T>(attempt: PasswordAttempt, verify: () => Promise<PasswordVerdict<T>>): Promise<PasswordOutcome<T>> {
-    const gate = await deps.throttle.begin(attempt.username, attempt.ip);
-    if (!gate.ok) {
-      deps.onLogin?.('locked');
-      await audit(attempt, 'login.locked', {});
-      return { ok: false, lockedForSeconds: gate.retryAfterSeconds, reason: 'locked', passwordRight: false };
-    }
-    const verdict = await verify();
-    if (verdict.ok || verdict.passwordRight) {
-      await deps.throttle.succeeded(gate.attempt);
-      return verdict.ok ? verdict : { ok: false, lockedForSeconds: 0, reason: verdict.reason, passwordRight: true };
-    }
-    const after = await deps.throttle.failed(gate.attempt);
-    deps.onLogin?.('failure');
-    await audit(attempt, 'login.failure', { reason: verdict.reason });
-    return after.ok
-      ? { ok: false, lockedForSeconds: 0, reason: verdict.reason, passwordRight: false }
-      : { ok: false, lockedForSeconds: after.retryAfterSeconds, reason: verdict.reason, passwordRight: false };
-  };
-}
-
-export type PasswordCheck = ReturnType<typeof createPasswordCheck>;
-
 /** Where a request came from, for the audit trail. */
 export interface RequestOrigin {
   ip: string;
@@ -87,8 +46,32 @@ type Audited = Omit<AuditEvent, 'ip' | 'userAgent'>;
 export function createSignInService(ctx: ServiceContext, options: { onLogin?: (result: SignInResult) => void } = {}) {
   const { db, hasher } = ctx.runtime;
   const throttle = createLoginThrottle(db, ctx.config.loginThrottle);
-  const checkPassword = createPasswordCheck({ db, throttle, ...options });
   const audit = (from: RequestOrigin, event: Audited) => recordAudit(db, { ...event, ip: from.ip, userAgent: from.userAgent });
+
+  /** The one password check: throttle, verify, count and audit (failures record which page asked). */
+  async function checkPassword<T>(attempt: PasswordAttempt, verify: () => Promise<PasswordVerdict<T>>): Promise<PasswordOutcome<T>> {
+    const refused = (type: 'login.locked' | 'login.failure', details: Record<string, unknown>) =>
+      audit(attempt, {
+        type,
+        clientId: attempt.clientId,
+        details: { username: attempt.username, ...(attempt.via === 'login' ? {} : { via: attempt.via }), ...details },
+      });
+    const gate = await throttle.begin(attempt.username, attempt.ip);
+    if (!gate.ok) {
+      options.onLogin?.('locked');
+      await refused('login.locked', {});
+      return { ok: false, lockedForSeconds: gate.retryAfterSeconds, reason: 'locked', passwordRight: false };
+    }
+    const verdict = await verify();
+    if (verdict.ok || verdict.passwordRight) {
+      await throttle.succeeded(gate.attempt);
+      return verdict.ok ? verdict : { ok: false, lockedForSeconds: 0, reason: verdict.reason, passwordRight: true };
+    }
+    const after = await throttle.failed(gate.attempt);
+    options.onLogin?.('failure');
+    await refused('login.failure', { reason: verdict.reason });
+    return { ok: false, lockedForSeconds: after.ok ? 0 : after.retryAfterSeconds, reason: verdict.reason, passwordRight: false };
+  }
 
   return {
     /** The sign-in form: the account, once the password checks out within the limits; audited and counted. */
