@@ -9,6 +9,8 @@ import { keySetFingerprint, rotationPolicy, runScheduledRotation } from './domai
 export interface KeyWatch {
   /** Reload now if the key set changed (after a rotation made in this process). */
   check(): Promise<void>;
+  /** One poll now, as the timer runs it: the scheduled rotation, then a reload if the set changed. */
+  poll(): Promise<void>;
   stop(): void;
 }
 
@@ -31,7 +33,7 @@ export async function startKeyWatch(
 
   async function tick() {
     try {
-      const changes = await runScheduledRotation(runtime.db, runtime.box, await rotationPolicy(runtime.db, config));
+      const changes = await runScheduledRotation(runtime.db, runtime.box, await rotationPolicy(runtime.db, config), runtime.clock.now());
       if (changes?.length) logger.info({ changes }, 'scheduled key rotation');
       await reloadIfChanged();
     } catch (error) {
@@ -47,6 +49,7 @@ export async function startKeyWatch(
   const timer = setInterval(() => void serialized(tick), config.keys.pollSeconds * 1000);
   timer.unref();
   return {
+    poll: () => serialized(tick),
     check: () =>
       serialized(async () => {
         try {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { createDatabase, migrateToLatest, type Db } from './store/db.ts';
 import { createSecretBox, type SecretBox } from './domain/secret-box.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/password.ts';
@@ -12,6 +13,8 @@ export interface Runtime {
   db: Db;
   box: SecretBox;
   hasher: PasswordHasher;
+  /** What scheduled work (key rotation) takes as now. */
+  clock: Clock;
   close(): Promise<void>;
 }
 
@@ -35,7 +38,7 @@ export function resolveInstanceSecret(config: Config, logger: Logger): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-export async function openRuntime(config: Config, logger: Logger, { migrate = true } = {}): Promise<Runtime> {
+export async function openRuntime(config: Config, logger: Logger, { migrate = true, clock = systemClock }: { migrate?: boolean; clock?: Clock } = {}): Promise<Runtime> {
   const db = createDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -51,6 +54,7 @@ export async function openRuntime(config: Config, logger: Logger, { migrate = tr
       db,
       box: createSecretBox(resolveInstanceSecret(config, logger)),
       hasher: createPasswordHasher(config.argon2),
+      clock,
       close: () => db.destroy(),
     };
   } catch (error) {

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import type { Clock } from './clock.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 import { ensureKeys, loadCookieKeys, loadSigningKeys } from './domain/keys.ts';
 import { createProvider } from './oidc/provider.ts';
@@ -34,13 +35,20 @@ export interface RunningServer {
   metricsUrl?: string;
   /** What CLI operations run against inside this process (control socket, tests). */
   operations: ServiceContext;
+  /** One key poll now (scheduled rotation, reload), as the KEY_POLL_INTERVAL timer runs it. */
+  pollKeys(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** What scheduled work takes as now (default: the system clock); tests move their own. */
+  clock?: Clock;
+}
+
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const embeddedOnDisk = !config.databaseUrl && config.dataDir !== ':memory:';
   if (embeddedOnDisk) await assertDataDirFree(controlSocketPath(config.dataDir));
-  const runtime = await openRuntime(config, logger);
+  const runtime = await openRuntime(config, logger, options.clock ? { clock: options.clock } : {});
   let control: Server | undefined;
   let keyWatch: KeyWatch | undefined;
   let audit: AuditBuffer | undefined;
@@ -147,6 +155,7 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
     },
     runtime,
     operations: engine.operations,
+    pollKeys: engine.keyWatch.poll,
     close() {
       closing ??= (async () => {
         shutdown.abort();

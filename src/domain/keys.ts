@@ -194,7 +194,7 @@ async function scheduledStep(step: Step, group: KeyGroup, keys: KeyRow[]): Promi
  * The scheduled rotation, run by every process on its poll; the advisory lock makes exactly one of them
  * act (the others get undefined and simply pick up the result on their next poll).
  */
-export async function runScheduledRotation(db: Db, box: SecretBox, policy: RotationPolicy, now = new Date()): Promise<KeyChange[] | undefined> {
+export async function runScheduledRotation(db: Db, box: SecretBox, policy: RotationPolicy, now: Date): Promise<KeyChange[] | undefined> {
   return tryWithKeyLock(db, async (trx) => {
     const changes: KeyChange[] = [];
     const step: Step = { trx, box, policy, now, record: changeRecorder(trx, changes), actor: 'schedule' };
@@ -222,11 +222,11 @@ export async function rotateKeys(
   box: SecretBox,
   policy: RotationPolicy,
   request: { mode: RotationMode; alg?: string | undefined; purpose?: KeyPurpose | undefined; actor?: string | undefined },
+  now: Date,
 ): Promise<KeyChange[]> {
   const groups = selectGroups(request);
   return withKeyLock(db, async (trx) => {
     const changes: KeyChange[] = [];
-    const now = new Date();
     const step: Step = { trx, box, policy, now, record: changeRecorder(trx, changes), actor: request.actor ?? 'operator' };
     const keys = await listKeys(trx);
     for (const group of groups) {
@@ -247,12 +247,12 @@ export async function retireKey(
   box: SecretBox,
   policy: RotationPolicy,
   request: { kid: string; immediately?: boolean | undefined; actor?: string | undefined },
+  now: Date,
 ): Promise<KeyChange[]> {
   return withKeyLock(db, async (trx) => {
     const key = await findKey(trx, request.kid);
     if (!key) throw new NotFound(`no key "${request.kid}"`);
     const changes: KeyChange[] = [];
-    const now = new Date();
     const step: Step = { trx, box, policy, now, record: changeRecorder(trx, changes), actor: request.actor ?? 'operator' };
     const group = KEY_GROUPS.find((g) => inGroup(g)(key))!;
     if (key.state === 'current') {

@@ -147,12 +147,12 @@ export const operations = {
     const mode = input.mode ?? 'scheduled';
     if (!['scheduled', 'now', 'emergency'].includes(mode)) throw new ValidationError('mode must be scheduled, now or emergency');
     if (input.purpose !== undefined && input.purpose !== 'signing' && input.purpose !== 'cookie') throw new ValidationError('purpose must be signing or cookie');
-    const changes = await rotateKeys(ctx.runtime.db, ctx.runtime.box, await rotationPolicy(ctx.runtime.db, ctx.config), { ...input, mode });
+    const changes = await rotateKeys(ctx.runtime.db, ctx.runtime.box, await rotationPolicy(ctx.runtime.db, ctx.config), { ...input, mode }, ctx.runtime.clock.now());
     await ctx.keysChanged?.();
     return { changes, keys: await listKeyStatus(ctx.runtime.db) };
   },
   async 'keys.retire'(ctx: ServiceContext, input: { kid: string; immediately?: boolean | undefined; actor?: string | undefined }) {
-    const changes = await retireKey(ctx.runtime.db, ctx.runtime.box, await rotationPolicy(ctx.runtime.db, ctx.config), input);
+    const changes = await retireKey(ctx.runtime.db, ctx.runtime.box, await rotationPolicy(ctx.runtime.db, ctx.config), input, ctx.runtime.clock.now());
     await ctx.keysChanged?.();
     return { changes, keys: await listKeyStatus(ctx.runtime.db) };
   },

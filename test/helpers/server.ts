@@ -3,6 +3,7 @@ import { freePort } from './free-port.ts';
 import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { Clock } from '../../src/clock.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -27,6 +28,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   /** PGlite on disk instead of in memory (only matters without DATABASE_URL); needed to restart. */
   dataDir?: string;
+  /** The clock scheduled work (key rotation) runs on; a sibling shares it. */
+  clock?: Clock;
 }
 
 export async function startTestServer(
@@ -56,7 +59,7 @@ export async function startTestServer(
       cb();
     },
   });
-  const running = await startServer(result.config, createLogger('info', sink));
+  const running = await startServer(result.config, createLogger('info', sink), options.clock ? { clock: options.clock } : {});
   const server: TestServer = {
     ...running,
     issuer: result.config.issuer,
@@ -77,4 +80,16 @@ export async function startTestServer(
     },
   };
   return server;
+}
+
+/** A clock that stands still until the test moves it (starting at the real time). */
+export function manualClock(start = new Date()): Clock & { advance(seconds: number): Date } {
+  let now = start.getTime();
+  return {
+    now: () => new Date(now),
+    advance(seconds: number) {
+      now += seconds * 1000;
+      return new Date(now);
+    },
+  };
 }

@@ -2,7 +2,7 @@
 // operations) or on a schedule, and the serving engine picks each change up without a restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader } from 'jose';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { manualClock, startTestServer, type TestServer } from '../helpers/server.ts';
 import { authorize, basic, createClient, createUser, discover, postForm } from '../helpers/oauth.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { runOperation } from '../../src/services/operations.ts';
@@ -140,23 +140,27 @@ describe('cookie keys', () => {
 
 describe('scheduled rotation', () => {
   it('rotates by itself: the next key is published before it signs', async () => {
-    const fast = await startTestServer({ env: { KEY_ROTATION_INTERVAL: '4', KEY_PREPUBLISH: '2', KEY_POLL_INTERVAL: '1', JWKS_MAX_AGE: '1' } });
+    // Every 4 s of the server's clock, each key published 2 s before it signs; the test moves the clock a
+    // quarter second at a time and runs the poll the KEY_POLL_INTERVAL timer would run every second.
+    const clock = manualClock();
+    const fast = await startTestServer({ clock, env: { KEY_ROTATION_INTERVAL: '4', KEY_PREPUBLISH: '2', KEY_POLL_INTERVAL: '1', JWKS_MAX_AGE: '1' } });
     try {
       await runOperation(fast.operations, 'resource.create', { identifier: API, scopes: [{ name: 'read' }] });
       const fastService = await createClient(fast, { name: 'Service', redirectUris: [], grantTypes: ['client_credentials'], scope: 'read' });
       const firstPublished = new Map<string, number>();
       const firstSigned = new Map<string, number>();
-      const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline && firstSigned.size < 3) {
-        const now = Date.now();
+      for (let step = 0; step < 4 * 20 && firstSigned.size < 3; step++) {
+        const now = clock.advance(0.25).getTime();
+        if (step % 4 === 0) await fast.pollKeys();
         for (const kid of (await jwks(fast)).kids) if (!firstPublished.has(kid)) firstPublished.set(kid, now);
         const res = await postForm(`${fast.url}/token`, { grant_type: 'client_credentials', resource: API, scope: 'read' }, basic(fastService));
         const kid = kidOf(((await res.json()) as { access_token: string }).access_token);
-        if (!firstSigned.has(kid)) firstSigned.set(kid, Date.now());
-        await new Promise((r) => setTimeout(r, 200));
+        if (!firstSigned.has(kid)) firstSigned.set(kid, now);
       }
       expect(firstSigned.size).toBeGreaterThanOrEqual(3);
-      for (const [kid, signedAt] of firstSigned) expect(firstPublished.get(kid)).toBeLessThanOrEqual(signedAt);
+      // Published for the whole window before it signs (the first key signed from the start).
+      const [, ...rotated] = firstSigned;
+      for (const [kid, signedAt] of rotated) expect(signedAt - firstPublished.get(kid)!).toBeGreaterThanOrEqual(2000);
     } finally {
       await fast.stop();
     }
