@@ -25,6 +25,7 @@ import { createMetricsServer } from './http/metrics.ts';
 import { createAuditBuffer, type AuditBuffer } from './domain/audit-buffer.ts';
 import { deleteAuditEventsBefore } from './store/audit.ts';
 import { createUpstreamClient } from './upstream/client.ts';
+import { createEngineCaches, type EngineCaches } from './oidc/engine-caches.ts';
 
 export interface RunningServer {
   url: string;
@@ -60,7 +61,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     const metrics = createMetrics();
     metrics.observeDatabase(runtime.db);
     audit = createAuditBuffer(runtime.db, logger);
-    const observers = { metrics, audit };
+    const caches = createEngineCaches();
+    const observers = { metrics, audit, caches };
     const live = createLiveProvider(await buildProvider(config, logger, runtime, verifier, observers));
     // A rotation (here or in another process) builds a fresh engine with the new key set and swaps it in;
     // the host's cookie keys follow (app.ts reads them from the engine).
@@ -74,6 +76,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       notifyLogout: (ended) => sendBackchannelLogouts(live.current, logger, ended),
       provider: async () => live.current,
       keysChanged: keyWatch.check,
+      changed: (kind, id) => (kind === 'client' ? caches.clients : caches.resourceServers).delete(id),
     };
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
     return await serveWith(config, logger, { runtime, live, verifier, operations, keyWatch, metrics, audit }, control);
@@ -91,12 +94,13 @@ async function buildProvider(
   logger: Logger,
   runtime: Runtime,
   verifier: AccessTokenVerifier,
-  observers: { metrics?: Metrics; audit?: AuditBuffer } = {},
+  observers: { metrics?: Metrics; audit?: AuditBuffer; caches?: EngineCaches } = {},
 ) {
   const { db, box } = runtime;
   const cookieKeys = await loadCookieKeys(db, box);
   const signingKeys = await loadSigningKeys(db, box);
-  return createProvider(config, { db, box, verifier, logger, signingKeys, cookieKeys, pages: enginePages, ...observers });
+  const { caches = createEngineCaches(), ...rest } = observers;
+  return createProvider(config, { db, box, verifier, logger, signingKeys, cookieKeys, pages: enginePages, caches, ...rest });
 }
 
 /** The engine without an HTTP server, for CLI work that must sign (back-channel logout tokens). */

@@ -11,7 +11,7 @@ import { checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import type { JwtAccessTokens } from './jwt-access-tokens.ts';
-import { createShortLivedCache } from './short-lived-cache.ts';
+import type { EngineCaches } from './engine-caches.ts';
 import { guardDatabase } from './database-errors.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { FIRST_PARTY_PROPERTY } from './consent.ts';
@@ -27,12 +27,12 @@ export interface AdapterDeps {
   jwtAccessTokens: JwtAccessTokens;
   /** The global access-token lifetime (resource servers may set longer ones; see revocationCoverUntil). */
   accessTokenTtlSeconds: number;
+  /** Clients are read on every token request; see short-lived-cache.ts for the staleness bound. */
+  clients: EngineCaches['clients'];
 }
 
 export function createAdapterClass(deps: AdapterDeps) {
-  const { db, box } = deps;
-  // Clients are read on every token request; see short-lived-cache.ts for the staleness bound.
-  const clients = createShortLivedCache<Payload | undefined>();
+  const { db, box, clients } = deps;
   const tokenLookups = createTokenLookups(db);
 
   async function loadClient(id: string): Promise<Payload | undefined> {

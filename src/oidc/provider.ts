@@ -8,6 +8,7 @@ import type { SecretBox } from '../domain/secret-box.ts';
 import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
+import type { EngineCaches } from './engine-caches.ts';
 import { createJwtAccessTokens } from './jwt-access-tokens.ts';
 import { attachRegistrationHooks, createRegistrationFeature } from './registration.ts';
 import { createRegistrantMetadataValidator, SERVER_OWNED_PROPERTIES } from './registrant-metadata.ts';
@@ -44,6 +45,8 @@ export interface ProviderDeps {
   signingKeys: JWK[];
   cookieKeys: string[];
   pages: EnginePages;
+  /** Client and resource-server caches; the serving process keeps one across engine rebuilds. */
+  caches: EngineCaches;
   /** Engine outcomes counted for Prometheus (tokens by grant type, introspection, revocation). */
   metrics?: Metrics;
   /** Batched audit events for token issuance and revocation. */
@@ -66,6 +69,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       db: deps.db,
       box: deps.box,
       accessTokenTtlSeconds: config.ttl.accessToken,
+      clients: deps.caches.clients,
       jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
@@ -145,6 +149,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
           feedAudience: feedAudience(config.issuer),
           adminAudience: adminAudience(config.issuer),
           accessTokenTtlSeconds: config.ttl.accessToken,
+          resourceServers: deps.caches.resourceServers,
         }),
       ),
     },

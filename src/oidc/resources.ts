@@ -9,7 +9,7 @@ import { findResourceServer } from '../store/resource-servers.ts';
 import { FEED_SCOPE, INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { RESOURCE_SCOPES_PROPERTY } from './scopes.ts';
 import { clientExtra } from './client-extras.ts';
-import { createShortLivedCache } from './short-lived-cache.ts';
+import type { EngineCaches } from './engine-caches.ts';
 import { impliedAdminScopes } from '../domain/admin-scopes.ts';
 
 export interface ResourceSettings {
@@ -19,6 +19,7 @@ export interface ResourceSettings {
   /** The admin API (http/admin/): tokens carry the admin scopes the client registered. */
   adminAudience: string;
   accessTokenTtlSeconds: number;
+  resourceServers: EngineCaches['resourceServers'];
 }
 
 export const DEFAULT_RESOURCE_PROPERTY = 'tessera_default_resource';
@@ -26,7 +27,7 @@ export const DEFAULT_RESOURCE_PROPERTY = 'tessera_default_resource';
 const registeredScopes = (client: Client) => new Set(String(clientExtra(client, RESOURCE_SCOPES_PROPERTY) ?? '').split(' ').filter(Boolean));
 
 export function createResourceIndicators(settings: ResourceSettings) {
-  const resourceServers = createShortLivedCache<Awaited<ReturnType<typeof findResourceServer>>>();
+  const { resourceServers } = settings;
   return {
     enabled: true,
     async defaultResource(ctx: KoaContextWithOIDC, client: Client, oneOf?: readonly string[]) {

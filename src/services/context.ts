@@ -15,6 +15,11 @@ export interface ServiceContext {
   provider(): Promise<Provider>;
   /** Makes a serving process pick up a key rotation at once (other processes follow on their poll). */
   keysChanged?(): Promise<void>;
+  /**
+   * A client or resource server changed: the serving process's engine drops its cached copy at once (other
+   * processes see the change within a second, oidc/short-lived-cache.ts).
+   */
+  changed?(kind: 'client' | 'resource', id: string): void;
 }
 
 export type { EndedSession };

@@ -80,13 +80,16 @@ export const managementOperations = {
   async 'client.get'({ runtime }: ServiceContext, input: { clientId: string }) {
     return publicClient(await requireClient(runtime.db, input.clientId));
   },
-  async 'client.update'({ runtime }: ServiceContext, input: { clientId: string } & ClientChanges) {
+  async 'client.update'(ctx: ServiceContext, input: { clientId: string } & ClientChanges) {
     const { clientId, ...changes } = input;
-    return updateClient(runtime.db, clientId, changes);
+    const updated = await updateClient(ctx.runtime.db, clientId, changes);
+    ctx.changed?.('client', clientId);
+    return updated;
   },
   async 'client.delete'(ctx: ServiceContext, input: { clientId: string }) {
     assertNotBuiltIn(input.clientId);
     await disableClient(ctx.runtime.db, input.clientId, await revocationWindowOf(ctx), { remove: true });
+    ctx.changed?.('client', input.clientId);
     return { client_id: input.clientId, deleted: true };
   },
   async 'resource.list'({ runtime }: ServiceContext, input?: PageInput) {

@@ -82,10 +82,12 @@ export const operations = {
   },
   async 'client.disable'(ctx: ServiceContext, input: { clientId: string }) {
     await disableClient(ctx.runtime.db, input.clientId, await revocationWindowOf(ctx));
+    ctx.changed?.('client', input.clientId);
     return { client_id: input.clientId, disabled: true };
   },
-  async 'client.enable'({ runtime }: ServiceContext, input: { clientId: string }) {
-    await enableClient(runtime.db, input.clientId);
+  async 'client.enable'(ctx: ServiceContext, input: { clientId: string }) {
+    await enableClient(ctx.runtime.db, input.clientId);
+    ctx.changed?.('client', input.clientId);
     return { client_id: input.clientId, disabled: false };
   },
   async 'iat.create'(ctx: ServiceContext, input: { expiresIn?: number; maxUses?: number; scopes?: string[]; grantTypes?: string[] }) {
@@ -125,16 +127,24 @@ export const operations = {
     const { resource, introspectionClient } = await createResourceServer(runtime.db, runtime.box, input);
     return { ...publicResourceServer(resource), introspection_client: { client_id: introspectionClient.client_id, client_secret: introspectionClient.client_secret! } };
   },
-  async 'resource.update'({ runtime }: ServiceContext, input: ResourceServerInput) {
-    return publicResourceServer(await updateResource(runtime.db, input));
+  async 'resource.update'(ctx: ServiceContext, input: ResourceServerInput) {
+    const updated = publicResourceServer(await updateResource(ctx.runtime.db, input));
+    ctx.changed?.('resource', input.identifier);
+    return updated;
   },
   async 'resource.delete'(ctx: ServiceContext, input: { identifier: string }) {
     const { introspectionClientIds } = await removeResourceServer(ctx.runtime.db, input.identifier);
-    for (const clientId of introspectionClientIds) await disableClient(ctx.runtime.db, clientId, await revocationWindowOf(ctx), { remove: true });
+    for (const clientId of introspectionClientIds) {
+      await disableClient(ctx.runtime.db, clientId, await revocationWindowOf(ctx), { remove: true });
+      ctx.changed?.('client', clientId);
+    }
+    ctx.changed?.('resource', input.identifier);
     return { identifier: input.identifier, deleted: true };
   },
-  async 'client.rotate-secret'({ runtime, config }: ServiceContext, input: { clientId: string; graceSeconds?: number | undefined }) {
-    return rotateClientSecret(runtime.db, runtime.box, input.clientId, input.graceSeconds ?? config.clientSecretGraceSeconds);
+  async 'client.rotate-secret'(ctx: ServiceContext, input: { clientId: string; graceSeconds?: number | undefined }) {
+    const rotated = await rotateClientSecret(ctx.runtime.db, ctx.runtime.box, input.clientId, input.graceSeconds ?? ctx.config.clientSecretGraceSeconds);
+    ctx.changed?.('client', input.clientId);
+    return rotated;
   },
   /** The database-side checks of `tessera doctor`, run by the serving process in embedded mode. */
   async doctor({ runtime, config }: ServiceContext) {
