@@ -38,11 +38,20 @@ export function resolveInstanceSecret(config: Config, logger: Logger): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-export async function openRuntime(config: Config, logger: Logger, { migrate = true, clock = systemClock }: { migrate?: boolean; clock?: Clock } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** Apply pending migrations (default); `migrate` itself opens the database without. */
+  migrate?: boolean;
+  clock?: Clock;
+  /** In-memory embedded database only: start from this image (store/db.ts). */
+  memoryImage?: Blob;
+}
+
+export async function openRuntime(config: Config, logger: Logger, { migrate = true, clock = systemClock, memoryImage }: RuntimeOptions = {}): Promise<Runtime> {
   const db = createDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolMax: config.databasePoolMax,
+    memoryImage,
     log: (level, message) => logger[level]({ component: 'database' }, message),
   });
   try {

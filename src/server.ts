@@ -44,12 +44,14 @@ export interface RunningServer {
 export interface ServerOptions {
   /** What scheduled work takes as now (default: the system clock); tests move their own. */
   clock?: Clock;
+  /** TESSERA_DATA_DIR=:memory: only: start from this database image (store/db.ts). */
+  memoryImage?: Blob;
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const embeddedOnDisk = !config.databaseUrl && config.dataDir !== ':memory:';
   if (embeddedOnDisk) await assertDataDirFree(controlSocketPath(config.dataDir));
-  const runtime = await openRuntime(config, logger, options.clock ? { clock: options.clock } : {});
+  const runtime = await openRuntime(config, logger, options);
   let control: Server | undefined;
   let keyWatch: KeyWatch | undefined;
   let audit: AuditBuffer | undefined;

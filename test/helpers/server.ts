@@ -1,5 +1,7 @@
 // Starts the real server (same code as `tessera serve`) on a free loopback port with an isolated database.
 import { freePort } from './free-port.ts';
+import { readFileSync } from 'node:fs';
+import { inject } from 'vitest';
 import { Writable } from 'node:stream';
 import { parseConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -59,7 +61,7 @@ export async function startTestServer(
       cb();
     },
   });
-  const running = await startServer(result.config, createLogger('info', sink), options.clock ? { clock: options.clock } : {});
+  const running = await startServer(result.config, createLogger('info', sink), { ...(options.clock ? { clock: options.clock } : {}), ...memoryImageFor(result.config) });
   const server: TestServer = {
     ...running,
     issuer: result.config.issuer,
@@ -92,4 +94,13 @@ export function manualClock(start = new Date()): Clock & { advance(seconds: numb
       return new Date(now);
     },
   };
+}
+
+let memoryImage: Blob | undefined;
+/** The global set-up's migrated database image (memory-image.ts), for servers on in-memory PGlite. */
+function memoryImageFor(config: Config): { memoryImage?: Blob } {
+  const path = inject('memoryImagePath');
+  if (config.databaseUrl || config.dataDir !== ':memory:' || !path) return {};
+  memoryImage ??= new Blob([readFileSync(path)]);
+  return { memoryImage };
 }
