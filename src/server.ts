@@ -15,7 +15,7 @@ import { createApp } from './app.ts';
 import { deleteExpired } from './store/cleanup.ts';
 import { assertDataDirFree, controlSocketPath, startControlSocket } from './control-socket.ts';
 import type { ServiceContext } from './services/operations.ts';
-import { sendBackchannelLogouts } from './oidc/backchannel.ts';
+import { createServiceContext } from './service-context.ts';
 import { ensureAccountClient } from './domain/clients.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './domain/access-token-verifier.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
@@ -72,14 +72,11 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       live.replace(await buildProvider(config, logger, runtime, verifier, observers));
       verifier.invalidate();
     });
-    const operations: ServiceContext = {
-      runtime,
-      config,
-      notifyLogout: (ended) => sendBackchannelLogouts(live.current, logger, ended),
+    const operations = createServiceContext(runtime, config, logger, {
       provider: async () => live.current,
       keysChanged: keyWatch.check,
       changed: (kind, id) => (kind === 'client' ? caches.clients : caches.resourceServers).delete(id),
-    };
+    });
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
     return await serveWith(config, logger, { runtime, live, verifier, operations, keyWatch, metrics, audit }, control);
   } catch (error) {

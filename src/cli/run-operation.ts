@@ -7,8 +7,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
-import type { EndedSession } from '../store/grants-and-sessions.ts';
-import { sendBackchannelLogouts } from '../oidc/backchannel.ts';
+import { createServiceContext } from '../service-context.ts';
 import { createStandaloneProvider } from '../server.ts';
 import { callControlSocket, controlSocketPath } from '../control-socket.ts';
 import { runOperation as runLocally, type OperationInput, type OperationName, type OperationResult } from '../services/operations.ts';
@@ -52,12 +51,7 @@ function operationContext(ctx: CommandContext, runtime: Runtime) {
   // Signing (logout tokens) and issuing (initial access tokens) need the engine and its keys: build one
   // when asked (it does not listen).
   let engine: Promise<Provider> | undefined;
-  const provider = () => (engine ??= createStandaloneProvider(config, logger, runtime));
-  const notifyLogout = async (ended: EndedSession[]) => {
-    if (!ended.some((s) => Object.keys(s.sids).length > 0)) return 0;
-    return sendBackchannelLogouts(await provider(), logger, ended);
-  };
-  return { runtime, config, notifyLogout, provider };
+  return createServiceContext(runtime, config, logger, { provider: () => (engine ??= createStandaloneProvider(config, logger, runtime)) });
 }
 
 /**
