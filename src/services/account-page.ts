@@ -4,7 +4,7 @@
 import type { ServiceContext } from './context.ts';
 import { findActiveAccount } from '../domain/accounts.ts';
 import { appsOfAccount, removeAppOfAccount, revocationWindow } from '../domain/grants-and-sessions.ts';
-import { identitiesOf, unlinkIdentity } from '../domain/upstreams.ts';
+import { identitiesOf, unlinkIdentity } from '../domain/federated-sign-in.ts';
 
 export interface RequestOrigin {
   ip?: string | undefined;

@@ -11,7 +11,8 @@ import type { ServiceContext } from './context.ts';
 import { recordAudit, type AuditEvent } from '../domain/audit.ts';
 import { authenticate, createAccount, type AccountRow, type NewAccount } from '../domain/accounts.ts';
 import { createLoginThrottle } from '../domain/login-throttle.ts';
-import { findEnabledUpstream, linkWithPassword, listUpstreams, resolveUpstreamLogin, type UpstreamProfile, type UpstreamRow } from '../domain/upstreams.ts';
+import { findEnabledUpstream, listUpstreams, type UpstreamRow } from '../domain/upstreams.ts';
+import { linkWithPassword, resolveUpstreamLogin, type UpstreamProfile } from '../domain/federated-sign-in.ts';
 import { rememberConsent } from '../domain/grants-and-sessions.ts';
 import { findResourceServer } from '../domain/resource-servers.ts';
 

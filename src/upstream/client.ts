@@ -4,7 +4,8 @@
 // comes from its user API instead of an ID token. Upstream tokens are used here once and never kept.
 import * as oidc from 'openid-client';
 import type { SecretBox } from '../domain/secret-box.ts';
-import { upstreamClientSecret, type UpstreamProfile } from '../domain/upstreams.ts';
+import { upstreamClientSecret } from '../domain/upstreams.ts';
+import type { UpstreamProfile } from '../domain/federated-sign-in.ts';
 import type { UpstreamRow } from '../store/upstreams.ts';
 import { fetchGitHubProfile, GITHUB_SERVER } from './github.ts';
 
@@ -20,7 +21,7 @@ export interface UpstreamClientOptions {
   callbackUrl(upstreamId: string): string;
   /** Development and tests only: allow http issuers (loopback). */
   allowHttp: boolean;
-  /** Seconds for each request to the upstream. */
+  /** Seconds for each request to the upstream (UPSTREAM_TIMEOUT; default 5). */
   timeoutSeconds?: number;
 }
 

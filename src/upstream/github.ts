@@ -2,7 +2,7 @@
 // stable subject is the numeric user id (a login can be renamed); an email counts only if GitHub lists it
 // as verified — the primary one when there is one.
 import type { ServerMetadata } from 'openid-client';
-import type { UpstreamProfile } from '../domain/upstreams.ts';
+import type { UpstreamProfile } from '../domain/federated-sign-in.ts';
 
 export const GITHUB_SERVER: ServerMetadata = {
   issuer: 'https://github.com',
