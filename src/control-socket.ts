@@ -4,7 +4,8 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
-import { Conflict, NotFound, PayloadTooLarge } from './errors.ts';
+import { z } from 'zod';
+import { Conflict, NotFound, PayloadTooLarge, ValidationError } from './errors.ts';
 import { toProblem } from './problem.ts';
 import type { Logger } from './logger.ts';
 import { isOperationName, runOperation, type ServiceContext, type OperationName } from './services/operations.ts';
@@ -26,8 +27,21 @@ async function readJson(req: NodeJS.ReadableStream): Promise<unknown> {
     if (size > MAX_BODY) throw new PayloadTooLarge('request too large');
     chunks.push(chunk as Buffer);
   }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+  const text = Buffer.concat(chunks).toString('utf8') || '{}';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ValidationError('the operation input is not JSON', 400);
+  }
+  // An operation takes one JSON object (or nothing); what each field may hold is the service's own check,
+  // the same one the admin API and a direct CLI run go through.
+  const input = OPERATION_INPUT.safeParse(parsed);
+  if (!input.success) throw new ValidationError('the operation input must be a JSON object', 400);
+  return input.data;
 }
+
+const OPERATION_INPUT = z.union([z.record(z.string(), z.json()), z.null()]);
 
 /** Must run before the embedded database is opened: two processes on one PGlite directory corrupt it. */
 export async function assertDataDirFree(path: string): Promise<void> {
@@ -46,7 +60,7 @@ export async function startControlSocket(path: string, context: ServiceContext, 
     try {
       if (req.method !== 'POST' || !isOperationName(name)) throw new NotFound(`unknown operation ${name}`);
       const input = await readJson(req);
-      reply = { ok: true, result: await runOperation(context, name, input as never) };
+      reply = { ok: true, result: await runOperation(context, name, (input ?? undefined) as never) };
     } catch (error) {
       const problem = toProblem(error);
       if (!problem.expose) logger.error({ err: error, operation: name }, 'control operation failed');
