@@ -4,6 +4,7 @@
 // cursor, the events concerning its audience — as JSON long-poll, or as server-sent events.
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
+import { z } from 'zod';
 import type { Context } from 'koa';
 import type { ServiceContext } from '../services/context.ts';
 import { eventsAfter, feedAudienceOf, type FeedEvent } from '../services/revocation-feed.ts';
@@ -30,6 +31,17 @@ export interface FeedDeps {
 const BATCH = 500;
 /** The largest cursor: revocation_events.id is a PostgreSQL bigint. */
 export const MAX_CURSOR = 9223372036854775807n;
+/**
+ * `after` (or Last-Event-ID): a bigint column, so anything beyond its range would make every read fail (a
+ * 500, or a stream that loops). Absent or empty: from the start.
+ */
+const CURSOR = z
+  .union([z.undefined(), z.literal(''), z.string().regex(/^\d{1,19}$/)])
+  .transform((v) => BigInt(v || 0))
+  .refine((v) => v <= MAX_CURSOR);
+/** `wait`: seconds a long-poll may wait for an event; anything that is not a number means do not wait. */
+const WAIT_SECONDS = z.coerce.number().catch(0);
+
 /** What a refused stream is told to wait before trying again (streams last up to ~100 s; most end sooner). */
 const STREAM_RETRY_AFTER_SECONDS = 10;
 
@@ -66,13 +78,10 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
     return { audience, tokenExp: claims.exp!, clientId: claims.client_id };
   }
 
-  // A bigint column: anything beyond its range would make every read fail (a 500, or a stream that loops).
   function cursorOf(value: unknown): bigint {
-    if (value === undefined || value === '') return 0n;
-    if (typeof value !== 'string' || !/^\d{1,19}$/.test(value) || BigInt(value) > MAX_CURSOR) {
-      throw new AppError(400, 'invalid_request', `cursor must be an integer from 0 to ${MAX_CURSOR}`);
-    }
-    return BigInt(value);
+    const parsed = CURSOR.safeParse(value);
+    if (!parsed.success) throw new AppError(400, 'invalid_request', `cursor must be an integer from 0 to ${MAX_CURSOR}`);
+    return parsed.data;
   }
 
   // Open event streams per client: each holds a connection and polls the database, so one client (or a
@@ -140,7 +149,7 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
       return;
     }
 
-    const wait = Math.min(Number(ctx.query.wait ?? 0) || 0, maxWait);
+    const wait = Math.min(WAIT_SECONDS.parse(ctx.query.wait ?? 0) || 0, maxWait);
     const deadline = Date.now() + wait * 1000;
     let events = await eventsAfter(deps.services, audience, after, BATCH);
     while (events.length === 0 && Date.now() < deadline && !deps.shutdown.aborted) {
