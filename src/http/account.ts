@@ -10,8 +10,9 @@ import type { ServiceContext } from '../services/context.ts';
 import { appsOf, linkedIdentities, removeApp, signedInAccount as activeAccount, unlinkOwnIdentity } from '../services/account-page.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackPath } from '../domain/clients.ts';
 import { BadRequest } from '../errors.ts';
-import { readForm } from './middleware/body-limit.ts';
-import { assertCsrf, csrfToken } from './middleware/csrf.ts';
+import { z } from 'zod';
+import { readPageForm } from './forms.ts';
+import { csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 
@@ -20,6 +21,10 @@ export interface AccountDeps {
   services: ServiceContext;
   config: Config;
 }
+
+const chosen = (what: string, max: number) => z.string({ error: `no ${what} was chosen` }).min(1, `no ${what} was chosen`).max(max, `no ${what} was chosen`);
+const REMOVE_APP_FORM = { client_id: chosen('app', 256) };
+const UNLINK_FORM = { upstream: chosen('linked account', 64), subject: chosen('linked account', 512) };
 
 export function createAccountRouter(deps: AccountDeps): Router {
   const { services, config } = deps;
@@ -81,30 +86,24 @@ export function createAccountRouter(deps: AccountDeps): Router {
   });
 
   /** A form post from the signed-in person (CSRF-checked), with its fields. */
-  async function signedInForm(ctx: Context) {
-    const form = await readForm(ctx, config.bodyLimitBytes);
-    assertCsrf(ctx, form);
+  async function signedInForm<S extends z.ZodRawShape>(ctx: Context, shape: S) {
+    const form = await readPageForm(ctx, config.bodyLimitBytes, shape);
     const account = await signedInAccount(ctx);
     if (!account) throw new BadRequest('you are signed out; sign in again');
     return { form, account };
   }
 
   router.post('/apps/revoke', async (ctx) => {
-    const { form, account } = await signedInForm(ctx);
-    const clientId = form.get('client_id') ?? '';
-    if (!clientId || clientId.length > 256) throw new BadRequest('no app was chosen');
-    await removeApp(services, account.id, clientId, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
+    const { form, account } = await signedInForm(ctx, REMOVE_APP_FORM);
+    await removeApp(services, account.id, form.client_id, { ip: ctx.ip, userAgent: ctx.get('user-agent') });
     ctx.status = 303;
     ctx.redirect('/account');
   });
 
   router.post('/identities/unlink', async (ctx) => {
-    const { form, account } = await signedInForm(ctx);
-    const upstream = form.get('upstream') ?? '';
-    const subject = form.get('subject') ?? '';
-    if (!upstream || !subject || upstream.length > 64 || subject.length > 512) throw new BadRequest('no linked account was chosen');
+    const { form, account } = await signedInForm(ctx, UNLINK_FORM);
     // Refused (409, readable page) when it is the person's last way to sign in.
-    await unlinkOwnIdentity(services, account.id, upstream, subject);
+    await unlinkOwnIdentity(services, account.id, form.upstream, form.subject);
     ctx.status = 303;
     ctx.redirect('/account');
   });

@@ -8,8 +8,8 @@ import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { SignInService } from '../services/sign-in.ts';
 import { AppError, BadRequest, NotFound } from '../errors.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
-import { readForm } from './middleware/body-limit.ts';
-import { assertCsrf, csrfToken } from './middleware/csrf.ts';
+import { readPageForm, text, trimmed } from './forms.ts';
+import { csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 
@@ -23,6 +23,10 @@ export interface InteractionDeps {
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 type PromptDetails = { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+
+const SIGN_IN_FORM = { username: trimmed, password: text };
+const CONSENT_FORM = { remember: text };
+const REGISTER_FORM = { username: trimmed, email: trimmed, name: trimmed, password: text };
 
 export function createInteractionRouter(deps: InteractionDeps): Router {
   const { signIn } = deps;
@@ -99,11 +103,10 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   });
 
   router.post('/:uid/login', async (ctx) => {
-    const form = await readForm(ctx, deps.bodyLimitBytes);
-    assertCsrf(ctx, form);
+    const form = await readPageForm(ctx, deps.bodyLimitBytes, SIGN_IN_FORM);
     const details = await detailsFor(ctx);
     if (details.prompt.name !== 'login') throw new BadRequest('this sign-in step is already complete');
-    const username = (form.get('username') ?? '').trim();
+    const { username } = form;
     const clientId = String(details.params.client_id);
     const tooMany = (seconds: number) => {
       ctx.status = 429;
@@ -111,7 +114,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return renderLogin(ctx, details, { error: strings.login.tooMany(Math.ceil(seconds / 60)), username });
     };
 
-    const result = await signIn.withPassword({ ...origin(ctx), username, clientId }, form.get('password') ?? '');
+    const result = await signIn.withPassword({ ...origin(ctx), username, clientId }, form.password);
     if (!result.ok) {
       if (result.lockedForSeconds > 0) return tooMany(result.lockedForSeconds);
       ctx.status = 401;
@@ -124,8 +127,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   });
 
   router.post('/:uid/confirm', async (ctx) => {
-    const form = await readForm(ctx, deps.bodyLimitBytes);
-    assertCsrf(ctx, form);
+    const form = await readPageForm(ctx, deps.bodyLimitBytes, CONSENT_FORM);
     const details = await detailsFor(ctx);
     if (details.prompt.name !== 'consent' || !details.session?.accountId) throw new BadRequest('there is nothing to consent to');
     const d = details.prompt.details as PromptDetails;
@@ -141,7 +143,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       grantId,
       accountId: details.session.accountId,
       clientId: String(details.params.client_id),
-      remember: form.get('remember') === '1',
+      remember: form.remember === '1',
       scopes: d.missingOIDCScope ?? [],
       resources: d.missingResourceScopes ?? {},
     });
@@ -150,8 +152,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
   });
 
   router.post('/:uid/abort', async (ctx) => {
-    const form = await readForm(ctx, deps.bodyLimitBytes);
-    assertCsrf(ctx, form);
+    await readPageForm(ctx, deps.bodyLimitBytes, {});
     const details = await detailsFor(ctx);
     await signIn.denied(origin(ctx), details.session?.accountId, String(details.params.client_id));
     const result = { error: 'access_denied', error_description: 'the resource owner denied the request' };
@@ -180,19 +181,13 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
 
   router.post('/:uid/register', async (ctx) => {
     if (!deps.selfRegistration) throw new NotFound('registration is not enabled');
-    const form = await readForm(ctx, deps.bodyLimitBytes);
-    assertCsrf(ctx, form);
+    const { password, ...values } = await readPageForm(ctx, deps.bodyLimitBytes, REGISTER_FORM);
     const details = await detailsFor(ctx);
     if (details.prompt.name !== 'login') throw new BadRequest('you are already signed in');
-    const values = {
-      username: (form.get('username') ?? '').trim(),
-      email: (form.get('email') ?? '').trim(),
-      name: (form.get('name') ?? '').trim(),
-    };
     try {
       const account = await signIn.register(origin(ctx), String(details.params.client_id), {
         username: values.username,
-        password: form.get('password') ?? '',
+        password,
         email: values.email || undefined,
         name: values.name || undefined,
       });

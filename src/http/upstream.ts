@@ -15,8 +15,8 @@ import type { LiveProvider } from '../oidc/live-provider.ts';
 import { INTERACTION_PATH } from '../oidc/provider.ts';
 import type { UpstreamRow } from '../domain/upstreams.ts';
 import { describeUpstreamFailure, type UpstreamClient } from '../upstream/client.ts';
-import { readForm } from './middleware/body-limit.ts';
-import { assertCsrf, csrfToken } from './middleware/csrf.ts';
+import { readPageForm, text as formText, trimmed } from './forms.ts';
+import { csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 import { BadRequest } from '../errors.ts';
@@ -65,6 +65,9 @@ function decode<S extends z.ZodType>(schema: S, value: string | undefined): z.ou
   }
 }
 
+/** The link-by-password page: an existing account's name and password. */
+const LINK_FORM = { username: trimmed, password: formText };
+
 export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
   const { signIn: service } = deps;
   const provider = () => deps.live.current;
@@ -100,8 +103,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
   }
 
   router.post(`${INTERACTION_PATH}/:uid/upstream/:id`, async (ctx) => {
-    const form = await readForm(ctx, deps.bodyLimitBytes);
-    assertCsrf(ctx, form);
+    await readPageForm(ctx, deps.bodyLimitBytes, {});
     const details = await loginInteraction(ctx);
     const upstream = await service.upstream(ctx.params.id!);
     if (!upstream) return failed(ctx, 404, strings.upstream.unknown, details.uid);
@@ -176,15 +178,14 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
   }
 
   router.post(`${INTERACTION_PATH}/:uid/link`, async (ctx) => {
-    const form = await readForm(ctx, deps.bodyLimitBytes);
-    assertCsrf(ctx, form);
+    const form = await readPageForm(ctx, deps.bodyLimitBytes, LINK_FORM);
     const uid = ctx.params.uid!;
     const pending = decode(pendingLinkCookie, ctx.cookies.get(LINK_COOKIE, { signed: true }));
     if (!pending) return failed(ctx, 400, strings.upstream.expired, uid);
     const upstream = await service.upstream(pending.upstream);
     if (!upstream) return failed(ctx, 404, strings.upstream.unknown, uid);
     const details = await loginInteraction(ctx);
-    const username = (form.get('username') ?? '').trim();
+    const { username } = form;
 
     // The same brute-force protection as the sign-in form: this is a password check too.
     const tooMany = (seconds: number) => {
@@ -193,7 +194,7 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
       return renderLink(ctx, uid, upstream, username, strings.login.tooMany(Math.ceil(seconds / 60)));
     };
     const clientId = String(details.params.client_id);
-    const linked = await service.linkWithPassword({ ...origin(ctx), username, clientId }, upstream, pending, form.get('password') ?? '');
+    const linked = await service.linkWithPassword({ ...origin(ctx), username, clientId }, upstream, pending, form.password);
     if (!linked.ok) {
       if (linked.lockedForSeconds > 0) return tooMany(linked.lockedForSeconds);
       if (linked.passwordRight) return failed(ctx, 409, strings.upstream.alreadyLinked, uid);
