@@ -9,6 +9,7 @@ import { Conflict, NotFound, PayloadTooLarge, ValidationError } from './errors.t
 import { toProblem } from './problem.ts';
 import type { Logger } from './logger.ts';
 import { isOperationName, runOperation, type ServiceContext, type OperationName } from './services/operations.ts';
+import { parseOperationInput } from './services/operation-inputs.ts';
 
 const MAX_BODY = 256 * 1024;
 
@@ -60,7 +61,7 @@ export async function startControlSocket(path: string, context: ServiceContext, 
     try {
       if (req.method !== 'POST' || !isOperationName(name)) throw new NotFound(`unknown operation ${name}`);
       const input = await readJson(req);
-      reply = { ok: true, result: await runOperation(context, name, (input ?? undefined) as never) };
+      reply = { ok: true, result: await runOperation(context, name, parseOperationInput(name, input)) };
     } catch (error) {
       const problem = toProblem(error);
       if (!problem.expose) logger.error({ err: error, operation: name }, 'control operation failed');

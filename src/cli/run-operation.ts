@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
 import { createServiceContext } from '../service-context.ts';
+import { parseOperationInput } from '../services/operation-inputs.ts';
 import { createStandaloneProvider } from '../server.ts';
 import { callControlSocket, controlSocketPath } from '../control-socket.ts';
 import { runOperation as runLocally, type OperationInput, type OperationName, type OperationResult } from '../services/operations.ts';
@@ -58,8 +59,11 @@ function operationContext(ctx: CommandContext, runtime: Runtime) {
  * Runs an operation: through a running embedded server's control socket when there is one, otherwise on a
  * direct database connection opened for this command (or on `ctx.runtime` when the caller holds one open).
  */
-export async function runOperation<N extends OperationName>(ctx: CommandContext, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
+export async function runOperation<N extends OperationName>(ctx: CommandContext, name: N, given: OperationInput<N>): Promise<OperationResult<N>> {
   const { config } = ctx;
+  // What the flags made is checked against the operation's schema here, as the control socket checks it on
+  // arrival: a command and the serving process agree on every input, whichever way it travels.
+  const input = parseOperationInput(name, given);
   if (ctx.runtime) return runLocally(operationContext(ctx, ctx.runtime), name, input);
   if (embeddedOnDisk(config)) {
     const reply = await callControlSocket(controlSocketPath(config.dataDir), name, input);

@@ -58,3 +58,16 @@ describe('control socket input', () => {
     expect(reply).toMatchObject({ ok: true, result: { username: 'socket-user' } });
   });
 });
+
+describe('control socket input, per operation', () => {
+  it('refuses fields of the wrong kind, and fields the operation does not take, before the service runs', async () => {
+    expect(await post('user.create', JSON.stringify({ username: { $ne: null }, password: 'a long enough password' }))).toMatchObject({ ok: false, status: 400, code: 'invalid_request' });
+    expect(await post('user.add-role', JSON.stringify({ user: 'socket-user', roles: 'admin' }))).toMatchObject({ ok: false, status: 400 });
+    const extra = await post('client.disable', JSON.stringify({ clientId: 'x', disabled: false, tessera_first_party: true }));
+    expect(extra).toMatchObject({ ok: false, status: 400 });
+    expect(extra.error).toMatch(/disabled|tessera_first_party/);
+    // An operation without input takes nothing or {}.
+    expect(await post('keys.list', '{}')).toMatchObject({ ok: true });
+    expect(await post('keys.list', JSON.stringify({ all: true }))).toMatchObject({ ok: false, status: 400 });
+  });
+});
