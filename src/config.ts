@@ -74,6 +74,7 @@ const envSchema = z.object({
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   UPSTREAM_ALLOW_HTTP: bool(false),
+  UPSTREAM_TIMEOUT: z.coerce.number().int().min(1).max(60).default(5),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(90),
   FEED_MAX_STREAMS_PER_CLIENT: z.coerce.number().int().min(1).max(1000).default(4),
   SHUTDOWN_DELAY: z.coerce.number().int().min(0).max(300).default(0),
@@ -164,6 +165,8 @@ function configFrom(e: EnvValues) {
     feedMaxStreamsPerClient: e.FEED_MAX_STREAMS_PER_CLIENT,
     /** Development and tests only: upstream identity providers may use http issuers on loopback addresses. */
     upstreamAllowHttp: e.UPSTREAM_ALLOW_HTTP,
+    /** Seconds each request to an upstream identity provider may take (discovery, token, userinfo, GitHub's API). */
+    upstreamTimeoutSeconds: e.UPSTREAM_TIMEOUT,
     /** Prometheus metrics: on a separate listener (port, bound to host), and/or on the main port behind a bearer token. */
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },

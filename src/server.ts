@@ -135,6 +135,7 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
       box: runtime.box,
       callbackUrl: (id) => `${config.issuer}/upstream/${id}/callback`,
       allowHttp: config.upstreamAllowHttp,
+      timeoutSeconds: config.upstreamTimeoutSeconds,
     }),
   });
 

@@ -56,6 +56,14 @@ describe('parseConfig', () => {
     expect(result.ok && result.config.ttl.sessionIdle).toBe(3600);
   });
 
+  it('bounds the upstream request timeout: 5 s unless set, whole seconds from 1 to 60', () => {
+    const result = parseConfig({});
+    expect(result.ok && result.config.upstreamTimeoutSeconds).toBe(5);
+    const set = parseConfig({ UPSTREAM_TIMEOUT: '1' });
+    expect(set.ok && set.config.upstreamTimeoutSeconds).toBe(1);
+    for (const value of ['0', '61', '0.5', 'soon']) expect(problems({ UPSTREAM_TIMEOUT: value })).toEqual([expect.stringMatching(/^UPSTREAM_TIMEOUT: /)]);
+  });
+
   it('lists every variable it reads', () => {
     expect(CONFIG_VARIABLES).toEqual(expect.arrayContaining(['PORT', 'DATABASE_URL', 'TESSERA_SECRET', 'REGISTRATION_FETCH_ALLOW_PRIVATE', 'FEED_MAX_STREAMS_PER_CLIENT']));
     expect(new Set(CONFIG_VARIABLES).size).toBe(CONFIG_VARIABLES.length);

@@ -322,7 +322,9 @@ describe('when the upstream cannot be reached', () => {
   let silent: Server | undefined;
   const sockets = new Set<Socket>();
   beforeAll(async () => {
-    pair = await startPair();
+    // The shortest upstream request timeout (1 s, instead of the default 5), for the upstream that never
+    // answers; the live upstream's answers (discovery, token, userinfo, on loopback) take milliseconds.
+    pair = await startPair({ downstreamEnv: { UPSTREAM_TIMEOUT: '1' } });
     await createUser(pair.upstream, 'uma', 'upstream horse battery');
     await createUser(pair.downstream, 'lou', LOCAL_PASSWORD);
     // The same upstream under a second id, never used before: its discovery happens on the first press.
@@ -365,7 +367,9 @@ describe('when the upstream cannot be reached', () => {
   });
 
   it('says "could not be reached" (502) when the upstream accepts connections but never answers', async () => {
+    let accepted = 0;
     silent = createServer((socket) => {
+      accepted++;
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
     });
@@ -382,8 +386,9 @@ describe('when the upstream cannot be reached', () => {
     const path = upstreamAction(page.html, 'silent');
     const started = Date.now();
     const res = await pressUpstream(page, 'silent');
-    // Bounded by the upstream request timeout (5 s), not left hanging.
+    // Bounded by the upstream request timeout (UPSTREAM_TIMEOUT, 1 s here), not left hanging.
     expect(Date.now() - started).toBeLessThan(15_000);
+    expect(accepted, 'the discovery request reached the silent upstream').toBeGreaterThan(0);
     expectFailurePage(pair, await landedFrom(pair, path, res), { status: 502, says: says.unreachable('Silent SSO'), uid: page.uid });
   });
 });

@@ -22,10 +22,12 @@ export interface Pair {
   stop(): Promise<void>;
 }
 
-export async function startPair(options: { provisioning?: 'jit' | 'link'; defaultRoles?: string[]; upstreamId?: string } = {}): Promise<Pair> {
+export async function startPair(
+  options: { provisioning?: 'jit' | 'link'; defaultRoles?: string[]; upstreamId?: string; /** More settings for the downstream. */ downstreamEnv?: Record<string, string> } = {},
+): Promise<Pair> {
   const port = await freePort();
   const upstream = await startTestServer({}, { database: await createTestDatabase(), port, issuer: `http://localhost:${port}` });
-  const downstream = await startTestServer({ env: { UPSTREAM_ALLOW_HTTP: 'true' } });
+  const downstream = await startTestServer({ env: { UPSTREAM_ALLOW_HTTP: 'true', ...options.downstreamEnv } });
   const id = options.upstreamId ?? 'corp';
   const brokerClient = await createClient(upstream, {
     name: 'Downstream broker',
