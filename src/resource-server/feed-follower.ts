@@ -3,11 +3,12 @@
 // issuer answers as soon as an event arrives (bounded by pollWaitSeconds). Failures back off
 // exponentially (0.5 s doubling to 30 s, jittered); a refused bearer token is renewed at once. stop()
 // aborts the open request. The cursor and the revocations in force are handed to saveCheckpoint after
-// every batch, so a restarted process resumes from loadCheckpoint without a gap.
+// every batch, so a restarted process resumes from loadCheckpoint without a gap. Every wait and every
+// reading of the time goes through `clock` (FeedOptions.clock), so tests can move time themselves.
 import { IssuerRequestError, requestJson, sleep } from './http.ts';
 import type { ClientCredentialsToken } from './client-credentials.ts';
 import type { RevocationSet } from './revocation-set.ts';
-import type { FeedCheckpoint, FeedStatus, FetchFunction, RevocationEvent } from './types.ts';
+import type { FeedCheckpoint, FeedClock, FeedStatus, FetchFunction, RevocationEvent } from './types.ts';
 
 export interface FeedFollowerOptions {
   issuer: string;
@@ -23,7 +24,10 @@ export interface FeedFollowerOptions {
   onError: (error: Error) => void;
   loadCheckpoint?: (() => Promise<FeedCheckpoint | undefined>) | undefined;
   saveCheckpoint?: ((checkpoint: FeedCheckpoint) => Promise<void>) | undefined;
+  clock: FeedClock;
 }
+
+export const systemClock: FeedClock = { now: () => Date.now(), sleep };
 
 interface Page {
   events: RevocationEvent[];
@@ -113,12 +117,12 @@ export function createFeedFollower(o: FeedFollowerOptions) {
   async function loop(signal: AbortSignal, onCaughtUp: () => void): Promise<void> {
     let failures = 0;
     while (!signal.aborted) {
-      const started = Date.now();
+      const started = o.clock.now();
       try {
         const page = await readPage(caughtUp ? o.pollWaitSeconds : 0, signal);
         for (const e of page.events) o.revocations.apply(e);
         cursor = page.cursor;
-        lastSyncAt = Date.now();
+        lastSyncAt = o.clock.now();
         failures = 0;
         lastError = undefined;
         o.revocations.prune();
@@ -127,13 +131,13 @@ export function createFeedFollower(o: FeedFollowerOptions) {
           caughtUp = true;
           onCaughtUp();
         }
-        if (!page.more && page.events.length === 0) await sleep(MIN_ROUND_MS - (Date.now() - started), signal);
+        if (!page.more && page.events.length === 0) await o.clock.sleep(MIN_ROUND_MS - (o.clock.now() - started), signal);
       } catch (error) {
         if (signal.aborted) break;
         failures++;
         lastError = asError(error);
         o.onError(new Error(`revocation feed: ${lastError.message}`, { cause: error }));
-        await sleep(backoffDelay(failures), signal);
+        await o.clock.sleep(backoffDelay(failures), signal);
       }
     }
   }
@@ -160,11 +164,11 @@ export function createFeedFollower(o: FeedFollowerOptions) {
     const ready = new Promise<void>((resolve) => (resolveReady = resolve));
     const done = loop(controller.signal, resolveReady);
     running = { controller, done, ready };
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), o.startTimeoutSeconds * 1000)));
+    const timer = new AbortController();
+    const timedOut = o.clock.sleep(o.startTimeoutSeconds * 1000, timer.signal).then(() => 'timeout' as const);
     const stopped = new Promise<'stopped'>((resolve) => controller.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
     const outcome = await Promise.race([ready.then(() => 'ready' as const), timedOut, stopped]);
-    clearTimeout(timer);
+    timer.abort();
     if (outcome === 'ready') return;
     if (outcome === 'timeout' && running?.controller === controller) await stop();
     throw new Error(
@@ -191,7 +195,7 @@ export function createFeedFollower(o: FeedFollowerOptions) {
     problem(): string | undefined {
       if (!running) return 'the revocation feed follower is not running';
       if (!caughtUp) return 'the revocation feed has not been read yet';
-      const age = Date.now() - lastSyncAt;
+      const age = o.clock.now() - lastSyncAt;
       if (age > o.maxStalenessSeconds * 1000) return `the revocation feed has not been read for ${Math.round(age / 1000)}s`;
       return undefined;
     },

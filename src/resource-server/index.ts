@@ -11,6 +11,7 @@ export { checkAccess, grantedScopes, type AccessDecision, type AccessRequirement
 export type {
   AccessTokenClaims,
   FeedCheckpoint,
+  FeedClock,
   FeedOptions,
   FeedStatus,
   FetchFunction,

@@ -97,12 +97,26 @@ export interface FeedOptions {
   maxStalenessSeconds?: number;
   /** How long start() keeps retrying the first catch-up before it gives up (default 30). */
   startTimeoutSeconds?: number;
+  /**
+   * The follower's time: its pauses between reads, its back-off, `startTimeoutSeconds` and the staleness
+   * check. Default: the system clock. Tests pass a clock they move forward themselves (an outage of seconds
+   * is then checked without waiting for it).
+   */
+  clock?: FeedClock;
   /** Feed URL; default `${issuer}/revocations/feed`. */
   endpoint?: string;
   /** Returns the checkpoint saved by an earlier process, if any. */
   loadCheckpoint?(): Promise<FeedCheckpoint | undefined>;
   /** Called after every batch of events has been applied. Errors are reported to onError, not fatal. */
   saveCheckpoint?(checkpoint: FeedCheckpoint): Promise<void>;
+}
+
+/** Time as the feed follower reads and waits for it (FeedOptions.clock). */
+export interface FeedClock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Resolves once `ms` have passed on this clock, or at once when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
 
 export interface TokenValidatorOptions {

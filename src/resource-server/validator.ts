@@ -6,7 +6,7 @@ import { ASYMMETRIC_ALGORITHMS, createLocalVerifier, DEFAULT_ALGORITHMS } from '
 import { createIntrospector } from './introspection.ts';
 import { createClientCredentialsToken, FEED_SCOPE } from './client-credentials.ts';
 import { createRevocationSet } from './revocation-set.ts';
-import { createFeedFollower } from './feed-follower.ts';
+import { createFeedFollower, systemClock } from './feed-follower.ts';
 import type { TokenValidator, TokenValidatorOptions, ValidationResult } from './types.ts';
 
 const MODES = ['local', 'local+feed', 'introspection'];
@@ -77,6 +77,7 @@ export function createTokenValidator(options: TokenValidatorOptions): TokenValid
       onError,
       loadCheckpoint: feed.loadCheckpoint?.bind(feed),
       saveCheckpoint: feed.saveCheckpoint?.bind(feed),
+      clock: feed.clock ?? systemClock,
     });
   }
 

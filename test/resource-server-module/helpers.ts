@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWT
 import { runOperation } from '../../src/services/operations.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { createClient, discover } from '../helpers/oauth.ts';
-import type { TokenValidator, ValidationResult } from '../../src/resource-server/index.ts';
+import type { FeedClock, TokenValidator, ValidationResult } from '../../src/resource-server/index.ts';
 
 export interface RegisteredApi {
   identifier: string;
@@ -46,6 +46,56 @@ export async function waitForResult(validator: TokenValidator, token: string, ac
     if (accept(result) || elapsedMs > withinMs) return { result, elapsedMs };
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A feed follower's clock that only moves when the test moves it (FeedOptions.clock). The follower's pauses
+ * and back-off are sleeps on it, so the test sees each one asked for and ends it when it chooses.
+ */
+export interface ManualClock extends FeedClock {
+  /** Resolves once a sleep is pending: the follower is waiting on the clock. */
+  sleeping(): Promise<void>;
+  /** Moves time forward by `ms`, ending every sleep due by then (soonest first). */
+  advance(ms: number): void;
+  /** Moves time forward to the end of the soonest pending sleep, and ends it. */
+  advanceToNext(): void;
+}
+
+export function manualClock(start = Date.now()): ManualClock {
+  let now = start;
+  const sleeps: { at: number; end: () => void }[] = [];
+  const watchers: (() => void)[] = [];
+  const soonest = () => sleeps.reduce<(typeof sleeps)[number] | undefined>((a, b) => (a && a.at <= b.at ? a : b), undefined);
+  return {
+    now: () => now,
+    sleep(ms, signal) {
+      return new Promise<void>((resolve) => {
+        if (signal.aborted || ms <= 0) return resolve();
+        const entry = { at: now + ms, end };
+        function end() {
+          sleeps.splice(sleeps.indexOf(entry), 1);
+          signal.removeEventListener('abort', end);
+          resolve();
+        }
+        signal.addEventListener('abort', end, { once: true });
+        sleeps.push(entry);
+        for (const watcher of watchers.splice(0)) watcher();
+      });
+    },
+    async sleeping() {
+      while (!sleeps.length) await new Promise<void>((resolve) => watchers.push(resolve));
+    },
+    advance(ms) {
+      now += ms;
+      for (let due = soonest(); due && due.at <= now; due = soonest()) due.end();
+    },
+    advanceToNext() {
+      const next = soonest();
+      if (!next) throw new Error('advanceToNext: nothing is waiting on the clock');
+      now = Math.max(now, next.at);
+      next.end();
+    },
+  };
 }
 
 export const isRevoked = (r: ValidationResult) => !r.ok && r.reason === 'revoked';
