@@ -1,8 +1,9 @@
-// `tessera admin bootstrap` as an operator runs it: a real child process (bin/tessera.js) on this file's own
-// storage; the credentials it prints then work against a server started on the same storage.
+// `tessera admin bootstrap`: main(argv, io), the function bin/tessera.js runs, in this process on this file's
+// own storage, opened once for its commands (test/core/cli.test.ts runs the real process); the credentials it
+// prints then work against a server started on the same storage.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.ts';
-import { createStorage, runCli as runTessera, type Storage } from '../helpers/cli.ts';
+import { createStorage, openCliSession, type CliSession, type Storage } from '../helpers/cli.ts';
 import { basic, postForm } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { adminApi } from './helpers.ts';
@@ -12,15 +13,18 @@ const SLOW = { timeout: 180_000 };
 let storage: Storage;
 let port: number;
 let issuer: string;
+let cli: CliSession;
 
-const runCli = (args: string[]) => runTessera(storage, args, { env: { ISSUER: issuer, PORT: String(port) } });
+const runCli = (args: string[]) => cli.run(args);
 
 beforeAll(async () => {
   storage = await createStorage('tessera-admin-cli-');
   port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
+  cli = await openCliSession(storage, { ISSUER: issuer, PORT: String(port) });
 });
 afterAll(async () => {
+  await cli?.close();
   await storage?.drop();
 });
 
@@ -58,6 +62,7 @@ describe('tessera admin bootstrap', SLOW, () => {
   });
 
   it('gives credentials that get an admin token from a running server and call the API', async () => {
+    await cli.close(); // one process per embedded data directory: the server's now
     server = await startTestServer({ ...(storage.databaseUrl ? { env: { DATABASE_URL: storage.databaseUrl, PORT: String(port), ISSUER: issuer } } : { dataDir: storage.dataDir, env: { PORT: String(port), ISSUER: issuer } }) });
     // No resource named: the client's default resource is the admin API.
     const res = await postForm(first.token_endpoint, { grant_type: 'client_credentials', scope: first.scope }, basic(first as ClientMetadata));

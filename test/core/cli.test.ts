@@ -1,8 +1,10 @@
-// The `tessera` command. Most tests call it in this process — main(argv, io), the function bin/tessera.js
-// runs — on one database opened once for the file; a handful run it as an operator does, a real child process
-// (bin/tessera.js) with a controlled environment: exit codes, a password piped to stdin, the control socket
-// of a running `tessera serve`, a database that cannot be reached. Storage is a PGlite directory on disk, or
-// a fresh PostgreSQL database when DATABASE_URL is set.
+// The `tessera` command. Nearly every test calls it in this process — main(argv, io), the function
+// bin/tessera.js runs — for its flags, output, exit codes and what it does to the database, most of them on
+// one database opened once (a session). A handful run it as an operator does, a real child process
+// (bin/tessera.js) with a controlled environment, where the process itself is the point: its start-up and
+// exit status, its working directory, a password piped to its stdin, and `tessera serve` — the server other
+// commands reach through its control socket, stopped by a signal, and a second one refused. Storage is a
+// PGlite directory on disk, or a fresh PostgreSQL database when DATABASE_URL is set.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -224,49 +226,13 @@ describe('an embedded data directory that does not exist (in process)', SLOW, ()
 });
 
 describe('tessera as a real process (smoke tests)', SLOW, () => {
-  let storage: Storage;
-  beforeAll(async () => {
-    storage = await createStorage();
+  // bin/tessera.js around main(): start-up, arguments, output and exit status, and the process's working
+  // directory. Neither command opens a database (the data directory does not exist and is not created).
+  let storage: Storage & { parent: string };
+  beforeAll(() => {
+    storage = missingStorage();
   });
   afterAll(() => storage?.drop());
-
-  it('applies every migration the first time and reports an empty list the second time', async () => {
-    // Before: doctor reports the pending migrations as the problem to fix (exit 1), without applying them.
-    // (doctor and the second migrate run in this process, opening the database themselves as a process does.)
-    const before = await runCliInProcess(storage, ['doctor', '--json']);
-    expect(before.code, describeResult(before)).toBe(1);
-    const report = JSON.parse(before.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; detail: string }> };
-    expect(report.ok).toBe(false);
-    expect(report.checks.find((c) => c.name === 'migrations')).toMatchObject({ status: 'fail' });
-    expect(report.checks.find((c) => c.name === 'database')).toMatchObject({ status: 'ok' });
-
-    const first = expectJson<{ applied: string[] }>(await runCli(storage, ['migrate', '--json']));
-    expect(first).toEqual({ applied: migrations.map(([name]) => name) });
-    expect(first.applied.length).toBeGreaterThan(0);
-
-    const second = expectJson<{ applied: string[] }>(await runCliInProcess(storage, ['migrate', '--json']));
-    expect(second).toEqual({ applied: [] });
-
-    const after = expectJson<{ ok: boolean; checks: Array<{ name: string; status: string }> }>(await runCliInProcess(storage, ['doctor', '--json']));
-    expect(after.ok).toBe(true);
-    expect(after.checks.find((c) => c.name === 'migrations')).toMatchObject({ status: 'ok' });
-    expect(after.checks.find((c) => c.name === 'clock')).toMatchObject({ status: expect.stringMatching(/ok|warn/) });
-  });
-
-  it('creates a user from a password piped to its standard input', async () => {
-    const r = await createUser((args, o) => runCli(storage, args, o), 'pia', PASSWORD, ['--email', 'pia@example.test']);
-    const user = expectJson<{ id: string; username: string; email: string }>(r);
-    expect(user).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), username: 'pia', email: 'pia@example.test' });
-    expect(r.stdout + r.stderr).not.toContain(PASSWORD);
-    expect(expectJson(await runCliInProcess(storage, ['user', 'show', '--username', 'pia', '--json']))).toMatchObject({ id: user.id });
-  });
-
-  it('doctor finds a database it cannot reach (exit 1, readable report)', async () => {
-    const r = await runCli(storage, ['doctor'], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere' } });
-    expect(r.code, describeResult(r)).toBe(1);
-    expect(r.stdout).toMatch(/FAIL\s+database\s+unreachable/);
-    expect(r.stderr).not.toContain('    at ');
-  });
 
   it('prints a command\'s help (exit 0), the same as in process', async () => {
     const help = await runCli(storage, ['client', 'create', '--help']);
@@ -274,6 +240,7 @@ describe('tessera as a real process (smoke tests)', SLOW, () => {
     expect(help.stdout).toMatch(/^usage: tessera client create --name N /);
     expect(help.stdout).toBe((await runCliInProcess(storage, ['client', 'create', '--help'])).stdout);
     expect(help.stderr).toBe('');
+    expect(existsSync(storage.dataDir)).toBe(false);
   });
 
   it('run from another directory without TESSERA_DATA_DIR, refuses to create ./.data there (exit 1, one line naming it)', async () => {
@@ -288,149 +255,181 @@ describe('tessera as a real process (smoke tests)', SLOW, () => {
       rmSync(elsewhere, { recursive: true, force: true });
     }
   });
-
-  it('serve refuses a bad PORT by exiting 2 with one line, as a process', async () => {
-    const r = await runCli(storage, ['serve'], { env: { PORT: 'abc', HOST: '127.0.0.1' }, killAfterMs: REFUSAL_KILL_MS });
-    expect(r.code, describeResult(r)).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^tessera: .*\bPORT\b[^\n]*\n$/);
-  });
 });
 
-describe('tessera CLI on its own storage', SLOW, () => {
+// One storage for the rest of the in-process tests: first new and empty, for migrate and doctor (each command
+// opening the database itself, as the process does); then opened once for the commands that follow (a session).
+describe('tessera CLI on its own storage (in process)', SLOW, () => {
   let storage: Storage;
-  let cli: CliSession;
-  const run: Run = (args, options) => cli.run(args, options);
   beforeAll(async () => {
     storage = await createStorage();
-    cli = await openCliSession(storage);
   });
-  afterAll(async () => {
-    await cli?.close();
-    await storage?.drop();
-  });
+  afterAll(() => storage?.drop());
 
-  describe('user create', () => {
-    it('creates a user from a password on stdin and prints its id and username as JSON', async () => {
-      const r = await createUser(run, 'carol', PASSWORD, ['--email', 'carol@example.test', '--name', 'Carol Example']);
-      const user = expectJson<{ id: string; username: string; email: string; name: string }>(r);
-      expect(user.id).toMatch(/^[0-9a-f-]{36}$/);
-      expect(user).toMatchObject({ username: 'carol', email: 'carol@example.test', name: 'Carol Example' });
-      expect(r.stdout).not.toContain(PASSWORD);
-      expect(r.stderr).not.toContain(PASSWORD);
+  describe('migrate and doctor on a new database', () => {
+    it('applies every migration the first time and reports an empty list the second time', async () => {
+      // Nothing listens at the issuer doctor is given: that check only warns, whatever runs on this machine.
+      const issuer = { ISSUER: `http://127.0.0.1:${await freePort()}` };
+      // Before: doctor reports the pending migrations as the problem to fix (exit 1), without applying them.
+      const before = await runCliInProcess(storage, ['doctor', '--json'], { env: issuer });
+      expect(before.code, describeResult(before)).toBe(1);
+      const report = JSON.parse(before.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; detail: string }> };
+      expect(report.ok).toBe(false);
+      expect(report.checks.find((c) => c.name === 'migrations')).toMatchObject({ status: 'fail' });
+      expect(report.checks.find((c) => c.name === 'database')).toMatchObject({ status: 'ok' });
+
+      const first = expectJson<{ applied: string[] }>(await runCliInProcess(storage, ['migrate', '--json']));
+      expect(first).toEqual({ applied: migrations.map(([name]) => name) });
+      expect(first.applied.length).toBeGreaterThan(0);
+
+      const second = expectJson<{ applied: string[] }>(await runCliInProcess(storage, ['migrate', '--json']));
+      expect(second).toEqual({ applied: [] });
+
+      const after = expectJson<{ ok: boolean; checks: Array<{ name: string; status: string }> }>(await runCliInProcess(storage, ['doctor', '--json'], { env: issuer }));
+      expect(after.ok).toBe(true);
+      expect(after.checks.find((c) => c.name === 'migrations')).toMatchObject({ status: 'ok' });
+      expect(after.checks.find((c) => c.name === 'clock')).toMatchObject({ status: expect.stringMatching(/ok|warn/) });
     });
 
-    it('refuses a duplicate username with exit 1 and one readable line on stderr', async () => {
-      const line = expectOneLineFailure(await createUser(run, 'carol', 'another good password'), 1);
-      expect(line).toContain('carol');
-      expect(line).toMatch(/already (taken|exists)/);
-    });
-
-    it('refuses a password shorter than 8 characters', async () => {
-      const r = await createUser(run, 'dave', 'short');
-      const line = expectOneLineFailure(r, 1);
-      expect(line).toMatch(/password/);
-      expect(line).toContain('8');
-      expect(r.stderr).not.toContain('short');
-    });
-
-    it('treats a missing --password-stdin as a usage error (exit 2)', async () => {
-      const r = await run(['user', 'create', '--username', 'erin', '--json'], { input: `${PASSWORD}\n` });
-      const line = expectOneLineFailure(r, 2);
-      expect(line).toContain('--password-stdin');
-    });
-  });
-
-  describe('client create', () => {
-    it('creates a confidential authorization-code client with a 256-bit secret by default', async () => {
-      const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'Web App', '--redirect-uri', 'https://app.example/callback']));
-      expect(client.client_id).toMatch(/^[A-Za-z0-9_-]{16,}$/);
-      expect(client.client_name).toBe('Web App');
-      expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      expect(Buffer.from(client.client_secret!, 'base64url')).toHaveLength(32);
-      expect(client.grant_types).toEqual(['authorization_code', 'refresh_token']);
-      expect(client.response_types).toEqual(['code']);
-      expect(client.redirect_uris).toEqual(['https://app.example/callback']);
-      expect(client.token_endpoint_auth_method).toBe('client_secret_basic');
-    });
-
-    it('creates a client_credentials client with the given scopes and no redirect URIs', async () => {
-      const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'Billing', '--grant-type', 'client_credentials', '--scope', 'a b']));
-      expect(client.grant_types).toEqual(['client_credentials']);
-      expect(client.response_types).toEqual([]);
-      expect(client.redirect_uris).toEqual([]);
-      expect(client.scope).toBe('a b');
-      expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    });
-
-    it('creates a public client without a secret for --auth-method none', async () => {
-      const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'SPA', '--redirect-uri', 'http://127.0.0.1:8080/cb', '--auth-method', 'none']));
-      expect(client.token_endpoint_auth_method).toBe('none');
-      expect(client).not.toHaveProperty('client_secret');
-      expect(client.grant_types).toEqual(['authorization_code', 'refresh_token']);
-    });
-
-    it.each([
-      { problem: 'plain http on a non-loopback host', uri: 'http://app.example/callback', message: /https/ },
-      { problem: 'a fragment', uri: 'https://app.example/callback#frag', message: /fragment/ },
-      { problem: 'the javascript: scheme', uri: 'javascript:alert(1)', message: /scheme/ },
-    ])('refuses a redirect URI with $problem (exit 1, message names the problem)', async ({ uri, message }) => {
-      const line = expectOneLineFailure(await createClient(run, ['--name', 'Bad', '--redirect-uri', uri]), 1);
-      expect(line).toContain(uri);
-      expect(line).toMatch(message);
-    });
-
-    it('treats an unknown flag as a usage error (exit 2)', async () => {
-      const line = expectOneLineFailure(await createClient(run, ['--name', 'X', '--no-such-flag']), 2);
-      expect(line).toContain('--no-such-flag');
+    it('doctor finds a database it cannot reach (exit 1, readable report)', async () => {
+      // Nothing listens at the issuer either: that check only warns, without waiting for a server.
+      const r = await runCliInProcess(storage, ['doctor'], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere', ISSUER: `http://127.0.0.1:${await freePort()}` } });
+      expect(r.code, describeResult(r)).toBe(1);
+      expect(r.stdout).toMatch(/FAIL\s+database\s+unreachable/);
+      expect(r.stderr).not.toContain('    at ');
     });
   });
 
-  describe('encryption at rest', () => {
-    let server: TestServer | undefined;
-    afterAll(() => server?.stop());
+  describe('commands on one opened database', () => {
+    let cli: CliSession;
+    const run: Run = (args, options) => cli.run(args, options);
+    beforeAll(async () => {
+      cli = await openCliSession(storage);
+    });
+    afterAll(() => cli?.close());
 
-    it('stores the client secret and private keys only in sealed form', async () => {
-      const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'Sealed', '--grant-type', 'client_credentials', '--scope', 'reports']));
-      const secret = client.client_secret!;
-      const rawSecret = Buffer.from(secret, 'base64url');
+    describe('user create', () => {
+      it('creates a user from a password on stdin and prints its id and username as JSON', async () => {
+        const r = await createUser(run, 'carol', PASSWORD, ['--email', 'carol@example.test', '--name', 'Carol Example']);
+        const user = expectJson<{ id: string; username: string; email: string; name: string }>(r);
+        expect(user.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(user).toMatchObject({ username: 'carol', email: 'carol@example.test', name: 'Carol Example' });
+        expect(r.stdout).not.toContain(PASSWORD);
+        expect(r.stderr).not.toContain(PASSWORD);
+      });
 
-      // The CLI is done with the storage (one process per embedded data directory); the real server now
-      // opens the same storage (and creates its keys).
-      await cli.close();
-      server = await startTestServer(storage.databaseUrl ? { env: { DATABASE_URL: storage.databaseUrl } } : { dataDir: storage.dataDir });
-      const db = server.runtime.db;
+      it('refuses a duplicate username with exit 1 and one readable line on stderr', async () => {
+        const line = expectOneLineFailure(await createUser(run, 'carol', 'another good password'), 1);
+        expect(line).toContain('carol');
+        expect(line).toMatch(/already (taken|exists)/);
+      });
 
-      const rows = await db('clients').select('id', db.raw('metadata::text as metadata'), 'secret_sealed');
-      const row = rows.find((r: { id: string }) => r.id === client.client_id);
-      expect(row, 'client row').toBeDefined();
-      expect(row.secret_sealed).toEqual(expect.any(String));
-      for (const column of [row.metadata as string, row.secret_sealed as string]) {
-        expect(column).not.toContain(secret);
-        expect(column).not.toContain(rawSecret.toString('base64'));
-        expect(column).not.toContain(rawSecret.toString('hex'));
-      }
-      // Refused registrations left nothing behind.
-      expect(rows.map((r: { metadata: string }) => r.metadata).join('\n')).not.toMatch(/app\.example\/callback#|javascript:|http:\/\/app\.example/);
+      it('refuses a password shorter than 8 characters', async () => {
+        const r = await createUser(run, 'dave', 'short');
+        const line = expectOneLineFailure(r, 1);
+        expect(line).toMatch(/password/);
+        expect(line).toContain('8');
+        expect(r.stderr).not.toContain('short');
+      });
 
-      // The server opens the sealed secret with the instance secret: the client authenticates.
-      const res = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', scope: 'reports' }, basic(client));
-      expect(res.status).toBe(200);
-      expect((await res.json()).access_token).toEqual(expect.any(String));
+      it('treats a missing --password-stdin as a usage error (exit 2)', async () => {
+        const r = await run(['user', 'create', '--username', 'erin', '--json'], { input: `${PASSWORD}\n` });
+        const line = expectOneLineFailure(r, 2);
+        expect(line).toContain('--password-stdin');
+      });
+    });
 
-      const keyRows = (await db.raw('select kid, public_jwk::text as public_jwk, private_sealed from keys')).rows as Array<Record<string, string | null>>;
-      expect(keyRows.length).toBeGreaterThanOrEqual(4); // three signing algorithms and a cookie key
-      const privateValues = [
-        ...(await loadSigningKeys(db, server.runtime.box)).flatMap((jwk) => [jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi]),
-        ...(await loadCookieKeys(db, server.runtime.box)),
-      ].filter((v): v is string => typeof v === 'string');
-      expect(privateValues.length).toBeGreaterThanOrEqual(4);
-      for (const row of keyRows) {
-        for (const text of [row.public_jwk ?? '', row.private_sealed ?? '']) {
-          expect(text).not.toMatch(/"(d|p|q|dp|dq|qi|k)"\s*:/);
-          for (const value of privateValues) expect(text).not.toContain(value);
+    describe('client create', () => {
+      it('creates a confidential authorization-code client with a 256-bit secret by default', async () => {
+        const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'Web App', '--redirect-uri', 'https://app.example/callback']));
+        expect(client.client_id).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+        expect(client.client_name).toBe('Web App');
+        expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(Buffer.from(client.client_secret!, 'base64url')).toHaveLength(32);
+        expect(client.grant_types).toEqual(['authorization_code', 'refresh_token']);
+        expect(client.response_types).toEqual(['code']);
+        expect(client.redirect_uris).toEqual(['https://app.example/callback']);
+        expect(client.token_endpoint_auth_method).toBe('client_secret_basic');
+      });
+
+      it('creates a client_credentials client with the given scopes and no redirect URIs', async () => {
+        const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'Billing', '--grant-type', 'client_credentials', '--scope', 'a b']));
+        expect(client.grant_types).toEqual(['client_credentials']);
+        expect(client.response_types).toEqual([]);
+        expect(client.redirect_uris).toEqual([]);
+        expect(client.scope).toBe('a b');
+        expect(client.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      });
+
+      it('creates a public client without a secret for --auth-method none', async () => {
+        const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'SPA', '--redirect-uri', 'http://127.0.0.1:8080/cb', '--auth-method', 'none']));
+        expect(client.token_endpoint_auth_method).toBe('none');
+        expect(client).not.toHaveProperty('client_secret');
+        expect(client.grant_types).toEqual(['authorization_code', 'refresh_token']);
+      });
+
+      it.each([
+        { problem: 'plain http on a non-loopback host', uri: 'http://app.example/callback', message: /https/ },
+        { problem: 'a fragment', uri: 'https://app.example/callback#frag', message: /fragment/ },
+        { problem: 'the javascript: scheme', uri: 'javascript:alert(1)', message: /scheme/ },
+      ])('refuses a redirect URI with $problem (exit 1, message names the problem)', async ({ uri, message }) => {
+        const line = expectOneLineFailure(await createClient(run, ['--name', 'Bad', '--redirect-uri', uri]), 1);
+        expect(line).toContain(uri);
+        expect(line).toMatch(message);
+      });
+
+      it('treats an unknown flag as a usage error (exit 2)', async () => {
+        const line = expectOneLineFailure(await createClient(run, ['--name', 'X', '--no-such-flag']), 2);
+        expect(line).toContain('--no-such-flag');
+      });
+    });
+
+    describe('encryption at rest', () => {
+      let server: TestServer | undefined;
+      afterAll(() => server?.stop());
+
+      it('stores the client secret and private keys only in sealed form', async () => {
+        const client = expectJson<ClientMetadata>(await createClient(run, ['--name', 'Sealed', '--grant-type', 'client_credentials', '--scope', 'reports']));
+        const secret = client.client_secret!;
+        const rawSecret = Buffer.from(secret, 'base64url');
+
+        // The CLI is done with the storage (one process per embedded data directory); the real server now
+        // opens the same storage (and creates its keys).
+        await cli.close();
+        server = await startTestServer(storage.databaseUrl ? { env: { DATABASE_URL: storage.databaseUrl } } : { dataDir: storage.dataDir });
+        const db = server.runtime.db;
+
+        const rows = await db('clients').select('id', db.raw('metadata::text as metadata'), 'secret_sealed');
+        const row = rows.find((r: { id: string }) => r.id === client.client_id);
+        expect(row, 'client row').toBeDefined();
+        expect(row.secret_sealed).toEqual(expect.any(String));
+        for (const column of [row.metadata as string, row.secret_sealed as string]) {
+          expect(column).not.toContain(secret);
+          expect(column).not.toContain(rawSecret.toString('base64'));
+          expect(column).not.toContain(rawSecret.toString('hex'));
         }
-      }
+        // Refused registrations left nothing behind.
+        expect(rows.map((r: { metadata: string }) => r.metadata).join('\n')).not.toMatch(/app\.example\/callback#|javascript:|http:\/\/app\.example/);
+
+        // The server opens the sealed secret with the instance secret: the client authenticates.
+        const res = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', scope: 'reports' }, basic(client));
+        expect(res.status).toBe(200);
+        expect((await res.json()).access_token).toEqual(expect.any(String));
+
+        const keyRows = (await db.raw('select kid, public_jwk::text as public_jwk, private_sealed from keys')).rows as Array<Record<string, string | null>>;
+        expect(keyRows.length).toBeGreaterThanOrEqual(4); // three signing algorithms and a cookie key
+        const privateValues = [
+          ...(await loadSigningKeys(db, server.runtime.box)).flatMap((jwk) => [jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi]),
+          ...(await loadCookieKeys(db, server.runtime.box)),
+        ].filter((v): v is string => typeof v === 'string');
+        expect(privateValues.length).toBeGreaterThanOrEqual(4);
+        for (const row of keyRows) {
+          for (const text of [row.public_jwk ?? '', row.private_sealed ?? '']) {
+            expect(text).not.toMatch(/"(d|p|q|dp|dq|qi|k)"\s*:/);
+            for (const value of privateValues) expect(text).not.toContain(value);
+          }
+        }
+      });
     });
   });
 });
@@ -454,6 +453,7 @@ describe('invalid configuration (in process)', SLOW, () => {
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines, r.stderr).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^tessera: .*\\b${variable}\\b`));
+    expect(r.stderr).toMatch(/^tessera: [^\n]*\n$/); // the line ends the output
   });
 
   it('serve reports every bad variable, one line each', async () => {
@@ -481,7 +481,7 @@ async function startServe(storage: Storage): Promise<ServeProcess> {
   const child = spawn(process.execPath, [join(ROOT, 'bin/tessera.js'), 'serve'], {
     cwd: ROOT,
     // A short key poll: on PostgreSQL the CLI rotates keys in the database and the server follows on its poll.
-    env: cliEnv(storage, { PORT: String(port), HOST: '127.0.0.1', ISSUER: url, KEY_POLL_INTERVAL: '2' }),
+    env: cliEnv(storage, { PORT: String(port), HOST: '127.0.0.1', ISSUER: url, KEY_POLL_INTERVAL: '1' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -547,8 +547,13 @@ describe(`CLI next to a running \`tessera serve\` (${ON_POSTGRES ? 'PostgreSQL' 
   });
 
   it('creates a user while the server runs, and that user can sign in on the running server', async () => {
-    user = expectJson(await createUser(asProcess, 'frank', PASSWORD, ['--email', 'frank@example.test', '--name', 'Frank Example']));
-    expect(user.username).toBe('frank');
+    // A real process with the password piped to its standard input (embedded mode: through the server's
+    // control socket; on PostgreSQL, on a connection of its own).
+    const created = await createUser(asProcess, 'frank', PASSWORD, ['--email', 'frank@example.test', '--name', 'Frank Example']);
+    user = expectJson(created);
+    expect(user).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), username: 'frank', email: 'frank@example.test' });
+    expect(created.stdout + created.stderr).not.toContain(PASSWORD);
+    expect(expectJson(await inProcess(['user', 'show', '--username', 'frank', '--json']))).toMatchObject({ id: user.id });
     const client = expectJson<ClientMetadata>(await createClient(inProcess, ['--name', 'Portal', '--redirect-uri', REDIRECT_URI]));
 
     const target = { issuer: serve!.url } as TestServer;
@@ -620,4 +625,10 @@ describe(`CLI next to a running \`tessera serve\` (${ON_POSTGRES ? 'PostgreSQL' 
       expect(res.status).toBe(200);
     },
   );
+
+  it('stops on SIGTERM: the server closes and the process exits with status 0', async () => {
+    await serve!.stop();
+    expect(serve!.child.signalCode, serve!.output()).toBeNull(); // not the SIGKILL stop() falls back to
+    expect(serve!.child.exitCode, serve!.output()).toBe(0);
+  });
 });

@@ -2,6 +2,8 @@
 // and sealed keys, the generated development secret, the control socket — is private to its owner (directories
 // 0700, files 0600) whatever the umask, and `tessera doctor` fails on one that is not. Embedded mode only: these
 // tests run on PGlite in a directory of their own, also when DATABASE_URL is set for the rest of the suite.
+// The server runs in this process (the code `tessera serve` runs), and so does doctor: main(argv, io), the
+// function bin/tessera.js runs, reaching the running server through its control socket as a process would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,7 @@ import { createLogger } from '../../src/logger.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { runOperation } from '../../src/services/operations.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { describeResult, runCli, type Storage } from '../helpers/cli.ts';
+import { describeResult, runCliInProcess, type Storage } from '../helpers/cli.ts';
 
 let parent: string;
 let dataDir: string;
@@ -61,7 +63,7 @@ const storage = (): Storage => ({ dataDir, databaseUrl: undefined, drop: async (
 /** `tessera doctor --json` on this data directory, embedded, with its development secret. */
 async function doctor() {
   const port = await freePort(); // nothing listens there: the issuer check only warns
-  const r = await runCli(storage(), ['doctor', '--json'], { env: { DATABASE_URL: undefined, TESSERA_SECRET: undefined, ISSUER: `http://127.0.0.1:${port}` } });
+  const r = await runCliInProcess(storage(), ['doctor', '--json'], { env: { DATABASE_URL: undefined, TESSERA_SECRET: undefined, ISSUER: `http://127.0.0.1:${port}` } });
   const report = JSON.parse(r.stdout || '{}') as { ok: boolean; checks: Array<{ name: string; status: string; detail: string }> };
   return { r, report, check: report.checks?.find((c) => c.name === 'data directory') };
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { parseConfig } from '../../src/config.ts';
+import { CONFIG_VARIABLES, parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { main } from '../../src/cli/index.ts';
@@ -18,16 +18,6 @@ import { TEST_SECRET } from './server.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI_TIMEOUT_MS = 90_000;
-
-/** Variables the CLI reads; removed from the inherited environment so the developer's shell cannot leak in. */
-const CONFIG_VARIABLES = [
-  'PORT', 'HOST', 'ISSUER', 'DATABASE_URL', 'DATABASE_POOL_MAX', 'TESSERA_DATA_DIR', 'TESSERA_SECRET', 'TRUST_PROXY',
-  'LOG_LEVEL', 'ACCESS_TOKEN_TTL', 'ID_TOKEN_TTL', 'REFRESH_TOKEN_TTL', 'AUTHORIZATION_CODE_TTL', 'SESSION_TTL',
-  'INTERACTION_TTL', 'DEFAULT_AUDIENCE', 'CLEANUP_INTERVAL', 'ARGON2_MEMORY_KIB', 'ARGON2_TIME_COST', 'ARGON2_PARALLELISM',
-  'KEY_ROTATION_INTERVAL', 'KEY_PREPUBLISH', 'KEY_POLL_INTERVAL', 'JWKS_MAX_AGE', 'CLIENT_SECRET_GRACE',
-  'UPSTREAM_ALLOW_HTTP', 'OUTBOUND_ALLOW_PRIVATE', 'BACKCHANNEL_LOGOUT_ALLOW_PRIVATE', 'REGISTRATION_FETCH_ALLOW_PRIVATE', 'REGISTRATION_POLICY', 'METRICS_PORT', 'METRICS_HOST', 'METRICS_TOKEN',
-  'AUDIT_RETENTION_DAYS', 'SHUTDOWN_DELAY', 'SHUTDOWN_TIMEOUT',
-];
 
 /** Where one CLI "installation" keeps its data: a data directory, plus a PostgreSQL database when testing on PostgreSQL. */
 export interface Storage {
@@ -51,6 +41,8 @@ export async function createStorage(prefix = 'tessera-cli-'): Promise<Storage> {
 
 export function cliEnv(storage: Storage, overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
+  // Every variable the configuration reads (config.ts's own list, so none is missed), so that the
+  // developer's shell cannot leak in.
   for (const name of CONFIG_VARIABLES) delete env[name];
   env.TESSERA_DATA_DIR = storage.dataDir;
   env.TESSERA_SECRET = TEST_SECRET;
