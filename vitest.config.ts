@@ -6,6 +6,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Test files share their worker's module cache: nothing in src/ or test/helpers is a module-level
+    // singleton a file could leave changed (each file builds its own server on its own database), and
+    // reusing the modules saves every file importing the source again and PGlite compiling its WebAssembly.
+    isolate: false,
     maxWorkers: 2,
     setupFiles: ['test/helpers/http-client.ts'],
     globalSetup: ['test/helpers/memory-image.ts'],
