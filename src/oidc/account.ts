@@ -28,11 +28,14 @@ export function createFindAccount(db: Db): FindAccount {
  * servers can check them without a userinfo call. Setting: ROLES_IN_TOKENS.
  */
 export function createExtraTokenClaims(db: Db, enabled: boolean) {
-  return async (ctx: KoaContextWithOIDC, token: { accountId?: string; scope?: string; grantId?: string }) => {
+  return async (ctx: KoaContextWithOIDC, token: { kind?: string; accountId?: string; clientId?: string; scope?: string; grantId?: string }) => {
     // `gid` lets a resource server match the token against revoked grants from the revocation feed.
     const grant = token.grantId ? { gid: token.grantId } : {};
+    // A client's own token names the client as its subject: a JWT says so (RFC 9068 §2.2), and this makes
+    // introspection of an opaque one say the same (resource servers such as mod_oauth2 require `sub`).
+    const client = token.kind === 'ClientCredentials' && token.clientId ? { sub: token.clientId } : {};
     const roles = await rolesFor(ctx, token);
-    return token.grantId || roles ? { ...grant, ...roles } : undefined;
+    return token.grantId || roles || 'sub' in client ? { ...grant, ...client, ...roles } : undefined;
   };
 
   async function rolesFor(ctx: KoaContextWithOIDC, token: { accountId?: string; scope?: string }) {

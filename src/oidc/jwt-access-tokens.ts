@@ -45,7 +45,9 @@ export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerif
       if (recent.size >= RECENT_LIMIT) recent.delete(recent.keys().next().value!);
       recent.set(jti, { exp: exp!, audiences, clientId, sub });
 
-      const payload: Payload = { kind: model, jti, iat, exp, clientId, aud, scope, extra: { ...extra, ...(gid ? { gid } : {}) } };
+      // A client_credentials JWT's `sub` is its client (RFC 9068 §2.2): introspection answers with the same
+      // `sub` (the engine only sets one for a person), which resource servers such as mod_oauth2 require.
+      const payload: Payload = { kind: model, jti, iat, exp, clientId, aud, scope, extra: { ...extra, ...(gid ? { gid } : { sub }) } };
       if (fromGrant) Object.assign(payload, { accountId: sub, grantId: gid, extra: { ...(payload.extra as object), ...(state.username ? { username: state.username } : {}) } });
       return payload;
     },

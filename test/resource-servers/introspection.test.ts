@@ -60,6 +60,14 @@ describe('resource servers (RFC 8707)', () => {
     expect(await activeFor(payrollRs, tokens.access_token)).toMatchObject({ active: true, aud: PAYROLL, scope: 'payroll:read' });
   });
 
+  it("answers introspection of a client's own token with sub = the client, as its JWT says (RFC 9068 §2.2)", async () => {
+    const jwt = await serviceToken(INVOICES, 'invoices:read');
+    expect(decodeJwt(jwt.access_token).sub).toBe(service.client_id);
+    expect(await activeFor(invoicesRs, jwt.access_token)).toMatchObject({ active: true, sub: service.client_id, client_id: service.client_id });
+    const opaque = await serviceToken(PAYROLL, 'payroll:read');
+    expect(await activeFor(payrollRs, opaque.access_token)).toMatchObject({ active: true, sub: service.client_id });
+  });
+
   it('gives tokens the lifetime their resource server sets', async () => {
     await runOperation(server.operations, 'resource.create', { identifier: 'https://short.example.test/', scopes: [{ name: 'invoices:read' }], ttl: 120 });
     const tokens = await serviceToken('https://short.example.test/', 'invoices:read');
