@@ -12,3 +12,12 @@ export const isScopeToken = (value: string): boolean => SCOPE_TOKEN.test(value);
 const LOOPBACK_HOSTNAMES: ReadonlySet<string> = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 export const isLoopbackHostname = (hostname: string): boolean => LOOPBACK_HOSTNAMES.has(hostname);
+
+/**
+ * An http redirect URI on a loopback IP literal (RFC 8252 §7.3): a native app listens there on whatever port
+ * it got, so any port must match. Not `localhost` (RFC 8252 §8.3: a name may resolve elsewhere).
+ */
+export function isLoopbackIpRedirect(uri: string): boolean {
+  const url = URL.parse(uri);
+  return url?.protocol === 'http:' && (url.hostname === '127.0.0.1' || url.hostname === '[::1]');
+}

@@ -15,6 +15,7 @@ import type { EngineCaches } from './engine-caches.ts';
 import { guardDatabase } from './database-errors.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { FIRST_PARTY_PROPERTY } from './consent.ts';
+import { isLoopbackHostname, isLoopbackIpRedirect } from '../domain/wire-syntax.ts';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
 
@@ -46,6 +47,13 @@ export function createAdapterClass(deps: AdapterDeps) {
       metadata.grant_types = (metadata.grant_types as string[]).filter((g) => g !== 'client_credentials');
     }
     if (row.secretSealed) metadata.client_secret = box.open(row.secretSealed, clientSecretContext(id));
+    // RFC 8252 §7.3: a client registered with a loopback IP redirect URI is a native app, which the engine
+    // lets use any port there. Only when every loopback redirect URI it has is such an http IP literal: the
+    // engine would give `localhost` the same latitude (§8.3 advises against it), and https on loopback is
+    // not valid for native apps.
+    const redirects = Array.isArray(metadata.redirect_uris) ? (metadata.redirect_uris as string[]) : [];
+    const onLoopback = redirects.filter((u) => isLoopbackHostname(URL.parse(u)?.hostname ?? ''));
+    if (metadata.application_type === undefined && onLoopback.length > 0 && onLoopback.every(isLoopbackIpRedirect)) metadata.application_type = 'native';
     return metadata;
   }
 
