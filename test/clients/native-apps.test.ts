@@ -27,7 +27,7 @@ async function signInTo(config: oidc.Configuration, redirectUri: string, verifie
   for (let i = 0; i < 3 && step.url.origin === server.issuer; i++) {
     const html = await step.res.text();
     if (step.res.status !== 200) return step.url;
-    const fields = html.includes('name="password"') ? { username: 'alice', password: 'correct horse battery' } : { remember: '1' };
+    const fields: Record<string, string> = html.includes('name="password"') ? { username: 'alice', password: 'correct horse battery' } : { remember: '1' };
     const res = await session.postForm(formAction(html), { csrf: csrfField(html), ...fields });
     step = await session.follow(res.headers.get('location')!);
   }
