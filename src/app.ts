@@ -96,6 +96,9 @@ export function createApp(deps: AppDeps): Koa {
       ctx.req.url = ctx.req.url?.replace('/.well-known/oauth-authorization-server', '/.well-known/openid-configuration');
     }
     const req = await prepareEngineRequest(ctx, config.bodyLimitBytes);
+    // What the engine records on the request it handles (route, client) is read back from ctx.req by the
+    // request log and the metrics (oidc/observe.ts), so a replayed request takes the original's place.
+    ctx.req = ctx.request.req = req;
     pinHost(req, issuer);
     // The key set is what resource servers cache: advertise how long (see KEY_PREPUBLISH in config.ts).
     if (ctx.path === '/jwks') ctx.res.setHeader('Cache-Control', `public, max-age=${config.keys.jwksMaxAgeSeconds}`);

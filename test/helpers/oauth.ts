@@ -39,7 +39,7 @@ export async function authorize(
   server: TestServer,
   config: oidc.Configuration,
   session: BrowserSession,
-  options: { username?: string; password?: string; scope?: string; extra?: Record<string, string> } = {},
+  options: { username?: string; password?: string; scope?: string; extra?: Record<string, string>; promptConsent?: boolean } = {},
 ): Promise<AuthorizationResult> {
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
@@ -51,7 +51,8 @@ export async function authorize(
     code_challenge_method: 'S256',
     state,
     nonce,
-    prompt: 'consent',
+    // Most tests ask for consent outright; `promptConsent: false` sends no prompt, as most real clients do.
+    ...(options.promptConsent === false ? {} : { prompt: 'consent' }),
     ...options.extra,
   });
   let step = await session.follow(url);

@@ -70,6 +70,8 @@ describe('metrics', () => {
   it('counts requests by route pattern and status, tokens by grant type, introspection, revocation and sign-ins', async () => {
     const text = await scrape();
     expect(text).toMatch(/tessera_http_request_duration_seconds_count\{method="POST",route="engine:token",status="200"\} \d+/);
+    expect(text).toMatch(/tessera_http_request_duration_seconds_count\{method="POST",route="engine:introspection",status="200"\} \d+/);
+    expect(text).toMatch(/tessera_http_request_duration_seconds_count\{method="POST",route="engine:revocation",status="200"\} \d+/);
     expect(text).toMatch(/tessera_http_request_duration_seconds_count\{method="GET",route="\/interaction\/:uid",status="200"\} \d+/);
     // Raw paths (with ids in them) never become labels.
     expect(text).not.toMatch(/route="\/interaction\/[A-Za-z0-9_-]{10,}"/);
@@ -117,6 +119,10 @@ describe('logs', () => {
     expect(tokenCalls.some((r) => r.client_id === web.client_id && typeof r.sub === 'string')).toBe(true);
     expect(tokenCalls.some((r) => r.client_id === service.client_id)).toBe(true);
     expect(requests.some((r) => r.route === '/interaction/:uid/login' && typeof r.sub === 'string')).toBe(true);
+    // Introspection and revocation (whose bodies the host rewrites before the engine sees them) too.
+    expect(requests).toContainEqual(expect.objectContaining({ route: 'engine:introspection', status: 200, client_id: introspector.client_id }));
+    expect(requests).toContainEqual(expect.objectContaining({ route: 'engine:revocation', status: 200, client_id: service.client_id }));
+    expect(requests.some((r) => r.route === 'unmatched' && typeof r.path === 'string' && r.path.startsWith('/token'))).toBe(false);
   });
 
   it('contains none of the passwords, secrets, codes, tokens or cookies the flow used', () => {

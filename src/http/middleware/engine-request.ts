@@ -6,6 +6,10 @@
 //   already read and replayed by hostile-input.ts, which uses the same two functions.)
 // - JWT access tokens at introspection and revocation: the engine refuses structured tokens there, so the
 //   token is handed over as `jwt:<token>`, which the adapter verifies (oidc/jwt-access-tokens.ts).
+// - `offline_access` in a refresh request's scope is dropped: it names the kind of token being used, not
+//   something an access token carries, and the engine records it on a grant only after prompt=consent
+//   (OpenID Connect Core §11). Clients that ask for it again when refreshing (mod_auth_openidc, Authlib,
+//   oidc-agent) would otherwise be refused with invalid_scope although they hold a valid refresh token.
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
@@ -48,17 +52,33 @@ export function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
 }
 
 const TOKEN_ENDPOINTS = new Set([INTROSPECTION_PATH, REVOCATION_PATH]);
+const TOKEN_PATH = '/token';
+
+/** The form the engine should see instead, or undefined to pass the body on unchanged. */
+function rewriteForm(path: string, form: URLSearchParams): URLSearchParams | undefined {
+  if (TOKEN_ENDPOINTS.has(path)) {
+    const tokens = form.getAll('token');
+    if (tokens.length !== 1 || !looksLikeJwt(tokens[0]!)) return undefined;
+    form.set('token', `${JWT_HANDLE_PREFIX}${tokens[0]}`);
+    return form;
+  }
+  if (path === TOKEN_PATH && form.get('grant_type') === 'refresh_token' && form.getAll('scope').length === 1) {
+    const scopes = form.get('scope')!.split(' ');
+    if (!scopes.includes('offline_access')) return undefined;
+    const rest = scopes.filter((s) => s !== 'offline_access');
+    if (rest.length) form.set('scope', rest.join(' '));
+    else form.delete('scope');
+    return form;
+  }
+  return undefined;
+}
 
 export async function prepareEngineRequest(ctx: Context, limitBytes: number): Promise<IncomingMessage> {
   const req = ctx.req;
-  const carriesToken = ctx.method === 'POST' && TOKEN_ENDPOINTS.has(ctx.path) && ctx.is('application/x-www-form-urlencoded');
+  const rewritable = ctx.method === 'POST' && (TOKEN_ENDPOINTS.has(ctx.path) || ctx.path === TOKEN_PATH) && ctx.is('application/x-www-form-urlencoded');
   const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
-  if (!carriesToken && !chunked) return req;
+  if (!rewritable && !chunked) return req;
   const body = await readBody(req, limitBytes);
-  if (!carriesToken) return replay(req, body);
-  const form = new URLSearchParams(body.toString('utf8'));
-  const tokens = form.getAll('token');
-  if (tokens.length !== 1 || !looksLikeJwt(tokens[0]!)) return replay(req, body);
-  form.set('token', `${JWT_HANDLE_PREFIX}${tokens[0]}`);
-  return replay(req, Buffer.from(form.toString()));
+  const rewritten = rewritable ? rewriteForm(ctx.path, new URLSearchParams(body.toString('utf8'))) : undefined;
+  return replay(req, rewritten ? Buffer.from(rewritten.toString()) : body);
 }
