@@ -47,13 +47,15 @@ export function createAdapterClass(deps: AdapterDeps) {
       metadata.grant_types = (metadata.grant_types as string[]).filter((g) => g !== 'client_credentials');
     }
     if (row.secretSealed) metadata.client_secret = box.open(row.secretSealed, clientSecretContext(id));
-    // RFC 8252 §7.3: a client registered with a loopback IP redirect URI is a native app, which the engine
-    // lets use any port there. Only when every loopback redirect URI it has is such an http IP literal: the
-    // engine would give `localhost` the same latitude (§8.3 advises against it), and https on loopback is
-    // not valid for native apps.
+    // RFC 8252 §7.3: a public client registered with a loopback IP redirect URI is a native app, which the
+    // engine lets use any port there (and, §8.6, never signs in without the person's interaction: another
+    // app on the device could be listening on that port). Only when every loopback redirect URI it has is
+    // such an http IP literal: the engine would give `localhost` the same latitude (§8.3 advises against
+    // it), and https on loopback is not valid for native apps. Confidential clients keep exact matching.
     const redirects = Array.isArray(metadata.redirect_uris) ? (metadata.redirect_uris as string[]) : [];
     const onLoopback = redirects.filter((u) => isLoopbackHostname(URL.parse(u)?.hostname ?? ''));
-    if (metadata.application_type === undefined && onLoopback.length > 0 && onLoopback.every(isLoopbackIpRedirect)) metadata.application_type = 'native';
+    const isPublic = metadata.token_endpoint_auth_method === 'none';
+    if (isPublic && metadata.application_type === undefined && onLoopback.length > 0 && onLoopback.every(isLoopbackIpRedirect)) metadata.application_type = 'native';
     return metadata;
   }
 

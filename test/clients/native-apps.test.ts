@@ -1,5 +1,5 @@
-// RFC 8252 §7.3: a native app registered with a loopback IP redirect URI may use any port there (it listens
-// on whatever port it got); nothing else gets that latitude.
+// RFC 8252 §7.3: a native app (a public client) registered with a loopback IP redirect URI may use any port
+// there (it listens on whatever port it got); nothing else gets that latitude.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -64,6 +64,8 @@ describe('loopback redirect URIs of native apps', () => {
     await refused(await discover(server, app), 'http://127.0.0.2:53123/callback');
     const named = await createClient(server, { name: 'Dev app', redirectUris: ['http://localhost/callback'], authMethod: 'none', grantTypes: ['authorization_code'] });
     await refused(await discover(server, named), 'http://localhost:53123/callback');
+    const confidential = await createClient(server, { name: 'Dev web app', redirectUris: ['http://127.0.0.1/callback'] });
+    await refused(await discover(server, confidential), 'http://127.0.0.1:53123/callback');
     const web = await createClient(server, { name: 'Web app', redirectUris: ['https://app.example.test/callback'] });
     await refused(await discover(server, web), 'https://app.example.test:8443/callback');
   });
