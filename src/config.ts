@@ -43,6 +43,7 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL: seconds(600),
   ID_TOKEN_TTL: seconds(3600),
   REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+  REFRESH_REUSE_GRACE: z.coerce.number().int().min(0).max(60).default(10),
   AUTHORIZATION_CODE_TTL: seconds(60),
   SESSION_TTL: seconds(14 * 24 * 3600),
   SESSION_IDLE_TTL: seconds(24 * 3600),
@@ -106,6 +107,12 @@ function configFrom(e: EnvValues) {
       accessToken: e.ACCESS_TOKEN_TTL,
       idToken: e.ID_TOKEN_TTL,
       refreshToken: e.REFRESH_TOKEN_TTL,
+      /**
+       * Seconds after a refresh token is rotated during which the same client may present it again and get
+       * another successor in the same grant (parallel refreshes from one relying party); after it, a replay
+       * revokes the grant (RFC 9700 §4.14.2). 0: every replay revokes.
+       */
+      refreshReuseGrace: e.REFRESH_REUSE_GRACE,
       authorizationCode: e.AUTHORIZATION_CODE_TTL,
       /** Absolute session lifetime from sign-in. */
       session: e.SESSION_TTL,

@@ -28,6 +28,8 @@ export interface AdapterDeps {
   jwtAccessTokens: JwtAccessTokens;
   /** The global access-token lifetime (resource servers may set longer ones; see revocationCoverUntil). */
   accessTokenTtlSeconds: number;
+  /** Seconds a rotated refresh token may be presented again (store/engine-records.ts). */
+  refreshReuseGraceSeconds: number;
   /** Clients are read on every token request; see short-lived-cache.ts for the staleness bound. */
   clients: EngineCaches['clients'];
 }
@@ -65,7 +67,7 @@ export function createAdapterClass(deps: AdapterDeps) {
 
     constructor(model: string) {
       this.model = model;
-      this.records = createEngineRecordStore(db, model, tokenLookups);
+      this.records = createEngineRecordStore(db, model, tokenLookups, { refreshReuseGraceSeconds: deps.refreshReuseGraceSeconds });
     }
 
     async upsert(id: string, payload: Payload, expiresIn?: number): Promise<void> {

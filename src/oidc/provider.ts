@@ -69,6 +69,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       db: deps.db,
       box: deps.box,
       accessTokenTtlSeconds: config.ttl.accessToken,
+      refreshReuseGraceSeconds: config.ttl.refreshReuseGrace,
       clients: deps.caches.clients,
       jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier }),
     }),

@@ -89,7 +89,12 @@ export function createTokenLookups(db: Db) {
   };
 }
 
-export function createEngineRecordStore(db: Db, model: string, tokenLookups = createTokenLookups(db)): EngineRecordStore {
+export interface EngineRecordOptions {
+  /** Seconds a rotated refresh token may be presented again (config ttl.refreshReuseGrace); 0: never. */
+  refreshReuseGraceSeconds?: number;
+}
+
+export function createEngineRecordStore(db: Db, model: string, tokenLookups = createTokenLookups(db), options: EngineRecordOptions = {}): EngineRecordStore {
   const spec = specFor(model);
   const keyOf = (id: string) => (spec.key === 'id' ? id : bearerHash(id));
   const scoped = (query: ReturnType<Db>) => (spec.shared ? query.where('model', model) : query);
@@ -102,6 +107,14 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
   };
 
   const isOrphaned = async (idHash: string) => Boolean(await db('tokens').where('id_hash', idHash).whereRaw(ORPHANED_CONSUMPTION).first('id_hash'));
+
+  // A refresh token rotated moments ago and presented again is, within the grace window, one of several
+  // parallel refreshes by one relying party (mod_auth_openidc runs several processes), not a replay: it is
+  // shown to the engine as unspent, so the request gets another successor in the same grant. The window
+  // runs from the first use (consumed_at is never moved); after it, reuse revokes the grant as before.
+  const graceSeconds = model === 'RefreshToken' ? Math.max(0, Math.trunc(options.refreshReuseGraceSeconds ?? 0)) : 0;
+  const IN_GRACE = `consumed_at > now() - make_interval(secs => ${graceSeconds})`;
+  const inGrace = async (idHash: string) => graceSeconds > 0 && Boolean(await db('tokens').where('id_hash', idHash).whereRaw(IN_GRACE).first('id_hash'));
 
   return {
     async upsert(id, payload, expiresInSeconds) {
@@ -122,7 +135,7 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
       if (spec === TOKENS) {
         const row = await tokenLookups(keyOf(id));
         if (row?.model !== model) return undefined;
-        if (model === 'RefreshToken' && row.consumed_at && (await isOrphaned(keyOf(id)))) return hydrate(id, { ...row, consumed_at: null });
+        if (model === 'RefreshToken' && row.consumed_at && ((await inGrace(keyOf(id))) || (await isOrphaned(keyOf(id))))) return hydrate(id, { ...row, consumed_at: null });
         return hydrate(id, row);
       }
       return hydrate(id, await db(spec.table).where(spec.key, keyOf(id)).first());
@@ -153,6 +166,7 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
         .update({ consumed_at: db.fn.now() })
         .returning(['grant_id']);
       if (updated.length === 1) return { ok: true };
+      if (await inGrace(keyOf(id))) return { ok: true };
       const row = await scoped(db(spec.table).where(spec.key, keyOf(id))).first('grant_id');
       return { ok: false, grantId: row?.grant_id ?? null };
     },

@@ -11,7 +11,9 @@ let web: ClientMetadata;
 let config: oidc.Configuration;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Strict detection here: every replay of a rotated refresh token counts (the grace window for parallel
+  // refreshes by one client is tested on a server of its own below).
+  server = await startTestServer({ env: { REFRESH_REUSE_GRACE: '0' } });
   await createUser(server, 'alice');
   web = await createClient(server, { name: 'Web App' });
   config = await discover(server, web);
@@ -52,6 +54,55 @@ describe('refresh token reuse detection (RFC 9700 §4.14.2)', () => {
       expect(res.status).toBe(400);
       expect((await res.json()).error).toBe('invalid_grant');
     }
+  });
+});
+
+describe('parallel refreshes by one client (REFRESH_REUSE_GRACE)', () => {
+  let graceful: TestServer;
+  let app: ClientMetadata;
+  let appConfig: oidc.Configuration;
+  beforeAll(async () => {
+    graceful = await startTestServer({ env: { REFRESH_REUSE_GRACE: '10' } });
+    await createUser(graceful, 'alice');
+    app = await createClient(graceful, { name: 'Apache app' });
+    appConfig = await discover(graceful, app);
+  });
+  afterAll(() => graceful?.stop());
+
+  const refreshAt = (refreshToken: string, client = app) =>
+    postForm(`${graceful.issuer}/token`, { grant_type: 'refresh_token', refresh_token: refreshToken }, basic(client));
+  /** Moves the token's first use `seconds` into the past, as if the window had gone by. */
+  const usedAgo = (refreshToken: string, seconds: number) =>
+    graceful.runtime.db('tokens').where('id_hash', bearerHash(refreshToken)).update({ consumed_at: graceful.runtime.db.raw(`now() - make_interval(secs => ${seconds})`) });
+
+  it('answers every one of parallel refreshes with one token within the window, all in one grant', async () => {
+    const tokens = await exchange(appConfig, await authorize(graceful, appConfig, new BrowserSession(graceful.issuer)));
+    const responses = await Promise.all(Array.from({ length: 4 }, () => refreshAt(tokens.refresh_token!)));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    const successors = await Promise.all(responses.map(async (r) => (await r.json()) as { access_token: string; refresh_token: string }));
+    const grants = new Set(await Promise.all(successors.map(async (s) => (await graceful.runtime.db('tokens').where('id_hash', bearerHash(s.refresh_token)).first('grant_id')).grant_id)));
+    expect(grants.size).toBe(1);
+    // Each successor works on its own, and nothing was revoked.
+    for (const s of successors) expect((await refreshAt(s.refresh_token)).status).toBe(200);
+  });
+
+  it('still revokes the grant on a replay after the window', async () => {
+    const tokens = await exchange(appConfig, await authorize(graceful, appConfig, new BrowserSession(graceful.issuer)));
+    const rotated = (await (await refreshAt(tokens.refresh_token!)).json()) as { refresh_token: string; access_token: string };
+    await usedAgo(tokens.refresh_token!, 11);
+    const replay = await refreshAt(tokens.refresh_token!);
+    expect(replay.status).toBe(400);
+    expect((await replay.json()).error).toBe('invalid_grant');
+    expect((await refreshAt(rotated.refresh_token)).status).toBe(400);
+  });
+
+  it('gives the window to the token\'s own client only', async () => {
+    const other = await createClient(graceful, { name: 'Other app' });
+    const tokens = await exchange(appConfig, await authorize(graceful, appConfig, new BrowserSession(graceful.issuer)));
+    expect((await refreshAt(tokens.refresh_token!)).status).toBe(200);
+    const stolen = await refreshAt(tokens.refresh_token!, other);
+    expect(stolen.status).toBe(400);
+    expect((await stolen.json()).error).toBe('invalid_grant');
   });
 });
 

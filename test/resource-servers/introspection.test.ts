@@ -4,6 +4,7 @@ import { SignJWT, createRemoteJWKSet, decodeJwt, generateKeyPair, jwtVerify, bas
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, basic, createClient, createUser, discover, exchange, postForm } from '../helpers/oauth.ts';
+import { bearerHash } from '../../src/store/bearer-hash.ts';
 import { runOperation } from '../../src/services/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { deleteExpired } from '../../src/store/cleanup.ts';
@@ -168,6 +169,8 @@ describe('revocation that introspection sees at once', () => {
   it('refresh-token reuse revokes the grant\'s JWTs', async () => {
     const { config, tokens } = await userToken();
     const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!, { resource: INVOICES });
+    // Past the grace window for parallel refreshes (REFRESH_REUSE_GRACE), a second use is a replay.
+    await server.runtime.db('tokens').where('id_hash', bearerHash(tokens.refresh_token!)).update({ consumed_at: server.runtime.db.raw(`now() - interval '1 hour'`) });
     await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await activeFor(invoicesRs, tokens.access_token)).toEqual({ active: false });
     expect(await activeFor(invoicesRs, rotated.access_token)).toEqual({ active: false });
