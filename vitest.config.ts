@@ -14,8 +14,10 @@ export default defineConfig({
     setupFiles: ['test/helpers/http-client.ts'],
     globalSetup: ['test/helpers/memory-image.ts'],
     projects: [
-      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**'] } },
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**', 'test/interop/**'] } },
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
+      // Real third-party software (Apache modules, Python Authlib) against a real Tessera: `npm run test:interop`.
+      { extends: true, test: { name: 'interop', include: ['test/interop/**/*.test.ts'] } },
     ],
   },
 });
