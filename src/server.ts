@@ -75,7 +75,11 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     const operations = createServiceContext(runtime, config, logger, {
       provider: async () => live.current,
       keysChanged: keyWatch.check,
-      changed: (kind, id) => (kind === 'client' ? caches.clients : caches.resourceServers).delete(id),
+      changed: (kind, id) => {
+        if (kind === 'client') return caches.clients.delete(id);
+        caches.resourceServers.delete(id);
+        caches.resourceScopes.delete('all');
+      },
     });
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
     return await serveWith(config, logger, { runtime, live, verifier, operations, keyWatch, metrics, audit }, control);

@@ -10,8 +10,10 @@ export interface EngineCaches {
   /** Client metadata as the engine reads it (undefined: unknown or disabled). */
   clients: ReturnType<typeof createShortLivedCache<Payload | undefined>>;
   resourceServers: ReturnType<typeof createShortLivedCache<Awaited<ReturnType<typeof findResourceServer>>>>;
+  /** The scopes of every registered API, for discovery's scopes_supported (one entry, 'all'). */
+  resourceScopes: ReturnType<typeof createShortLivedCache<string[]>>;
 }
 
 export function createEngineCaches(): EngineCaches {
-  return { clients: createShortLivedCache(), resourceServers: createShortLivedCache() };
+  return { clients: createShortLivedCache(), resourceServers: createShortLivedCache(), resourceScopes: createShortLivedCache() };
 }

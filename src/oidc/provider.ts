@@ -8,6 +8,7 @@ import type { SecretBox } from '../domain/secret-box.ts';
 import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
+import { advertiseResourceScopes } from './discovery.ts';
 import type { EngineCaches } from './engine-caches.ts';
 import { createJwtAccessTokens } from './jwt-access-tokens.ts';
 import { attachRegistrationHooks, createRegistrationFeature } from './registration.ts';
@@ -185,5 +186,6 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   attachRegistrationHooks(provider, deps.db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
+  advertiseResourceScopes(provider, deps.db, deps.caches.resourceScopes);
   return provider;
 }

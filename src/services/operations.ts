@@ -119,12 +119,14 @@ export const operations = {
       allowed_grant_types: input.grantTypes ?? null,
     };
   },
-  async 'resource.create'({ runtime, config }: ServiceContext, input: ResourceServerInput) {
+  async 'resource.create'(ctx: ServiceContext, input: ResourceServerInput) {
+    const { runtime, config } = ctx;
     // Audiences Tessera serves itself: an API registered under one would get an introspection client for it.
     if ([adminAudience(config.issuer), feedAudience(config.issuer)].includes(input.identifier)) {
       throw new Conflict(`"${input.identifier}" is reserved for Tessera's own ${input.identifier.endsWith('/admin') ? 'admin API' : 'revocation feed'}`);
     }
     const { resource, introspectionClient } = await createResourceServer(runtime.db, runtime.box, input);
+    ctx.changed?.('resource', resource.identifier);
     return { ...publicResourceServer(resource), introspection_client: { client_id: introspectionClient.client_id, client_secret: introspectionClient.client_secret! } };
   },
   async 'resource.update'(ctx: ServiceContext, input: ResourceServerInput) {
