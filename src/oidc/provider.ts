@@ -1,6 +1,6 @@
 // createProvider: the whole engine configuration in one readable place. Each hook is delegated to a sibling
 // module. Engine reference: oidc-provider docs/README.md (configuration options named below).
-import Provider, { type Configuration, type JWK } from 'oidc-provider';
+import Provider, { errors, type Configuration, type JWK } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Db } from '../store/db.ts';
@@ -53,6 +53,9 @@ export interface ProviderDeps {
   /** Batched audit events for token issuance and revocation. */
   audit?: AuditBuffer;
 }
+
+/** What an app that sent no code_challenge is told (mod_auth_openidc: set `OIDCPKCEMethod S256`). */
+export const PKCE_MISSING = 'code_challenge is missing: every authorization request must use PKCE (RFC 7636) with code_challenge_method=S256';
 
 export const INTERACTION_PATH = '/interaction';
 export const INTROSPECTION_PATH = '/token/introspection';
@@ -109,8 +112,14 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     assertJwtClientAuthClaimsAndHeader: limitClientAssertionLifetime(config.clockToleranceSeconds),
     // OAuth 2.1: the code flow only — no implicit or hybrid response types.
     responseTypes: ['code'],
-    // RFC 9700 §2.1.1: PKCE for every client; the engine supports only S256.
-    pkce: { required: () => true },
+    // RFC 9700 §2.1.1: PKCE for every client; the engine supports only S256. The engine asks this only when
+    // a code request came without code_challenge: answer with words that say what to send (its own are
+    // "Authorization Server policy requires PKCE to be used for this request"), which the app shows.
+    pkce: {
+      required: () => {
+        throw new errors.InvalidRequest(PKCE_MISSING);
+      },
+    },
     // RFC 9700 §4.14.2: rotate every refresh token; reuse of a rotated one revokes the grant (engine behaviour).
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),

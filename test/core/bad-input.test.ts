@@ -11,6 +11,7 @@ import { BrowserSession, csrfField, formAction } from '../helpers/browser-sessio
 import { authorize, basic, createClient, createUser, discover, exchange, REDIRECT_URI } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { strings } from '../../src/http/strings.ts';
+import { PKCE_MISSING } from '../../src/oidc/provider.ts';
 
 let server: TestServer;
 let web: ClientMetadata;
@@ -454,6 +455,8 @@ describe('authorization endpoint', () => {
   it('refuses a request without code_challenge (PKCE is required for every client)', async () => {
     const reply = await browserGet('no code_challenge', `/auth?${authParams({ code_challenge: undefined, code_challenge_method: undefined })}`);
     expectErrorRedirect(reply, 'invalid_request', 'st-123');
+    // The app is told what to send, in words an operator can act on.
+    expect(new URL(reply.headers.get('location')!).searchParams.get('error_description')).toBe(PKCE_MISSING);
     const publicClient = await createClient(server, { name: 'SPA', authMethod: 'none' });
     const spa = await browserGet('public client, no code_challenge', `/auth?${authParams({ client_id: publicClient.client_id, code_challenge: undefined, code_challenge_method: undefined })}`);
     expectErrorRedirect(spa, 'invalid_request', 'st-123');
