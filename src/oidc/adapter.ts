@@ -7,7 +7,7 @@ import { createEngineRecordStore, createTokenLookups, type Payload } from '../st
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
 import { revokeGrantTokens } from '../store/revocations.ts';
 import { revocationCoverUntil } from '../store/resource-servers.ts';
-import { checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
+import { ACCOUNT_CLIENT_ID, checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import type { JwtAccessTokens } from './jwt-access-tokens.ts';
@@ -56,7 +56,8 @@ export function createAdapterClass(deps: AdapterDeps) {
     // it), and https on loopback is not valid for native apps. Confidential clients keep exact matching.
     const redirects = Array.isArray(metadata.redirect_uris) ? (metadata.redirect_uris as string[]) : [];
     const onLoopback = redirects.filter((u) => isLoopbackHostname(URL.parse(u)?.hostname ?? ''));
-    const isPublic = metadata.token_endpoint_auth_method === 'none';
+    // The account page's own client redirects to the issuer itself, which may be on loopback in development.
+    const isPublic = metadata.token_endpoint_auth_method === 'none' && id !== ACCOUNT_CLIENT_ID;
     if (isPublic && metadata.application_type === undefined && onLoopback.length > 0 && onLoopback.every(isLoopbackIpRedirect)) metadata.application_type = 'native';
     return metadata;
   }
