@@ -26,6 +26,7 @@ import { createAuditBuffer, type AuditBuffer } from './domain/audit-buffer.ts';
 import { deleteAuditEventsBefore } from './store/audit.ts';
 import { createUpstreamClient } from './upstream/client.ts';
 import { createEngineCaches, type EngineCaches } from './oidc/engine-caches.ts';
+import { startRevocationWatch, type RevocationWatch } from './revocation-watch.ts';
 
 export interface RunningServer {
   url: string;
@@ -38,6 +39,8 @@ export interface RunningServer {
   operations: ServiceContext;
   /** One key poll now (scheduled rotation, reload), as the KEY_POLL_INTERVAL timer runs it. */
   pollKeys(): Promise<void>;
+  /** The revocations this process answers introspection from (revocation-watch.ts). */
+  revocations: RevocationWatch;
   close(): Promise<void>;
 }
 
@@ -54,6 +57,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   const runtime = await openRuntime(config, logger, options);
   let control: Server | undefined;
   let keyWatch: KeyWatch | undefined;
+  let revocations: RevocationWatch | undefined;
   let audit: AuditBuffer | undefined;
   try {
     const { created } = await ensureKeys(runtime.db, runtime.box);
@@ -64,7 +68,8 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     metrics.observeDatabase(runtime.db);
     audit = createAuditBuffer(runtime.db, logger);
     const caches = createEngineCaches();
-    const observers = { metrics, audit, caches };
+    revocations = await startRevocationWatch(runtime, config, logger);
+    const observers = { metrics, audit, caches, revocations };
     const live = createLiveProvider(await buildProvider(config, logger, runtime, verifier, observers));
     // A rotation (here or in another process) builds a fresh engine with the new key set and swaps it in;
     // the host's cookie keys follow (app.ts reads them from the engine).
@@ -82,9 +87,10 @@ export async function startServer(config: Config, logger: Logger, options: Serve
       },
     });
     control = embeddedOnDisk ? await startControlSocket(controlSocketPath(config.dataDir), operations, logger) : undefined;
-    return await serveWith(config, logger, { runtime, live, verifier, operations, keyWatch, metrics, audit }, control);
+    return await serveWith(config, logger, { runtime, live, verifier, operations, keyWatch, revocations, metrics, audit }, control);
   } catch (error) {
     keyWatch?.stop();
+    await revocations?.stop();
     await audit?.stop();
     control?.close();
     await runtime.close();
@@ -97,7 +103,7 @@ async function buildProvider(
   logger: Logger,
   runtime: Runtime,
   verifier: AccessTokenVerifier,
-  observers: { metrics?: Metrics; audit?: AuditBuffer; caches?: EngineCaches } = {},
+  observers: { metrics?: Metrics; audit?: AuditBuffer; caches?: EngineCaches; revocations?: RevocationWatch } = {},
 ) {
   const { db, box } = runtime;
   const cookieKeys = await loadCookieKeys(db, box);
@@ -118,6 +124,7 @@ interface Engine {
   verifier: AccessTokenVerifier;
   operations: ServiceContext;
   keyWatch: KeyWatch;
+  revocations: RevocationWatch;
   metrics: Metrics;
   audit: AuditBuffer;
 }
@@ -164,6 +171,7 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
     runtime,
     operations: engine.operations,
     pollKeys: engine.keyWatch.poll,
+    revocations: engine.revocations,
     close() {
       closing ??= (async () => {
         shutdown.abort();
@@ -172,6 +180,7 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
         if (config.shutdownDelaySeconds > 0) await new Promise((r) => setTimeout(r, config.shutdownDelaySeconds * 1000));
         clearInterval(cleanup);
         engine.keyWatch.stop();
+        await engine.revocations.stop();
         // Stop accepting; requests in flight finish (their connections close after the response), up to
         // SHUTDOWN_TIMEOUT, after which the remaining connections are cut.
         await new Promise<void>((resolve) => {

@@ -6,8 +6,15 @@
 // enabled. The engine then answers exactly as for a stored token. `destroy` records the jti as revoked.
 import type { Db } from '../store/db.ts';
 import type { Payload } from '../store/engine-records.ts';
-import { jwtTokenState, recordRevocations } from '../store/revocations.ts';
+import { jwtSubjectState, jwtTokenState, recordRevocations, type JwtTokenState, type SubjectState } from '../store/revocations.ts';
 import { peekClaims, type AccessTokenVerifier } from '../domain/access-token-verifier.ts';
+import type { TokenIdentity } from '../domain/revocation-state.ts';
+import { createShortLivedCache } from './short-lived-cache.ts';
+
+/** The in-memory revocations (revocation-watch.ts): undefined when memory may be behind. */
+export interface RevocationMemory {
+  isRevoked(token: TokenIdentity): Promise<boolean | undefined>;
+}
 
 export const JWT_HANDLE_PREFIX = 'jwt:';
 
@@ -20,9 +27,21 @@ interface Seen {
 
 const RECENT_LIMIT = 1000;
 
-export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerifier }) {
+export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerifier; revocations?: RevocationMemory | undefined }) {
   // jti → what revocation needs, for tokens just found by introspection or revocation in this process.
   const recent = new Map<string, Seen>();
+  // Grant, client and account state per (grant, client, subject), for a second at most: every way a token
+  // of theirs stops being valid — grant revoked or deleted, client disabled or deleted, account disabled —
+  // also records a revocation, which memory knows at once; this is the second line.
+  const subjects = createShortLivedCache<SubjectState>();
+
+  /** A query only when memory may be behind; otherwise none, or one per subject per second. */
+  async function stateOf(token: TokenIdentity & { sub?: string | undefined }): Promise<JwtTokenState> {
+    const revoked = await deps.revocations?.isRevoked(token);
+    if (revoked === undefined) return jwtTokenState(deps.db, token);
+    const key = `${token.grantId ?? ''}|${token.clientId}|${token.sub ?? ''}`;
+    return { revoked, ...(await subjects.get(key, () => jwtSubjectState(deps.db, token))) };
+  }
 
   return {
     isHandle: (id: string) => id.startsWith(JWT_HANDLE_PREFIX),
@@ -38,7 +57,7 @@ export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerif
       const claims = await deps.verifier.verify(token);
       if (!claims) return undefined;
       const { iss: _iss, sub, aud, exp, iat, nbf: _nbf, jti, client_id: clientId, scope, gid, ...extra } = claims;
-      const state = await jwtTokenState(deps.db, { jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined, issuedAt: iat! });
+      const state = await stateOf({ jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined, issuedAt: iat! });
       if (state.revoked || !state.grantExists || !state.clientEnabled || !state.accountEnabled) return undefined;
 
       const audiences = Array.isArray(aud) ? aud : aud ? [aud] : [];

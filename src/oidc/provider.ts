@@ -10,7 +10,7 @@ import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
 import { advertiseResourceScopes } from './discovery.ts';
 import type { EngineCaches } from './engine-caches.ts';
-import { createJwtAccessTokens } from './jwt-access-tokens.ts';
+import { createJwtAccessTokens, type RevocationMemory } from './jwt-access-tokens.ts';
 import { attachRegistrationHooks, createRegistrationFeature } from './registration.ts';
 import { createRegistrantMetadataValidator, SERVER_OWNED_PROPERTIES } from './registrant-metadata.ts';
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
@@ -48,6 +48,8 @@ export interface ProviderDeps {
   pages: EnginePages;
   /** Client and resource-server caches; the serving process keeps one across engine rebuilds. */
   caches: EngineCaches;
+  /** The serving process's in-memory revocations (revocation-watch.ts); absent: every check is a query. */
+  revocations?: RevocationMemory | undefined;
   /** Engine outcomes counted for Prometheus (tokens by grant type, introspection, revocation). */
   metrics?: Metrics;
   /** Batched audit events for token issuance and revocation. */
@@ -75,7 +77,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       accessTokenTtlSeconds: config.ttl.accessToken,
       refreshReuseGraceSeconds: config.ttl.refreshReuseGrace,
       clients: deps.caches.clients,
-      jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier }),
+      jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier, revocations: deps.revocations }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
     findAccount: guardDatabase(createFindAccount(deps.db)),

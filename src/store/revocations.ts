@@ -29,6 +29,35 @@ export interface Revocation {
 // has seen id N can never later find a smaller id committing (which it would skip for good).
 const FEED_APPEND_LOCK = 0x7e55e4b;
 
+/** One revocation event as a process's in-memory state applies it (domain/revocation-state.ts). */
+export interface RevocationEventRow {
+  id: string;
+  type: string;
+  jti: string | null;
+  grantId: string | null;
+  clientId: string | null;
+  occurredAt: Date;
+  expiresAt: Date;
+}
+
+/** Where every process listens for new revocation events (the payload is the newest id). */
+export const REVOCATIONS_CHANNEL = 'tessera_revocations';
+
+/**
+ * Told of each revocation transaction's newest event id before it commits, so that this process's
+ * in-memory state (revocation-watch.ts) catches up before it answers from memory again: the process that
+ * revokes must never answer its own next request from a state without the revocation. Kept per database
+ * handle, on the knex client's configuration, which every transaction of that handle shares (nested ones
+ * too; knex's userParams are lost in nested transactions), so it reaches every caller of
+ * recordRevocations without threading it through them.
+ */
+export type RevocationsRecordedHook = (newestEventId: bigint) => void;
+const hooks = new WeakMap<object, RevocationsRecordedHook>();
+
+export function onRevocationsRecorded(db: Db, hook: RevocationsRecordedHook): void {
+  hooks.set(db.client.config as object, hook);
+}
+
 export async function recordRevocations(trx: Db, revocations: Revocation[]): Promise<void> {
   if (revocations.length === 0) return;
   await trx.raw('select pg_advisory_xact_lock(?)', [FEED_APPEND_LOCK]);
@@ -37,18 +66,51 @@ export async function recordRevocations(trx: Db, revocations: Revocation[]): Pro
     .onConflict(['kind', 'value'])
     // created_at moves to the latest revocation: a `client` revocation covers every token issued before it.
     .merge({ expires_at: trx.raw('greatest(revocations.expires_at, excluded.expires_at)'), created_at: trx.fn.now() });
-  await trx('revocation_events').insert(
-    revocations.map((r) => ({
-      type: r.event.type,
-      jti: r.event.jti ?? null,
-      grant_id: r.event.grantId ?? null,
-      client_id: r.event.clientId ?? null,
-      sub: r.event.sub ?? null,
-      audiences: r.event.audiences ? JSON.stringify(r.event.audiences) : null,
-      reason: r.reason,
-      expires_at: r.coverUntil,
-    })),
+  const inserted: Array<{ id: string | number }> = await trx('revocation_events')
+    .insert(
+      revocations.map((r) => ({
+        type: r.event.type,
+        jti: r.event.jti ?? null,
+        grant_id: r.event.grantId ?? null,
+        client_id: r.event.clientId ?? null,
+        sub: r.event.sub ?? null,
+        audiences: r.event.audiences ? JSON.stringify(r.event.audiences) : null,
+        reason: r.reason,
+        expires_at: r.coverUntil,
+      })),
+    )
+    .returning('id');
+  const newest = inserted.reduce((max, row) => (BigInt(row.id) > max ? BigInt(row.id) : max), 0n);
+  // Delivered at commit, in commit order, to every process listening (none is told of a rollback).
+  await trx.raw('select pg_notify(?, ?)', [REVOCATIONS_CHANNEL, newest.toString()]);
+  hooks.get(trx.client.config as object)?.(newest);
+}
+
+/** Revocation events after `afterId`, oldest first: what a process's in-memory state has not applied yet. */
+export async function revocationEventsAfter(db: Db, afterId: bigint, limit = 10_000): Promise<RevocationEventRow[]> {
+  const rows = await db('revocation_events')
+    .where('id', '>', afterId.toString())
+    .orderBy('id')
+    .limit(limit)
+    .select('id', 'type', 'jti', 'grant_id', 'client_id', 'occurred_at', 'expires_at');
+  return rows.map(toEventRow);
+}
+
+/** The events still in force (what a process loads at start), and the newest id of all. */
+export async function liveRevocationEvents(db: Db): Promise<{ events: RevocationEventRow[]; newestId: bigint }> {
+  return db.transaction(
+    async (trx) => {
+      const events = (await trx('revocation_events').where('expires_at', '>', trx.fn.now()).orderBy('id').select('id', 'type', 'jti', 'grant_id', 'client_id', 'occurred_at', 'expires_at')).map(toEventRow);
+      const newest = (await trx('revocation_events').max({ id: 'id' }))[0] as { id: string | number | null } | undefined;
+      return { events, newestId: newest?.id ? BigInt(newest.id) : 0n };
+    },
+    // One snapshot for both reads: no event can commit between them.
+    { isolationLevel: 'repeatable read' },
   );
+}
+
+function toEventRow(r: { id: string | number; type: string; jti: string | null; grant_id: string | null; client_id: string | null; occurred_at: Date; expires_at: Date }): RevocationEventRow {
+  return { id: String(r.id), type: r.type, jti: r.jti, grantId: r.grant_id, clientId: r.client_id, occurredAt: new Date(r.occurred_at), expiresAt: new Date(r.expires_at) };
 }
 
 interface GrantRow {
@@ -191,4 +253,28 @@ export async function secondsSinceClientRevocation(db: Db, clientId: string): Pr
     .where({ kind: 'client', value: clientId })
     .first(db.raw('extract(epoch from (clock_timestamp() - created_at))::float8 as seconds'));
   return row ? Number((row as { seconds: number }).seconds) : undefined;
+}
+
+export type SubjectState = Omit<JwtTokenState, 'revoked'>;
+
+/**
+ * jwtTokenState without the revocation check, for a process that knows the revocations from memory
+ * (revocation-watch.ts): does the grant still exist, are the client and the account enabled, the username.
+ */
+export async function jwtSubjectState(db: Db, token: { grantId?: string | undefined; clientId: string; sub?: string | undefined }): Promise<SubjectState> {
+  const result = await db.raw(
+    `select
+       (? :: text is null or exists(select 1 from grants where id = ?)) as grant_exists,
+       coalesce((select not disabled from clients where id = ?), false) as client_enabled,
+       (? :: text is null or coalesce((select not disabled from accounts where id = ?), false)) as account_enabled,
+       (select username from accounts where id = ?) as username`,
+    [token.grantId ?? null, token.grantId ?? null, token.clientId, token.sub ?? null, token.sub ?? null, token.sub ?? null],
+  );
+  const row = (result as { rows: Array<Record<string, unknown>> }).rows[0]!;
+  return {
+    grantExists: row.grant_exists === true,
+    clientEnabled: row.client_enabled === true,
+    accountEnabled: row.account_enabled === true,
+    username: (row.username as string | null) ?? null,
+  };
 }
