@@ -10,6 +10,10 @@
 // every revocation committed before it was sent is in memory. Without a heartbeat back within STALE_AFTER_MS
 // (listener down, lagging, reconnecting), isRevoked answers undefined and the caller asks the database.
 // Embedded PGlite has one process and no other writer: its memory is current by the catch-up alone.
+// The same connection also hears the change notices (store/change-notices.ts: keys rotated, a client or
+// resource server changed) and hands them to the server, so other processes follow such changes at once
+// instead of on their next key poll or cache expiry; after a reconnect it reports a key change, since
+// notices sent meanwhile are gone (the caches expire within a second anyway).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Config } from './config.ts';
@@ -17,6 +21,7 @@ import type { Logger } from './logger.ts';
 import type { Runtime } from './runtime.ts';
 import { createRevocationState, type TokenIdentity } from './domain/revocation-state.ts';
 import { liveRevocationEvents, onRevocationsRecorded, revocationEventsAfter, REVOCATIONS_CHANNEL } from './store/revocations.ts';
+import { CHANGES_CHANNEL, parseChangeNotice, type ChangeNotice } from './store/change-notices.ts';
 
 const HEARTBEAT_MS = 100;
 const STALE_AFTER_MS = 500;
@@ -32,7 +37,7 @@ export interface RevocationWatch {
   stop(): Promise<void>;
 }
 
-export async function startRevocationWatch(runtime: Runtime, config: Config, logger: Logger): Promise<RevocationWatch> {
+export async function startRevocationWatch(runtime: Runtime, config: Config, logger: Logger, onChange: (notice: ChangeNotice) => void = () => {}): Promise<RevocationWatch> {
   const { db } = runtime;
   const state = createRevocationState();
   const live = await liveRevocationEvents(db);
@@ -58,7 +63,7 @@ export async function startRevocationWatch(runtime: Runtime, config: Config, log
   /** Catch-ups (and what waits for them) run one after another, in the order they were asked for. */
   const serially = (step: () => Promise<void>) => (queue = queue.then(step).catch((error: Error) => logger.warn({ err: { message: error.message } }, 'revocation catch-up failed; answering from the database until it succeeds')));
 
-  const listener = config.databaseUrl ? startListener(config.databaseUrl, logger, serially, catchUp) : undefined;
+  const listener = config.databaseUrl ? startListener(config.databaseUrl, logger, serially, catchUp, onChange) : undefined;
   const pruner = setInterval(() => state.prune(Date.now()), PRUNE_EVERY_MS);
   pruner.unref();
 
@@ -89,7 +94,13 @@ export async function startRevocationWatch(runtime: Runtime, config: Config, log
  * A LISTEN connection of its own (not from the pool: it holds its session), reconnecting with back-off.
  * currentSince(): the send time of the newest heartbeat back, once every catch-up queued before it is done.
  */
-function startListener(databaseUrl: string, logger: Logger, serially: (step: () => Promise<void>) => Promise<void>, catchUp: () => Promise<void>) {
+function startListener(
+  databaseUrl: string,
+  logger: Logger,
+  serially: (step: () => Promise<void>) => Promise<void>,
+  catchUp: () => Promise<void>,
+  onChange: (notice: ChangeNotice) => void,
+) {
   const heartbeatChannel = `tessera_heartbeat_${randomBytes(8).toString('hex')}`;
   let client: pg.Client | undefined;
   let backendPid: number | undefined;
@@ -104,7 +115,10 @@ function startListener(databaseUrl: string, logger: Logger, serially: (step: () 
     next.on('error', () => {}); // reported through 'end'
     next.on('notification', (message) => {
       if (message.channel === REVOCATIONS_CHANNEL) void serially(catchUp);
-      else if (message.channel === heartbeatChannel) {
+      else if (message.channel === CHANGES_CHANNEL) {
+        const notice = parseChangeNotice(message.payload ?? '');
+        if (notice) onChange(notice);
+      } else if (message.channel === heartbeatChannel) {
         const sentAt = Number(message.payload);
         void serially(async () => {
           if (client === next) currentSince = Math.max(currentSince, sentAt);
@@ -125,6 +139,7 @@ function startListener(databaseUrl: string, logger: Logger, serially: (step: () 
     try {
       await next.connect();
       await next.query(`LISTEN ${REVOCATIONS_CHANNEL}`);
+      await next.query(`LISTEN ${CHANGES_CHANNEL}`);
       await next.query(`LISTEN ${heartbeatChannel}`);
       backendPid = ((await next.query('select pg_backend_pid() as pid')).rows[0] as { pid: number }).pid;
     } catch (error) {
@@ -134,8 +149,10 @@ function startListener(databaseUrl: string, logger: Logger, serially: (step: () 
     if (stopped) return void (await next.end().catch(() => {}));
     client = next;
     retryMs = 250;
-    // Whatever committed while no one listened is read by id before memory is trusted again.
+    // Whatever committed while no one listened is read by id before memory is trusted again; key changes
+    // noticed meanwhile are lost, so the key set is checked.
     void serially(catchUp);
+    onChange({ kind: 'keys' });
     heartbeat = setInterval(() => {
       next.query('select pg_notify($1, $2)', [heartbeatChannel, String(Date.now())]).catch(() => {});
     }, HEARTBEAT_MS);

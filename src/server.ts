@@ -68,7 +68,15 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     metrics.observeDatabase(runtime.db);
     audit = createAuditBuffer(runtime.db, logger);
     const caches = createEngineCaches();
-    revocations = await startRevocationWatch(runtime, config, logger);
+    // Changes made by other processes, noticed at once (store/change-notices.ts); keyWatch is set below.
+    revocations = await startRevocationWatch(runtime, config, logger, (notice) => {
+      if (notice.kind === 'keys') void keyWatch?.check();
+      else if (notice.kind === 'client') caches.clients.delete(notice.id);
+      else {
+        caches.resourceServers.delete(notice.id);
+        caches.resourceScopes.delete('all');
+      }
+    });
     const observers = { metrics, audit, caches, revocations };
     const live = createLiveProvider(await buildProvider(config, logger, runtime, verifier, observers));
     // A rotation (here or in another process) builds a fresh engine with the new key set and swaps it in;

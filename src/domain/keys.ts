@@ -22,6 +22,7 @@ import {
   type NewKey,
 } from '../store/keys.ts';
 import { insertAuditEvent } from '../store/audit.ts';
+import { noticeChange } from '../store/change-notices.ts';
 import { longestAccessTokenTtl } from '../store/resource-servers.ts';
 import { NotFound, ValidationError } from '../errors.ts';
 import type { SecretBox } from './secret-box.ts';
@@ -105,6 +106,8 @@ function changeRecorder(trx: Db, changes: KeyChange[]) {
   return async (key: Pick<KeyRow, 'kid' | 'purpose' | 'alg'>, change: KeyChange['change'], actor: string) => {
     changes.push({ kid: key.kid, purpose: key.purpose, alg: key.alg, change });
     await insertAuditEvent(trx, { type: `key.${change}`, details: { kid: key.kid, purpose: key.purpose, alg: key.alg, by: actor } });
+    // Every process reloads its key set when this commits (PostgreSQL delivers one notice per transaction).
+    await noticeChange(trx, { kind: 'keys' });
   };
 }
 

@@ -1,3 +1,4 @@
+import { noticeChange } from './change-notices.ts';
 import type { Db } from './db.ts';
 import { keysetPage, type Page, type PageRequest } from './pagination.ts';
 
@@ -40,11 +41,14 @@ export async function upsertClient(
     .insert({ id: client.id, metadata: JSON.stringify(client.metadata), secret_sealed: client.secretSealed })
     .onConflict('id')
     .merge({ metadata: JSON.stringify(client.metadata), secret_sealed: client.secretSealed, updated_at: db.fn.now() });
+  await noticeChange(db, { kind: 'client', id: client.id });
 }
 
 export async function deleteClient(db: Db, id: string): Promise<boolean> {
   // `returning`: knex-pglite answers a bare DELETE with a result object, not a row count.
-  return (await db('clients').where('id', id).delete().returning('id')).length > 0;
+  const deleted = (await db('clients').where('id', id).delete().returning('id')).length > 0;
+  if (deleted) await noticeChange(db, { kind: 'client', id });
+  return deleted;
 }
 
 export async function listClients(db: Db): Promise<ClientRow[]> {
@@ -53,7 +57,9 @@ export async function listClients(db: Db): Promise<ClientRow[]> {
 }
 
 export async function setClientDisabled(db: Db, id: string, disabled: boolean): Promise<boolean> {
-  return (await db('clients').where('id', id).update({ disabled, updated_at: db.fn.now() })) > 0;
+  const updated = (await db('clients').where('id', id).update({ disabled, updated_at: db.fn.now() })) > 0;
+  if (updated) await noticeChange(db, { kind: 'client', id });
+  return updated;
 }
 
 export interface ClientSecrets {
@@ -77,6 +83,7 @@ export async function replaceClientSecret(db: Db, id: string, secrets: ClientSec
     previous_secret_expires_at: secrets.previousSecretExpiresAt,
     updated_at: db.fn.now(),
   });
+  await noticeChange(db, { kind: 'client', id });
 }
 
 /** Oldest first, by (created_at, id). */

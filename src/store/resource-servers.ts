@@ -1,3 +1,4 @@
+import { noticeChange } from './change-notices.ts';
 import type { Db } from './db.ts';
 import { keysetPage, type Page, type PageRequest } from './pagination.ts';
 
@@ -63,16 +64,20 @@ export async function listResourceServersPage(db: Db, page: PageRequest): Promis
 
 export async function insertResourceServer(db: Db, r: Omit<ResourceServerRow, 'createdAt'>): Promise<boolean> {
   const inserted = await db('resource_servers').insert(toRaw(r)).onConflict('identifier').ignore().returning('identifier');
+  if (inserted.length === 1) await noticeChange(db, { kind: 'resource', id: r.identifier });
   return inserted.length === 1;
 }
 
 export async function updateResourceServer(db: Db, r: Omit<ResourceServerRow, 'createdAt'>): Promise<void> {
   await db('resource_servers').where('identifier', r.identifier).update({ ...toRaw(r), updated_at: db.fn.now() });
+  await noticeChange(db, { kind: 'resource', id: r.identifier });
 }
 
 export async function deleteResourceServer(db: Db, identifier: string): Promise<boolean> {
   // `returning`: knex-pglite answers a bare DELETE with a result object, not a row count.
-  return (await db('resource_servers').where('identifier', identifier).delete().returning('identifier')).length > 0;
+  const deleted = (await db('resource_servers').where('identifier', identifier).delete().returning('identifier')).length > 0;
+  if (deleted) await noticeChange(db, { kind: 'resource', id: identifier });
+  return deleted;
 }
 
 export async function longestAccessTokenTtl(db: Db): Promise<number> {

@@ -49,15 +49,15 @@ describe.skipIf(!onPostgres)('several server processes on one database (PostgreS
     expect(res.status).toBe(200);
   });
 
-  it('disabling a client at one process stops its tokens at the other within a second', async () => {
+  it('disabling a client at one process stops its tokens at the other as soon as the notice lands', async () => {
     const doomed = await createClient(a, { name: 'Doomed', redirectUris: [], grantTypes: ['client_credentials'], scope: 'read' });
     const res = await postForm(`${b.url}/token`, { grant_type: 'client_credentials', resource: API, scope: 'read' }, basic(doomed));
     const { access_token: token } = (await res.json()) as { access_token: string };
     await runOperation(a.operations, 'client.disable', { clientId: doomed.client_id });
     await expect.poll(async () => (await introspectAt(b, token)).active, { timeout: 5_000, interval: 5 }).toBe(false);
-    // The other process's client cache lives at most a second.
-    await new Promise((r) => setTimeout(r, 1100));
-    const refused = await postForm(`${b.url}/token`, { grant_type: 'client_credentials', resource: API, scope: 'read' }, basic(doomed));
-    expect(refused.status).toBe(401);
+    // The other process drops its cached client when PostgreSQL's notice of the change lands.
+    await expect
+      .poll(async () => (await postForm(`${b.url}/token`, { grant_type: 'client_credentials', resource: API, scope: 'read' }, basic(doomed))).status, { timeout: 5_000, interval: 5 })
+      .toBe(401);
   });
 });
