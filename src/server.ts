@@ -27,6 +27,7 @@ import { deleteAuditEventsBefore } from './store/audit.ts';
 import { createUpstreamClient } from './upstream/client.ts';
 import { createEngineCaches, type EngineCaches } from './oidc/engine-caches.ts';
 import { startRevocationWatch, type RevocationWatch } from './revocation-watch.ts';
+import { onChangeNoticed, type ChangeNotice } from './store/change-notices.ts';
 
 export interface RunningServer {
   url: string;
@@ -49,12 +50,17 @@ export interface ServerOptions {
   clock?: Clock;
   /** TESSERA_DATA_DIR=:memory: only: start from this database image (store/db.ts). */
   memoryImage?: Blob;
+  /**
+   * The database, already open (and migrated): `tessera serve` opens it while this module is still loading,
+   * having checked that no other process serves the embedded directory. The server owns it from then on.
+   */
+  runtime?: Runtime;
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const embeddedOnDisk = !config.databaseUrl && config.dataDir !== ':memory:';
-  if (embeddedOnDisk) await assertDataDirFree(controlSocketPath(config.dataDir));
-  const runtime = await openRuntime(config, logger, options);
+  if (embeddedOnDisk && !options.runtime) await assertDataDirFree(controlSocketPath(config.dataDir));
+  const runtime = options.runtime ?? (await openRuntime(config, logger, options));
   let control: Server | undefined;
   let keyWatch: KeyWatch | undefined;
   let revocations: RevocationWatch | undefined;
@@ -69,13 +75,20 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     audit = createAuditBuffer(runtime.db, logger);
     const caches = createEngineCaches();
     // Changes made by other processes, noticed at once (store/change-notices.ts); keyWatch is set below.
-    revocations = await startRevocationWatch(runtime, config, logger, (notice) => {
-      if (notice.kind === 'keys') void keyWatch?.check();
-      else if (notice.kind === 'client') caches.clients.delete(notice.id);
-      else {
+    const dropCached = (notice: ChangeNotice) => {
+      if (notice.kind === 'client') caches.clients.delete(notice.id);
+      else if (notice.kind === 'grant') caches.grants.delete(notice.id);
+      else if (notice.kind === 'account') caches.accounts.delete(notice.id);
+      else if (notice.kind === 'resource') {
         caches.resourceServers.delete(notice.id);
         caches.resourceScopes.delete('all');
       }
+    };
+    // This process's own changes, at once (before they commit; the notice after commit drops again).
+    onChangeNoticed(runtime.db, dropCached);
+    revocations = await startRevocationWatch(runtime, config, logger, (notice) => {
+      if (notice.kind === 'keys') void keyWatch?.check();
+      else dropCached(notice);
     });
     const observers = { metrics, audit, caches, revocations };
     const live = createLiveProvider(await buildProvider(config, logger, runtime, verifier, observers));

@@ -2,10 +2,12 @@
 import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import { findAccountById } from '../store/accounts.ts';
+import type { EngineCaches } from './engine-caches.ts';
 
-export function createFindAccount(db: Db): FindAccount {
+/** Accounts are read on every refresh and userinfo call: through the cache dropped on every change. */
+export function createFindAccount(db: Db, accounts: EngineCaches['accounts']): FindAccount {
   return async (_ctx, sub): Promise<Account | undefined> => {
-    const account = await findAccountById(db, sub);
+    const account = await accounts.get(sub, () => findAccountById(db, sub));
     if (!account || account.disabled) return undefined;
     return {
       accountId: account.id,

@@ -16,6 +16,7 @@ import { guardDatabase } from './database-errors.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { FIRST_PARTY_PROPERTY } from './consent.ts';
 import { isLoopbackHostname, isLoopbackIpRedirect } from '../domain/wire-syntax.ts';
+import { noticeChange } from '../store/change-notices.ts';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
 
@@ -32,6 +33,8 @@ export interface AdapterDeps {
   refreshReuseGraceSeconds: number;
   /** Clients are read on every token request; see short-lived-cache.ts for the staleness bound. */
   clients: EngineCaches['clients'];
+  /** Grants, dropped on every change by notice (store/change-notices.ts). */
+  grants: EngineCaches['grants'];
 }
 
 export function createAdapterClass(deps: AdapterDeps) {
@@ -98,11 +101,18 @@ export function createAdapterClass(deps: AdapterDeps) {
         return;
       }
       await this.records.upsert(id, payload, expiresIn);
+      // A grant changed (consent given again): every process drops its cached copy.
+      if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
     }
 
     async find(id: string): Promise<Payload | undefined> {
       if (this.model === 'Client') return clients.get(id, () => loadClient(id));
       if (deps.jwtAccessTokens.isHandle(id)) return deps.jwtAccessTokens.find(this.model, id);
+      if (this.model === 'Grant') {
+        // Read on every refresh and opaque introspection; a copy each time, as the engine may change it.
+        const grant = await deps.grants.get(id, () => this.records.find(id));
+        return grant ? structuredClone(grant) : undefined;
+      }
       return this.records.find(id);
     }
 
@@ -124,6 +134,7 @@ export function createAdapterClass(deps: AdapterDeps) {
         return;
       }
       const deleted = await this.records.destroy(id);
+      if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
       // Not stored: a JWT access token being revoked (RFC 7009) — remember its jti until it expires.
       if (!deleted && (this.model === 'AccessToken' || this.model === 'ClientCredentials')) await deps.jwtAccessTokens.revoke(id);
     }

@@ -77,10 +77,11 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       accessTokenTtlSeconds: config.ttl.accessToken,
       refreshReuseGraceSeconds: config.ttl.refreshReuseGrace,
       clients: deps.caches.clients,
+      grants: deps.caches.grants,
       jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier, revocations: deps.revocations }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
-    findAccount: guardDatabase(createFindAccount(deps.db)),
+    findAccount: guardDatabase(createFindAccount(deps.db, deps.caches.accounts)),
     jwks: { keys: deps.signingKeys },
     cookies: {
       keys: deps.cookieKeys,

@@ -1,3 +1,4 @@
+import { noticeChange } from './change-notices.ts';
 import type { Db } from './db.ts';
 import { keysetPage, type Page, type PageRequest } from './pagination.ts';
 import { isUniqueViolation } from '../problem.ts';
@@ -85,6 +86,7 @@ export function findAccountByUsernameKey(db: Db, usernameKey: string, options: F
 
 export async function updatePasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {
   await db('accounts').where('id', id).update({ password_hash: passwordHash, updated_at: db.fn.now() });
+  await noticeChange(db, { kind: 'account', id });
 }
 
 
@@ -102,6 +104,7 @@ export async function updateAccount(
     row.password_changed_at = db.fn.now();
   }
   const updated = await db<RawAccountRow>('accounts').where('id', id).update(row).returning('*');
+  await noticeChange(db, { kind: 'account', id });
   return updated[0] ? toAccount(updated[0] as RawAccountRow) : undefined;
 }
 
@@ -139,6 +142,7 @@ export async function updateAccountProfile(
   }
   try {
     const updated = await db<RawAccountRow>('accounts').where('id', id).update(row).returning('*');
+    await noticeChange(db, { kind: 'account', id });
     return { ok: true, account: updated[0] ? toAccount(updated[0] as RawAccountRow) : undefined };
   } catch (error) {
     // Taken between the check and the update: the unique index on username_key decides.
@@ -149,5 +153,7 @@ export async function updateAccountProfile(
 
 export async function deleteAccountRow(db: Db, id: string): Promise<boolean> {
   // `returning`: knex-pglite answers a bare DELETE with a result object, not a row count.
-  return (await db('accounts').where('id', id).delete().returning('id')).length > 0;
+  const deleted = (await db('accounts').where('id', id).delete().returning('id')).length > 0;
+  if (deleted) await noticeChange(db, { kind: 'account', id });
+  return deleted;
 }

@@ -3,6 +3,7 @@
 //   covers have expired;
 // - a `revocation_events` row, the durable feed that resource servers validating JWTs locally follow.
 import type { Db } from './db.ts';
+import { noticeChanges } from './change-notices.ts';
 
 export type RevocationKind = 'grant' | 'jti' | 'client';
 
@@ -146,6 +147,8 @@ export async function revokeGrants(
     const rows: GrantRow[] = await trx('grants').whereIn('id', grantIds).select('id', 'account_id', 'client_id', 'payload');
     await trx('tokens').whereIn('grant_id', grantIds).delete();
     if (options.deleteGrants) await trx('grants').whereIn('id', grantIds).delete();
+    // Every process drops its cached copy (the engine must not find a revoked grant again).
+    await noticeChanges(trx as unknown as Db, 'grant', grantIds);
     const byId = new Map(rows.map((r) => [r.id, r]));
     await recordRevocations(
       trx as unknown as Db,
