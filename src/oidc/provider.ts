@@ -9,6 +9,7 @@ import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
 import { advertiseResourceScopes } from './discovery.ts';
+import { createUnitOfWork } from './unit-of-work.ts';
 import type { EngineCaches } from './engine-caches.ts';
 import { createJwtAccessTokens, type RevocationMemory } from './jwt-access-tokens.ts';
 import { attachRegistrationHooks, createRegistrationFeature } from './registration.ts';
@@ -108,8 +109,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     },
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
     conformIdTokenClaims: false,
-    extraTokenClaims: guardDatabase(createExtraTokenClaims(deps.db, config.rolesInTokens)),
-    loadExistingGrant: guardDatabase(createLoadExistingGrant(deps.db)),
+    extraTokenClaims: guardDatabase(createExtraTokenClaims(db, config.rolesInTokens)),
+    loadExistingGrant: guardDatabase(createLoadExistingGrant(db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // private_key_jwt assertions live at most 5 minutes (RFC 7523 §3 leaves the limit to us).
     assertJwtClientAuthClaimsAndHeader: limitClientAssertionLifetime(config.clockToleranceSeconds),
@@ -150,7 +151,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
-      ...createRegistrationFeature(deps.db, config.registrationPolicy),
+      ...createRegistrationFeature(db, config.registrationPolicy),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,
@@ -192,12 +193,13 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
-  attachEngineEvents(provider, deps.logger, deps.db);
+  unitOfWork.install(provider);
+  attachEngineEvents(provider, deps.logger, db);
   answerUnknownRoutes(provider, deps.pages);
-  acceptRotatedSecrets(provider, deps.db, deps.box);
-  attachRegistrationHooks(provider, deps.db);
+  acceptRotatedSecrets(provider, db, deps.box);
+  attachRegistrationHooks(provider, db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
-  advertiseResourceScopes(provider, deps.db, deps.caches.resourceScopes);
+  advertiseResourceScopes(provider, db, deps.caches.resourceScopes);
   return provider;
 }
