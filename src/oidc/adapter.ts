@@ -35,7 +35,6 @@ export interface AdapterDeps {
   clients: EngineCaches['clients'];
   /** Grants, dropped on every change by notice (store/change-notices.ts). */
   grants: EngineCaches['grants'];
-
 }
 
 export function createAdapterClass(deps: AdapterDeps) {

@@ -68,21 +68,24 @@ export const FEED_PATH = '/revocations/feed';
 export const feedAudience = (issuer: string) => `${issuer}/revocations`;
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
+  // Token exchanges write through one transaction each (unit-of-work.ts); everything else through the pool.
+  const unitOfWork = createUnitOfWork(deps.db);
+  const db = unitOfWork.db;
   // `Secure` follows ctx.secure: TLS, or X-Forwarded-Proto from a trusted proxy (TRUST_PROXY).
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
 
   const configuration: Configuration = {
     adapter: createAdapterClass({
-      db: deps.db,
+      db,
       box: deps.box,
       accessTokenTtlSeconds: config.ttl.accessToken,
       refreshReuseGraceSeconds: config.ttl.refreshReuseGrace,
       clients: deps.caches.clients,
       grants: deps.caches.grants,
-      jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier, revocations: deps.revocations }),
+      jwtAccessTokens: createJwtAccessTokens({ db, verifier: deps.verifier, revocations: deps.revocations }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
-    findAccount: guardDatabase(createFindAccount(deps.db, deps.caches.accounts)),
+    findAccount: guardDatabase(createFindAccount(db, deps.caches.accounts)),
     jwks: { keys: deps.signingKeys },
     cookies: {
       keys: deps.cookieKeys,
@@ -159,7 +162,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       },
       resourceIndicators: guardResourceLookups(
         createResourceIndicators({
-          db: deps.db,
+          db,
           defaultAudience: config.defaultAudience,
           feedAudience: feedAudience(config.issuer),
           adminAudience: adminAudience(config.issuer),
