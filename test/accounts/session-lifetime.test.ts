@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
-import { authorize, createClient, createUser, discover, exchange, REDIRECT_URI } from '../helpers/oauth.ts';
+import { authorize, createClient, createUser, discover, exchange, promptNone } from '../helpers/oauth.ts';
 import { startRelyingParty, type RelyingParty } from '../helpers/relying-party.ts';
 import { runOperation } from '../../src/services/operations.ts';
 import { listAuditEvents } from '../../src/store/audit.ts';
@@ -20,16 +20,6 @@ afterAll(async () => {
   await rp?.close();
 });
 
-async function promptNone(session: BrowserSession, config: oidc.Configuration) {
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid',
-    prompt: 'none',
-    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-    code_challenge_method: 'S256',
-  });
-  return (await session.follow(url)).url;
-}
 
 describe('session lifetime', () => {
   it('ends a session left unused for SESSION_IDLE_TTL', async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
-import { authorize, createClient, createUser, discover, exchange, REDIRECT_URI } from '../helpers/oauth.ts';
+import { authorize, createClient, createUser, discover, exchange, promptNone } from '../helpers/oauth.ts';
 import { runOperation } from '../../src/services/operations.ts';
 
 let server: TestServer;
@@ -36,16 +36,7 @@ describe('cached engine reads follow this process\'s changes at once', () => {
     const config = await discover(server, app);
     const session = new BrowserSession(server.issuer);
     const tokens = await exchange(config, await authorize(server, config, session, { scope: 'openid offline_access' }));
-    const silent = async () => {
-      const url = oidc.buildAuthorizationUrl(config, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid',
-        prompt: 'none',
-        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      });
-      return (await session.follow(url)).url.searchParams;
-    };
+    const silent = async () => (await promptNone(session, config)).searchParams;
     expect((await silent()).get('code')).toBeTruthy();
     const grants = await runOperation(server.operations, 'grant.list', { user: 'alice', client: app.client_id });
     for (const grant of grants.grants) await runOperation(server.operations, 'grant.revoke', { grantId: grant.grant_id });

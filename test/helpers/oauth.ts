@@ -97,3 +97,15 @@ export function basic(client: ClientMetadata): Record<string, string> {
   const value = `${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret ?? '')}`;
   return { authorization: `Basic ${Buffer.from(value).toString('base64')}` };
 }
+
+/** A silent sign-in (prompt=none) in `session`: the URL the browser ends on (the app's, with a code or an error). */
+export async function promptNone(session: BrowserSession, config: oidc.Configuration): Promise<URL> {
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid',
+    prompt: 'none',
+    code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+  return (await session.follow(url)).url;
+}
