@@ -1,8 +1,15 @@
 // pino root logger. Logs are JSON and must never carry passwords, secrets, codes, tokens or cookies:
 // the request logger records paths without query strings, and these paths are censored wherever they appear.
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger, DestinationStream } from 'pino';
 
 export type { Logger };
+
+/**
+ * pino itself, loaded when the first logger is made rather than with this module: a CLI command answered by
+ * the serving process makes none (cli/index.ts). pino is CommonJS, so it loads synchronously.
+ */
+export const loadPino = () => createRequire(import.meta.url)('pino') as typeof import('pino');
 
 const SECRET_KEYS = [
   'password',
@@ -27,6 +34,7 @@ const redactPaths = SECRET_KEYS.flatMap((k) => {
 });
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const { pino } = loadPino();
   return pino(
     {
       level,

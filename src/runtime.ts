@@ -44,9 +44,11 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** In-memory embedded database only: start from this image (store/db.ts). */
   memoryImage?: Blob;
+  /** People sign in through this process (default); a CLI command's runtime checks no password (password.ts). */
+  signIns?: boolean;
 }
 
-export async function openRuntime(config: Config, logger: Logger, { migrate = true, clock = systemClock, memoryImage }: RuntimeOptions = {}): Promise<Runtime> {
+export async function openRuntime(config: Config, logger: Logger, { migrate = true, clock = systemClock, memoryImage, signIns = true }: RuntimeOptions = {}): Promise<Runtime> {
   const db = createDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
@@ -62,7 +64,7 @@ export async function openRuntime(config: Config, logger: Logger, { migrate = tr
     return {
       db,
       box: createSecretBox(resolveInstanceSecret(config, logger)),
-      hasher: createPasswordHasher(config.argon2),
+      hasher: createPasswordHasher(config.argon2, { signIns }),
       clock,
       close: () => db.destroy(),
     };

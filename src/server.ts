@@ -50,17 +50,12 @@ export interface ServerOptions {
   clock?: Clock;
   /** TESSERA_DATA_DIR=:memory: only: start from this database image (store/db.ts). */
   memoryImage?: Blob;
-  /**
-   * The database, already open (and migrated): `tessera serve` opens it while this module is still loading,
-   * having checked that no other process serves the embedded directory. The server owns it from then on.
-   */
-  runtime?: Runtime;
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   const embeddedOnDisk = !config.databaseUrl && config.dataDir !== ':memory:';
-  if (embeddedOnDisk && !options.runtime) await assertDataDirFree(controlSocketPath(config.dataDir));
-  const runtime = options.runtime ?? (await openRuntime(config, logger, options));
+  if (embeddedOnDisk) await assertDataDirFree(controlSocketPath(config.dataDir));
+  const runtime = await openRuntime(config, logger, options);
   let control: Server | undefined;
   let keyWatch: KeyWatch | undefined;
   let revocations: RevocationWatch | undefined;

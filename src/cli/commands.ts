@@ -1,12 +1,13 @@
 // The commands `serve`, `migrate`, `user …`, `client …` (but rotate-secret), `resource …` and `iat create`:
 // each declares its flags (with their help) and parses nothing itself; it calls an operation (never SQL) and
 // prints the result, as JSON with --json. These names and flags are an interface: keep them stable.
+// Modules a command needs only when it runs (the server, the services) are imported inside it, so that
+// `--help`, `--version` and a command answered by the serving process load little (run-operation.ts).
 import type { AuthMethod } from '../domain/clients.ts';
-import { startServer } from '../server.ts';
 import { print, readStdin } from './io.ts';
 import { UsageError } from './output.ts';
 import type { OperationResult } from '../services/operations.ts';
-import { MAX_PAGE_SIZE } from '../services/management.ts';
+import { MAX_PAGE_SIZE } from '../services/page-size.ts';
 import { allPages, runOperation } from './run-operation.ts';
 import { string, strings, type CommandContext, type CommandSpec, type FlagSpec, type FlagValues } from './command.ts';
 
@@ -25,6 +26,7 @@ async function serve(ctx: CommandContext): Promise<number> {
   process.on('SIGTERM', on);
   process.on('SIGINT', on);
   try {
+    const { startServer } = await import('../server.ts');
     const server = await startServer(ctx.config, ctx.logger);
     const signal = await signalled;
     ctx.logger.info({ signal }, 'shutting down');

@@ -2,20 +2,24 @@
 // server (PGlite allows one process per data directory); otherwise on a direct, unmigrated connection, so
 // pending migrations are reported rather than applied. Doctor never creates anything: a data directory that
 // does not exist is reported, not made.
-import { createDatabase } from '../store/db.ts';
-import { createSecretBox } from '../domain/secret-box.ts';
-import { resolveInstanceSecret } from '../runtime.ts';
-import { callControlSocket, controlSocketPath } from '../control-socket.ts';
+// The checks and the database are imported when the command runs (the spec is loaded for every command).
 import { print } from './io.ts';
 import { embeddedOnDisk, missingDataDir } from './run-operation.ts';
 import type { CommandContext, CommandSpec, FlagValues } from './command.ts';
-import { dataDirCheck, formatReport, issuerCheck, localChecks, type Check } from '../services/diagnostics.ts';
+import type { Check } from '../services/diagnostics.ts';
 
 async function databaseChecks(ctx: CommandContext): Promise<Check[]> {
   const { config } = ctx;
+  const { localChecks } = await import('../services/diagnostics.ts');
   if (ctx.runtime) return localChecks(config, ctx.runtime.db, ctx.runtime.box);
+  const { callControlSocket, controlSocketPath } = await import('../control-socket.ts');
   const reply = embeddedOnDisk(config) ? await callControlSocket(controlSocketPath(config.dataDir), 'doctor', {}) : undefined;
   if (reply?.ok) return (reply.result as { checks: Check[] }).checks;
+  const [{ createDatabase }, { createSecretBox }, { resolveInstanceSecret }] = await Promise.all([
+    import('../store/db.ts'),
+    import('../domain/secret-box.ts'),
+    import('../runtime.ts'),
+  ]);
   const db = createDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolMax: 2 });
   try {
     return await localChecks(config, db, createSecretBox(resolveInstanceSecret(config, ctx.logger)));
@@ -25,6 +29,7 @@ async function databaseChecks(ctx: CommandContext): Promise<Check[]> {
 }
 
 async function doctor(ctx: CommandContext, values: FlagValues): Promise<number> {
+  const { dataDirCheck, formatReport, issuerCheck } = await import('../services/diagnostics.ts');
   const missing = missingDataDir(ctx);
   let checks: Check[];
   if (missing) {

@@ -2,9 +2,10 @@
 // the configuration, runs the command and returns the exit status — 0, 1 when it failed, 2 for a usage or
 // configuration error — without touching `process` itself: bin/tessera.js is the process around it, and tests
 // call it in process. Non-serve commands log to stderr so stdout stays machine-readable.
+// What a command needs beyond its declaration (configuration, logger, database, server) is imported once it
+// runs: `--help` and `--version` load the declarations only (docs/benchmarks.md, "CLI and start-up").
 import { readFileSync } from 'node:fs';
-import { parseConfig } from '../config.ts';
-import { createLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
 import type { Runtime } from '../runtime.ts';
 import { coreCommands } from './commands.ts';
 import { keyCommands } from './key-commands.ts';
@@ -108,6 +109,7 @@ async function run(argv: string[], io: CliIo, options: MainOptions): Promise<num
   }
   const values = parseFlags(spec, args);
 
+  const [{ parseConfig }, { createLogger }] = await Promise.all([import('../config.ts'), import('../logger.ts')]);
   const parsed = parseConfig(io.env);
   if (!parsed.ok) {
     for (const problem of parsed.problems) io.stderr.write(`tessera: invalid configuration: ${problem}\n`);
@@ -115,10 +117,17 @@ async function run(argv: string[], io: CliIo, options: MainOptions): Promise<num
   }
   const { config } = parsed;
   const serving = spec.name === 'serve';
+  let logger: Logger | undefined;
   const ctx: CommandContext = {
     config,
     // The server logs to stdout; a command's stdout is its result, so its (warning-level) log goes to stderr.
-    logger: serving ? createLogger(config.logLevel, io.log?.stdout ?? io.stdout) : createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, io.log?.stderr ?? io.stderr),
+    // Made on first use: a command the serving process answers (control socket) logs nothing here.
+    get logger() {
+      logger ??= serving
+        ? createLogger(config.logLevel, io.log?.stdout ?? io.stdout)
+        : createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, io.log?.stderr ?? io.stderr);
+      return logger;
+    },
     io,
     init: values.init === true,
     ...(options.runtime ? { runtime: options.runtime } : {}),

@@ -1,6 +1,6 @@
 // What a CLI run reads and writes, passed in rather than taken from `process`: the `tessera` process
 // (bin/tessera.js → processIo) and the tests (in process, on text) run the same main().
-import { pino } from 'pino';
+import { loadPino } from '../logger.ts';
 import { UsageError } from './output.ts';
 
 export interface Writer {
@@ -27,6 +27,7 @@ export interface CliIo {
 
 /** The `tessera` process's own streams and environment. */
 export function processIo(): CliIo {
+  let destinations: CliIo['log'];
   return {
     env: process.env,
     stdin: async () => {
@@ -38,8 +39,15 @@ export function processIo(): CliIo {
     stdout: process.stdout,
     stderr: process.stderr,
     // The server's log as pino writes it by default (asynchronous, flushed on exit); a command's few log
-    // lines synchronously, as the process exits right after it.
-    log: { stdout: pino.destination(1), stderr: pino.destination({ dest: 2, sync: true }) },
+    // lines synchronously, as the process exits right after it. Made when a logger is (never, for a command
+    // the serving process answers).
+    get log() {
+      if (!destinations) {
+        const { pino } = loadPino();
+        destinations = { stdout: pino.destination(1), stderr: pino.destination({ dest: 2, sync: true }) };
+      }
+      return destinations;
+    },
   };
 }
 

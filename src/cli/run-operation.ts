@@ -1,17 +1,16 @@
 // Where a command's operation runs: in the embedded server through its control socket when one is running
 // (PGlite allows one process per data directory), otherwise on a connection of the command's own — which
 // in embedded mode must not quietly create a second, empty database (see requireDataDir).
+// Only what the control socket path needs is imported up front: the database, the services and (for the
+// few operations that sign) the engine are imported when a command runs on a connection of its own, so a
+// command answered by the serving process loads none of them (docs/benchmarks.md, "CLI and start-up").
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
-import { openRuntime, type Runtime } from '../runtime.ts';
-import { createServiceContext } from '../service-context.ts';
-import { parseOperationInput } from '../services/operation-inputs.ts';
-import { createStandaloneProvider } from '../server.ts';
-import { callControlSocket, controlSocketPath } from '../control-socket.ts';
-import { runOperation as runLocally, type OperationInput, type OperationName, type OperationResult } from '../services/operations.ts';
+import type { Runtime } from '../runtime.ts';
+import type { OperationInput, OperationName, OperationResult } from '../services/operations.ts';
 import type { CommandContext } from './command.ts';
 
 /** Embedded PostgreSQL with its files on disk (not PostgreSQL, not in memory). */
@@ -46,13 +45,15 @@ function requireDataDir(ctx: CommandContext): void {
   }
 }
 
-/** What operations run with when the command opened the database itself (no server in this process). */
-function operationContext(ctx: CommandContext, runtime: Runtime) {
+/** Runs the operation in this process (no server here): the services, with an engine built only if asked. */
+async function runHere<N extends OperationName>(ctx: CommandContext, runtime: Runtime, name: N, input: OperationInput<N>): Promise<OperationResult<N>> {
   const { config, logger } = ctx;
+  const [{ createServiceContext }, { runOperation: runLocally }] = await Promise.all([import('../service-context.ts'), import('../services/operations.ts')]);
   // Signing (logout tokens) and issuing (initial access tokens) need the engine and its keys: build one
-  // when asked (it does not listen).
+  // when asked (it does not listen). Only then is the engine (oidc-provider and the server) loaded.
   let engine: Promise<Provider> | undefined;
-  return createServiceContext(runtime, config, logger, { provider: () => (engine ??= createStandaloneProvider(config, logger, runtime)) });
+  const provider = () => (engine ??= import('../server.ts').then(({ createStandaloneProvider }) => createStandaloneProvider(config, logger, runtime)));
+  return runLocally(createServiceContext(runtime, config, logger, { provider }), name, input);
 }
 
 /**
@@ -61,10 +62,11 @@ function operationContext(ctx: CommandContext, runtime: Runtime) {
  */
 export async function runOperation<N extends OperationName>(ctx: CommandContext, name: N, given: OperationInput<N>): Promise<OperationResult<N>> {
   const { config } = ctx;
+  const [{ parseOperationInput }, { callControlSocket, controlSocketPath }] = await Promise.all([import('../services/operation-inputs.ts'), import('../control-socket.ts')]);
   // What the flags made is checked against the operation's schema here, as the control socket checks it on
   // arrival: a command and the serving process agree on every input, whichever way it travels.
   const input = parseOperationInput(name, given);
-  if (ctx.runtime) return runLocally(operationContext(ctx, ctx.runtime), name, input);
+  if (ctx.runtime) return runHere(ctx, ctx.runtime, name, input);
   if (embeddedOnDisk(config)) {
     const reply = await callControlSocket(controlSocketPath(config.dataDir), name, input);
     if (reply?.ok) return reply.result as OperationResult<N>;
@@ -72,9 +74,10 @@ export async function runOperation<N extends OperationName>(ctx: CommandContext,
     requireDataDir(ctx);
   }
   // `migrate` must see (and report) the pending migrations, so it opens the database unmigrated.
-  const runtime = await openRuntime(config, ctx.logger, { migrate: name !== 'migrate' });
+  const { openRuntime } = await import('../runtime.ts');
+  const runtime = await openRuntime(config, ctx.logger, { migrate: name !== 'migrate', signIns: false });
   try {
-    return await runLocally(operationContext(ctx, runtime), name, input);
+    return await runHere(ctx, runtime, name, input);
   } finally {
     await runtime.close();
   }

@@ -7,6 +7,12 @@ import { NotFound } from '../errors.ts';
 
 export { listInitialAccessTokensPage } from '../store/initial-access-tokens.ts';
 
+/**
+ * The engine policy every initial access token carries (oidc/registration.ts enforces its rules). Named here,
+ * not there, so the operation that issues tokens (services/operations.ts) does not load the engine to say it.
+ */
+export const IAT_POLICY = 'tessera-initial-access-token';
+
 const seconds = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
 
 export function publicInitialAccessToken(r: InitialAccessTokenRecord) {

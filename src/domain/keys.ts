@@ -4,7 +4,7 @@
 // resource servers caching our JWKS already hold the new key when it starts signing; every process reads
 // the key set from the database (see key-watch.ts), so one process rotating is enough for all.
 import { randomBytes } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import type { Db } from '../store/db.ts';
 import {
   deleteExpiredRetiredKeys,
@@ -92,6 +92,8 @@ async function generateKey(box: SecretBox, group: KeyGroup): Promise<Omit<NewKey
     return { kid, purpose: 'cookie', alg: null, publicJwk: null, privateSealed: box.seal(randomBytes(32).toString('base64url'), sealContext(kid)) };
   }
   const { alg } = group;
+  // jose only where a key is made: listing keys (a CLI command on its own connection) does without it.
+  const { calculateJwkThumbprint, exportJWK, generateKeyPair } = await import('jose');
   const options = alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true };
   const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { ...options, crv: 'Ed25519' } : options);
   const publicJwk = await exportJWK(publicKey);
@@ -111,16 +113,19 @@ function changeRecorder(trx: Db, changes: KeyChange[]) {
   };
 }
 
-/** Creates whatever keys are missing. Safe when several processes start at once (advisory lock). */
+/**
+ * Creates whatever keys are missing. Safe when several processes start at once (advisory lock). The missing
+ * keys are generated together (on a first start all four, RSA the slowest: the others cost nothing more).
+ */
 export async function ensureKeys(db: Db, box: SecretBox): Promise<{ created: string[] }> {
   return withKeyLock(db, async (trx) => {
-    const created: string[] = [];
     const keys = await listKeys(trx);
-    for (const group of KEY_GROUPS) {
-      if (keys.some((k) => inGroup(group)(k) && k.state === 'current')) continue;
-      const key = await generateKey(box, group);
+    const missing = KEY_GROUPS.filter((group) => !keys.some((k) => inGroup(group)(k) && k.state === 'current'));
+    const generated = await Promise.all(missing.map((group) => generateKey(box, group)));
+    const created: string[] = [];
+    for (const [i, key] of generated.entries()) {
       await insertKey(trx, { ...key, state: 'current' });
-      created.push(`${group.alg ?? group.purpose}:${key.kid}`);
+      created.push(`${missing[i]!.alg ?? missing[i]!.purpose}:${key.kid}`);
     }
     return { created };
   });

@@ -5,6 +5,8 @@
 import { ADMIN_ALL, isAdminScope, scopeAllows } from './admin-scopes.ts';
 
 export const FEED_SCOPE = 'revocations:read';
+/** The audience of the revocation feed's tokens (which carry FEED_SCOPE). */
+export const feedAudience = (issuer: string) => `${issuer}/revocations`;
 const ADMIN_NAMESPACE = 'admin:';
 
 export function isPrivilegedScope(scope: string): boolean {

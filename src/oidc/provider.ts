@@ -35,6 +35,7 @@ const guardResourceLookups = <R extends { getResourceServerInfo: (...a: never[])
   getResourceServerInfo: guardDatabase(indicators.getResourceServerInfo),
 });
 import { adminAudience } from '../domain/admin-scopes.ts';
+import { feedAudience } from '../domain/scope-privileges.ts';
 
 /** Browser pages the engine renders itself (error, logout confirmation, signed-out); supplied by http/. */
 export type { EnginePages };
@@ -65,7 +66,7 @@ export const INTROSPECTION_PATH = '/token/introspection';
 export const REVOCATION_PATH = '/token/revocation';
 export const FEED_PATH = '/revocations/feed';
 /** The audience of the bearer tokens with which resource servers read the revocation feed. */
-export const feedAudience = (issuer: string) => `${issuer}/revocations`;
+export { feedAudience };
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
   // Token exchanges write through one transaction each (unit-of-work.ts); everything else through the pool.

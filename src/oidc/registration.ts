@@ -19,9 +19,10 @@ import {
   type RegistrationRules,
 } from '../store/initial-access-tokens.ts';
 import { splitScope } from '../domain/scope-privileges.ts';
+import { IAT_POLICY } from '../domain/initial-access-tokens.ts';
 import { presentRegisteredClient } from './registrant-metadata.ts';
 
-export const IAT_POLICY = 'tessera-initial-access-token';
+export { IAT_POLICY };
 export type RegistrationPolicy = 'disabled' | 'initial-access-token' | 'open';
 
 /** Where a registration's counted use of its initial access token waits until the answer is known. */

@@ -12,9 +12,9 @@ import { listInitialAccessTokensPage, publicInitialAccessToken, withdrawInitialA
 import { listAuditPage, publicAuditEvent } from '../domain/audit.ts';
 import { bootstrapAdminClient } from '../domain/admin-clients.ts';
 import { adminAudience } from '../domain/admin-scopes.ts';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './page-size.ts';
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 200;
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE };
 
 export interface PageInput {
   limit?: number | undefined;

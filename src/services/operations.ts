@@ -5,7 +5,7 @@
 import { Conflict, ValidationError } from '../errors.ts';
 import { bearerHash } from '../store/bearer-hash.ts';
 import { insertInitialAccessTokenRules } from '../store/initial-access-tokens.ts';
-import { IAT_POLICY } from '../oidc/registration.ts';
+import { IAT_POLICY } from '../domain/initial-access-tokens.ts';
 import { migrateToLatest } from '../store/db.ts';
 import type { ServiceContext } from './context.ts';
 import {
@@ -33,8 +33,7 @@ import { upstreamOperations } from './upstreams.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
 import { localChecks } from './diagnostics.ts';
 import { adminAudience } from '../domain/admin-scopes.ts';
-import { privilegedScopes } from '../domain/scope-privileges.ts';
-import { feedAudience } from '../oidc/provider.ts';
+import { feedAudience, privilegedScopes } from '../domain/scope-privileges.ts';
 import { listKeyStatus, retireKey, rotateKeys, rotationPolicy, type RotationMode } from '../domain/keys.ts';
 import type { KeyPurpose } from '../store/keys.ts';
 

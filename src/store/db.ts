@@ -1,10 +1,11 @@
 // The one place a database connection is made. PostgreSQL through `pg` when a URL is given, otherwise
 // embedded PostgreSQL (PGlite) through `knex-pglite` — the same SQL runs on both.
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
-import { PGlite } from '@electric-sql/pglite';
+import type ClientPgLite from 'knex-pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { migrations } from '../../migrations/index.ts';
 import { makeDataDirPrivate, makeEntriesPrivate } from './data-dir.ts';
 import { withMigrationLock } from './migration-lock.ts';
@@ -78,6 +79,7 @@ export function createDatabase(options: DatabaseOptions): Db {
       log: knexLog(options.log),
     });
   }
+  const { PGlite, PgLiteClient } = embeddedDriver();
   let connection: Record<string, unknown> = {};
   if (options.dataDir === ':memory:' && options.memoryImage) connection = { pglite: new PGlite({ loadDataDir: options.memoryImage }) };
   if (options.dataDir !== ':memory:') {
@@ -95,39 +97,61 @@ export function createDatabase(options: DatabaseOptions): Db {
   });
 }
 
+interface EmbeddedDriver {
+  PGlite: typeof PGlite;
+  PgLiteClient: ReturnType<typeof definePgLiteClient>;
+}
+
+let embedded: EmbeddedDriver | undefined;
+
+/**
+ * PGlite and its knex dialect, loaded the first time an embedded database is made: a process on PostgreSQL
+ * (and a CLI command answered through the control socket) never loads them. Both packages ship CommonJS, so
+ * they load synchronously here and createDatabase stays synchronous.
+ */
+function embeddedDriver(): EmbeddedDriver {
+  if (!embedded) {
+    const require = createRequire(import.meta.url);
+    const dialect = require('knex-pglite') as typeof ClientPgLite;
+    embedded = { PGlite: (require('@electric-sql/pglite') as { PGlite: typeof PGlite }).PGlite, PgLiteClient: definePgLiteClient(dialect) };
+  }
+  return embedded;
+}
+
 /**
  * knex-pglite names a statement's command after the knex method, so a `.delete()` (method `del`) reports
  * command "DEL" and knex's PostgreSQL code returns a result object instead of the affected-row count.
  * Reporting it as a delete restores `(await q.delete()) > 0`, as on PostgreSQL.
  */
-class PgLiteClient extends (ClientPgLite as unknown as new (...args: unknown[]) => {
-  config: { connection?: { filename?: string } };
-  processResponse(obj: { method?: string }, runner: unknown): unknown;
-  acquireRawConnection(): Promise<unknown>;
-  destroyRawConnection(connection: unknown): Promise<void>;
-}) {
-  override processResponse(obj: { method?: string }, runner: unknown): unknown {
-    return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
-  }
+const definePgLiteClient = (dialect: typeof ClientPgLite) =>
+  class PgLiteClient extends (dialect as unknown as new (...args: unknown[]) => {
+    config: { connection?: { filename?: string } };
+    processResponse(obj: { method?: string }, runner: unknown): unknown;
+    acquireRawConnection(): Promise<unknown>;
+    destroyRawConnection(connection: unknown): Promise<void>;
+  }) {
+    override processResponse(obj: { method?: string }, runner: unknown): unknown {
+      return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+    }
 
-  // PGlite writes some files past the umask (data-dir.ts): owner-only again once it has opened (its initdb
-  // ran) and once it has closed (files written at shut-down).
-  override async acquireRawConnection(): Promise<unknown> {
-    const connection = await super.acquireRawConnection();
-    this.keepFilesPrivate();
-    return connection;
-  }
+    // PGlite writes some files past the umask (data-dir.ts): owner-only again once it has opened (its initdb
+    // ran) and once it has closed (files written at shut-down).
+    override async acquireRawConnection(): Promise<unknown> {
+      const connection = await super.acquireRawConnection();
+      this.keepFilesPrivate();
+      return connection;
+    }
 
-  override async destroyRawConnection(connection: unknown): Promise<void> {
-    await super.destroyRawConnection(connection);
-    this.keepFilesPrivate();
-  }
+    override async destroyRawConnection(connection: unknown): Promise<void> {
+      await super.destroyRawConnection(connection);
+      this.keepFilesPrivate();
+    }
 
-  private keepFilesPrivate(): void {
-    const dir = this.config.connection?.filename;
-    if (dir) makeEntriesPrivate(dir);
-  }
-}
+    private keepFilesPrivate(): void {
+      const dir = this.config.connection?.filename;
+      if (dir) makeEntriesPrivate(dir);
+    }
+  };
 
 const migrationSource: Knex.MigrationSource<string> = {
   getMigrations: async () => migrations.map(([name]) => name),
@@ -139,12 +163,29 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
+/** Every migration the code knows is recorded as applied, and no other (knex's own table, read in one query). */
+async function schemaIsCurrent(db: Db): Promise<boolean> {
+  let applied: string[];
+  try {
+    applied = (await db('knex_migrations').pluck('name')) as string[];
+  } catch (error) {
+    if ((error as { code?: unknown }).code === '42P01') return false; // undefined_table: never migrated
+    throw error;
+  }
+  const known = new Set(migrations.map(([name]) => name));
+  return applied.length === known.size && applied.every((name) => known.has(name));
+}
+
 /**
  * Applies pending migrations. Replicas starting together wait for each other on an advisory lock
  * (migration-lock.ts), tables included. knex's own lock is still retried for up to a minute: a process of
  * an older version, which takes only that one, may be migrating during a rolling upgrade.
+ * A schema already current is seen in one query, without the lock or knex's checks (every CLI command run
+ * on its own connection, and every start, comes here). Anything else — never migrated, behind, or
+ * migrations this code does not know — goes the full way, which applies or refuses as knex decides.
  */
 export async function migrateToLatest(db: Db): Promise<string[]> {
+  if (await schemaIsCurrent(db)) return [];
   return withMigrationLock(db, async () => {
     const deadline = Date.now() + 60_000;
     for (;;) {
