@@ -9,7 +9,6 @@ import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
 import { advertiseResourceScopes } from './discovery.ts';
-import { createUnitOfWork } from './unit-of-work.ts';
 import type { EngineCaches } from './engine-caches.ts';
 import { createJwtAccessTokens, type RevocationMemory } from './jwt-access-tokens.ts';
 import { attachRegistrationHooks, createRegistrationFeature } from './registration.ts';
@@ -69,24 +68,21 @@ export const FEED_PATH = '/revocations/feed';
 export { feedAudience };
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
-  // Token exchanges write through one transaction each (unit-of-work.ts); everything else through the pool.
-  const unitOfWork = createUnitOfWork(deps.db);
-  const db = unitOfWork.db;
   // `Secure` follows ctx.secure: TLS, or X-Forwarded-Proto from a trusted proxy (TRUST_PROXY).
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
 
   const configuration: Configuration = {
     adapter: createAdapterClass({
-      db,
+      db: deps.db,
       box: deps.box,
       accessTokenTtlSeconds: config.ttl.accessToken,
       refreshReuseGraceSeconds: config.ttl.refreshReuseGrace,
       clients: deps.caches.clients,
       grants: deps.caches.grants,
-      jwtAccessTokens: createJwtAccessTokens({ db, verifier: deps.verifier, revocations: deps.revocations }),
+      jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier, revocations: deps.revocations }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
-    findAccount: guardDatabase(createFindAccount(db, deps.caches.accounts)),
+    findAccount: guardDatabase(createFindAccount(deps.db, deps.caches.accounts)),
     jwks: { keys: deps.signingKeys },
     cookies: {
       keys: deps.cookieKeys,
@@ -113,8 +109,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     },
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
     conformIdTokenClaims: false,
-    extraTokenClaims: guardDatabase(createExtraTokenClaims(db, config.rolesInTokens)),
-    loadExistingGrant: guardDatabase(createLoadExistingGrant(db)),
+    extraTokenClaims: guardDatabase(createExtraTokenClaims(deps.db, config.rolesInTokens)),
+    loadExistingGrant: guardDatabase(createLoadExistingGrant(deps.db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // private_key_jwt assertions live at most 5 minutes (RFC 7523 §3 leaves the limit to us).
     assertJwtClientAuthClaimsAndHeader: limitClientAssertionLifetime(config.clockToleranceSeconds),
@@ -155,7 +151,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
-      ...createRegistrationFeature(db, config.registrationPolicy),
+      ...createRegistrationFeature(deps.db, config.registrationPolicy),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,
@@ -163,7 +159,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       },
       resourceIndicators: guardResourceLookups(
         createResourceIndicators({
-          db,
+          db: deps.db,
           defaultAudience: config.defaultAudience,
           feedAudience: feedAudience(config.issuer),
           adminAudience: adminAudience(config.issuer),
@@ -197,13 +193,12 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
-  unitOfWork.install(provider);
-  attachEngineEvents(provider, deps.logger, db);
+  attachEngineEvents(provider, deps.logger, deps.db);
   answerUnknownRoutes(provider, deps.pages);
-  acceptRotatedSecrets(provider, db, deps.box);
-  attachRegistrationHooks(provider, db);
+  acceptRotatedSecrets(provider, deps.db, deps.box);
+  attachRegistrationHooks(provider, deps.db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
-  advertiseResourceScopes(provider, db, deps.caches.resourceScopes);
+  advertiseResourceScopes(provider, deps.db, deps.caches.resourceScopes);
   return provider;
 }

@@ -144,10 +144,6 @@ export async function revokeGrants(
 ): Promise<void> {
   if (grantIds.length === 0) return;
   await db.transaction(async (trx) => {
-    // One revoker per grant at a time, taken in one order: parallel replays of one refresh token each
-    // revoke its grant, inside their token exchanges' transactions (oidc/unit-of-work.ts), and deleting the
-    // same rows in different orders would deadlock.
-    await trx.raw(`select pg_advisory_xact_lock(hashtext('tessera.grant:' || id)::bigint) from unnest(?::text[]) as id order by id`, [[...grantIds].sort()]);
     const rows: GrantRow[] = await trx('grants').whereIn('id', grantIds).select('id', 'account_id', 'client_id', 'payload');
     await trx('tokens').whereIn('grant_id', grantIds).delete();
     if (options.deleteGrants) await trx('grants').whereIn('id', grantIds).delete();

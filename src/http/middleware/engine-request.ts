@@ -17,7 +17,6 @@ import { PayloadTooLarge } from '../../errors.ts';
 import { looksLikeJwt } from '../../domain/access-token-verifier.ts';
 import { INTROSPECTION_PATH, REVOCATION_PATH } from '../../oidc/provider.ts';
 import { JWT_HANDLE_PREFIX } from '../../oidc/jwt-access-tokens.ts';
-import { markGrantType } from '../../oidc/unit-of-work.ts';
 
 export function pinHost(req: IncomingMessage, issuer: URL): void {
   req.headers.host = issuer.host;
@@ -80,11 +79,6 @@ export async function prepareEngineRequest(ctx: Context, limitBytes: number): Pr
   const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
   if (!rewritable && !chunked) return req;
   const body = await readBody(req, limitBytes);
-  const form = rewritable ? new URLSearchParams(body.toString('utf8')) : undefined;
-  const grantType = ctx.path === TOKEN_PATH ? (form?.get('grant_type') ?? null) : null;
-  const rewritten = form ? rewriteForm(ctx.path, form) : undefined;
-  const replayed = replay(req, rewritten ? Buffer.from(rewritten.toString()) : body);
-  // Token exchanges run in one transaction (oidc/unit-of-work.ts), chosen by grant type.
-  if (grantType) markGrantType(replayed, grantType);
-  return replayed;
+  const rewritten = rewritable ? rewriteForm(ctx.path, new URLSearchParams(body.toString('utf8'))) : undefined;
+  return replay(req, rewritten ? Buffer.from(rewritten.toString()) : body);
 }
