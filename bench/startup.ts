@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
+import { freePort } from '../test/helpers/free-port.ts';
 import { CONFIG_VARIABLES } from '../src/config.ts';
 import { createBenchDatabase, type BenchDatabase } from './lib/database.ts';
 import { cpuBusy, machineDescription, numberFlag, parseFlags, ROOT, waitForQuiet, writeResult } from './lib/environment.ts';
@@ -46,16 +46,6 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, LOG_LEVEL: 'warn', ...extra };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** Runs `tessera <args>` to its exit; the wall time in ms. Fails on a non-zero exit. */
 function timeCommand(root: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
