@@ -5,29 +5,30 @@
 // is also told at once, through a hook per database handle (onChangeNoticed), so its own caches never
 // outlive its own writes — on embedded PGlite, with one process and no listener, that is the only path.
 import type { Db } from './db.ts';
+import { createHandleHook } from './handle-hooks.ts';
 
 export const CHANGES_CHANNEL = 'tessera_changes';
 
 const KINDS = ['client', 'resource', 'account', 'grant'] as const;
 export type ChangeNotice = { kind: 'keys' } | { kind: (typeof KINDS)[number]; id: string };
 
-const hooks = new WeakMap<object, (change: ChangeNotice) => void>();
+const noticed = createHandleHook<(change: ChangeNotice) => void>();
 
 /** Called for every notice this database handle sends, before its transaction commits. */
 export function onChangeNoticed(db: Db, hook: (change: ChangeNotice) => void): void {
-  hooks.set(db.client.config as object, hook);
+  noticed.set(db, hook);
 }
 
 export async function noticeChange(db: Db, change: ChangeNotice): Promise<void> {
   await db.raw('select pg_notify(?, ?)', [CHANGES_CHANNEL, 'id' in change ? `${change.kind}:${change.id}` : change.kind]);
-  hooks.get(db.client.config as object)?.(change);
+  noticed.get(db)?.(change);
 }
 
 /** One notice per id, in one statement (a client's revocation may end thousands of grants). */
 export async function noticeChanges(db: Db, kind: (typeof KINDS)[number], ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
   await db.raw(`select pg_notify(?, ? || ':' || id) from unnest(?::text[]) as id`, [CHANGES_CHANNEL, kind, ids as string[]]);
-  const hook = hooks.get(db.client.config as object);
+  const hook = noticed.get(db);
   for (const id of ids) hook?.({ kind, id });
 }
 

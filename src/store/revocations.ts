@@ -4,6 +4,7 @@
 // - a `revocation_events` row, the durable feed that resource servers validating JWTs locally follow.
 import type { Db } from './db.ts';
 import { noticeChanges } from './change-notices.ts';
+import { createHandleHook } from './handle-hooks.ts';
 
 export type RevocationKind = 'grant' | 'jti' | 'client';
 
@@ -47,16 +48,14 @@ export const REVOCATIONS_CHANNEL = 'tessera_revocations';
 /**
  * Told of each revocation transaction's newest event id before it commits, so that this process's
  * in-memory state (revocation-watch.ts) catches up before it answers from memory again: the process that
- * revokes must never answer its own next request from a state without the revocation. Kept per database
- * handle, on the knex client's configuration, which every transaction of that handle shares (nested ones
- * too; knex's userParams are lost in nested transactions), so it reaches every caller of
- * recordRevocations without threading it through them.
+ * revokes must never answer its own next request from a state without the revocation. One per database
+ * handle (handle-hooks.ts).
  */
 export type RevocationsRecordedHook = (newestEventId: bigint) => void;
-const hooks = new WeakMap<object, RevocationsRecordedHook>();
+const recorded = createHandleHook<RevocationsRecordedHook>();
 
 export function onRevocationsRecorded(db: Db, hook: RevocationsRecordedHook): void {
-  hooks.set(db.client.config as object, hook);
+  recorded.set(db, hook);
 }
 
 export async function recordRevocations(trx: Db, revocations: Revocation[]): Promise<void> {
@@ -84,7 +83,7 @@ export async function recordRevocations(trx: Db, revocations: Revocation[]): Pro
   const newest = inserted.reduce((max, row) => (BigInt(row.id) > max ? BigInt(row.id) : max), 0n);
   // Delivered at commit, in commit order, to every process listening (none is told of a rollback).
   await trx.raw('select pg_notify(?, ?)', [REVOCATIONS_CHANNEL, newest.toString()]);
-  hooks.get(trx.client.config as object)?.(newest);
+  recorded.get(trx)?.(newest);
 }
 
 /** Revocation events after `afterId`, oldest first: what a process's in-memory state has not applied yet. */

@@ -40,14 +40,14 @@ async function untilCurrent(server: TestServer): Promise<void> {
 /** Statements sent to the database while `work` runs that read the revocations table. */
 async function revocationQueriesDuring(server: TestServer, work: () => Promise<void>): Promise<number> {
   let count = 0;
-  const count1 = (q: { sql: string }) => {
+  const onQuery = (q: { sql: string }) => {
     if (/from revocations/i.test(q.sql)) count++;
   };
-  server.runtime.db.on('query', count1);
+  server.runtime.db.on('query', onQuery);
   try {
     await work();
   } finally {
-    server.runtime.db.removeListener('query', count1);
+    server.runtime.db.removeListener('query', onQuery);
   }
   return count;
 }
