@@ -11,12 +11,18 @@ export interface EngineLogFields {
   route: string;
   client_id?: string;
   sub?: string;
+  /** Answered by the host on the engine's behalf (oidc/jwt-introspection.ts). */
+  via?: 'jwt-fast-path';
 }
 
 const FIELDS = Symbol('tessera.engineLogFields');
 
 export function engineLogFields(req: IncomingMessage): EngineLogFields | undefined {
   return (req as IncomingMessage & { [FIELDS]?: EngineLogFields })[FIELDS];
+}
+
+export function setEngineLogFields(req: IncomingMessage, fields: EngineLogFields): void {
+  (req as IncomingMessage & { [FIELDS]?: EngineLogFields })[FIELDS] = fields;
 }
 
 export function observeEngine(provider: Provider, metrics: Metrics | undefined, audit: AuditBuffer | undefined): void {
@@ -30,7 +36,7 @@ export function observeEngine(provider: Provider, metrics: Metrics | undefined, 
     if (clientId) fields.client_id = clientId;
     const sub = entities.Account?.accountId ?? entities.Session?.accountId;
     if (sub) fields.sub = sub;
-    (ctx.req as IncomingMessage & { [FIELDS]?: EngineLogFields })[FIELDS] = fields;
+    setEngineLogFields(ctx.req, fields);
 
     // The audit trail: every token issued (by grant type) and every token revoked at the endpoint.
     if ((route === 'token' || route === 'revocation') && ctx.status === 200) {

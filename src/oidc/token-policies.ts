@@ -11,6 +11,11 @@ interface TokenLike {
 // RFC 7662 §4: a caller not entitled to a token's details receives {"active": false}. A client may
 // introspect its own tokens; a resource server's client those whose audience it is — never others.
 export async function introspectionAllowed(_ctx: KoaContextWithOIDC, client: Client, token: TokenLike): Promise<boolean> {
+  return mayIntrospect(client, token);
+}
+
+/** The rule itself, shared with the JWT fast path (jwt-introspection.ts). */
+export function mayIntrospect(client: Client, token: TokenLike): boolean {
   if (token.clientId === client.clientId) return true;
   const audience = clientExtra(client, INTROSPECTS_PROPERTY);
   if (typeof audience !== 'string') return false;

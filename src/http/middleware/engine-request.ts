@@ -35,6 +35,19 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
   return Buffer.concat(chunks);
 }
 
+const RAW_BODY = 'tessera.rawBody';
+
+/** Remembers a body already read (hostile-input.ts) so later steps parse it without reading it again. */
+export function keepRawBody(ctx: Context, body: Buffer): void {
+  ctx.state[RAW_BODY] = body;
+}
+
+/** The body kept by keepRawBody, if any. */
+export function rawBody(ctx: Context): Buffer | undefined {
+  const body: unknown = ctx.state[RAW_BODY];
+  return Buffer.isBuffer(body) ? body : undefined;
+}
+
 /** A stand-in for `req` that yields `body` (already read) with a matching Content-Length. */
 export function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
   const headers = { ...req.headers, 'content-length': String(body.length) };
@@ -78,7 +91,7 @@ export async function prepareEngineRequest(ctx: Context, limitBytes: number): Pr
   const rewritable = ctx.method === 'POST' && (TOKEN_ENDPOINTS.has(ctx.path) || ctx.path === TOKEN_PATH) && ctx.is('application/x-www-form-urlencoded');
   const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
   if (!rewritable && !chunked) return req;
-  const body = await readBody(req, limitBytes);
+  const body = rawBody(ctx) ?? (await readBody(req, limitBytes));
   const rewritten = rewritable ? rewriteForm(ctx.path, new URLSearchParams(body.toString('utf8'))) : undefined;
   return replay(req, rewritten ? Buffer.from(rewritten.toString()) : body);
 }

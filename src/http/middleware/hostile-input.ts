@@ -18,7 +18,7 @@
 import type { Context, Middleware } from 'koa';
 import { BadRequest } from '../../errors.ts';
 import { isRepresentableText } from '../../representable.ts';
-import { readBody, replay } from './engine-request.ts';
+import { keepRawBody, readBody, replay } from './engine-request.ts';
 
 /** Whether a decoded string holds a NUL or an unpaired surrogate (src/representable.ts). */
 export const isHostileText = (value: string): boolean => !isRepresentableText(value);
@@ -125,8 +125,9 @@ async function checkBody(ctx: Context, limitBytes: number): Promise<void> {
   const type = ctx.is('application/x-www-form-urlencoded', 'application/json', '+json');
   if (!type) return;
   const body = await readBody(ctx.req, limitBytes);
-  // Everything downstream reads the same bytes again from here on.
+  // Everything downstream reads the same bytes again from here on (or takes them from ctx.state).
   ctx.req = ctx.request.req = replay(ctx.req, body);
+  keepRawBody(ctx, body);
   const text = strictUtf8(body);
   if (text === undefined) refuse('request body', 'bytes that are not UTF-8');
   if (isHostileText(text)) refuse('request body', 'a NUL character or an unpaired surrogate');

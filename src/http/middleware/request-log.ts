@@ -37,6 +37,7 @@ export function requestLog(logger: Logger, metrics?: Metrics): Middleware {
           ms: Math.round(seconds * 10000) / 10,
           ...(known.client_id ? { client_id: known.client_id } : {}),
           ...(known.sub ? { sub: known.sub } : {}),
+          ...(engine?.via ? { via: engine.via } : {}),
         },
         'request',
       );

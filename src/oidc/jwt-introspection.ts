@@ -1,0 +1,139 @@
+// RFC 7662 introspection of our own JWT access tokens without the engine's request pipeline: resource
+// servers call it on every API request, and for a JWT there is nothing to look up — its signature is
+// checked against our keys (remembered per token), its revocation against the in-memory revocations
+// (revocation-watch.ts), its grant, client and account through the engine's caches. The answer is built by
+// the same rules as the engine's own (oidc-provider lib/actions/introspection.js, renderTokenResponse), from
+// the same token model the engine would load, so both paths say the same thing (test/resource-servers/
+// jwt-introspection-fast-path.test.ts compares them field by field).
+//
+// Only the plain case is answered here; anything else returns undefined and the engine answers as before:
+// a secret-less or assertion-authenticated client, a failed or expired secret (the engine's error, with its
+// WWW-Authenticate), repeated or unknown parameters, a signed or encrypted response (RFC 9701), CORS,
+// DPoP/attestation headers, sender-constrained or RAR tokens, pairwise subjects, and every token that is not
+// active for this caller (the engine's {"active": false}). Nothing is answered here that the engine would
+// answer differently.
+import { looksLikeJwt, peekClaims } from '../domain/access-token-verifier.ts';
+import { JWT_HANDLE_PREFIX } from './jwt-access-tokens.ts';
+import { mayIntrospect } from './token-policies.ts';
+import type { LiveProvider } from './live-provider.ts';
+
+export interface IntrospectionRequest {
+  form: URLSearchParams;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface FastIntrospection {
+  /** The RFC 7662 response body. */
+  body: Record<string, unknown>;
+  clientId: string;
+  sub: string | undefined;
+}
+
+const PARAMETERS = new Set(['token', 'token_type_hint', 'client_id', 'client_secret']);
+// Headers that make the engine do something this path does not (CORS, RFC 9449 DPoP, attestation-based
+// client authentication); RFC 9701's media type is checked separately.
+const ENGINE_HEADERS = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
+const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
+
+/** RFC 6749 §2.3.1: client_id and client_secret are form-encoded before Basic encoding. */
+function formDecode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The single value of every parameter, or undefined when one repeats or is not ours to answer. */
+function singleParameters(form: URLSearchParams): Map<string, string> | undefined {
+  const params = new Map<string, string>();
+  for (const [name, value] of form) {
+    if (!PARAMETERS.has(name) || params.has(name)) return undefined;
+    params.set(name, value);
+  }
+  return params;
+}
+
+/** client_secret_basic or client_secret_post credentials, exactly one of the two. */
+function secretCredentials(params: Map<string, string>, authorization: string | undefined): { clientId: string; secret: string } | undefined {
+  if (authorization === undefined) {
+    const clientId = params.get('client_id');
+    const secret = params.get('client_secret');
+    return clientId && secret ? { clientId, secret } : undefined;
+  }
+  if (params.has('client_id') || params.has('client_secret')) return undefined;
+  const [scheme, encoded, ...rest] = authorization.split(' ');
+  if (scheme?.toLowerCase() !== 'basic' || !encoded || rest.length || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return undefined;
+  const basic = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = basic.indexOf(':');
+  if (colon === -1) return undefined;
+  const clientId = formDecode(basic.slice(0, colon));
+  const secret = formDecode(basic.slice(colon + 1));
+  return clientId && secret ? { clientId, secret } : undefined;
+}
+
+export function createJwtIntrospection(live: LiveProvider) {
+  return async function introspect(request: IntrospectionRequest): Promise<FastIntrospection | undefined> {
+    const { headers } = request;
+    if (ENGINE_HEADERS.some((name) => headers[name] !== undefined)) return undefined;
+    if (String(headers.accept ?? '').includes('token-introspection+jwt')) return undefined;
+
+    const params = singleParameters(request.form);
+    const value = params?.get('token');
+    if (!params || !value || !looksLikeJwt(value)) return undefined;
+    const hint = params.get('token_type_hint');
+    if (hint !== undefined && hint !== 'access_token') return undefined;
+    const authorization = headers.authorization;
+    if (Array.isArray(authorization)) return undefined;
+    const credentials = secretCredentials(params, authorization);
+    if (!credentials) return undefined;
+
+    const provider = live.current;
+    const client = await provider.Client.find(credentials.clientId);
+    if (!client || !SECRET_METHODS.has(client.clientAuthMethod ?? '')) return undefined;
+    if (client.introspectionEncryptedResponseAlg || client.subjectType === 'pairwise') return undefined;
+    try {
+      (client as unknown as { checkClientSecretExpiration(message: string): void }).checkClientSecretExpiration('expired');
+    } catch {
+      return undefined;
+    }
+    if (!(await client.compareClientSecret(credentials.secret))) return undefined;
+
+    // Tokens issued from a grant carry `gid` and are AccessTokens; client_credentials ones are not.
+    const fromGrant = typeof peekClaims(value)?.gid === 'string';
+    const handle = `${JWT_HANDLE_PREFIX}${value}`;
+    const token = fromGrant ? await provider.AccessToken.find(handle) : await provider.ClientCredentials.find(handle);
+    if (!token?.isValid || token.isSenderConstrained() || (token as { rar?: unknown }).rar) return undefined;
+
+    const { grantId, accountId } = token as { grantId?: string; accountId?: string };
+    if (grantId) {
+      const grant = await provider.Grant.find(grantId, { ignoreExpiration: true });
+      if (!grant || grant.isExpired || grant.clientId !== token.clientId || grant.accountId !== accountId) return undefined;
+    }
+    if (!mayIntrospect(client, token)) return undefined;
+    if (accountId && token.clientId !== client.clientId) {
+      const owner = await provider.Client.find(token.clientId!);
+      if (!owner || owner.subjectType === 'pairwise') return undefined;
+    }
+
+    // Built as the engine builds it (same keys, same order: `active`, then `sub`, then the rest).
+    const body: Record<string, unknown> = { active: true };
+    if (accountId) body.sub = accountId;
+    Object.assign(body, {
+      ...(token.extra as Record<string, unknown> | undefined),
+      active: true,
+      client_id: token.clientId,
+      exp: token.exp,
+      iat: token.iat,
+      sid: (token as { sid?: string }).sid,
+      iss: provider.issuer,
+      jti: token.jti,
+      aud: token.aud,
+      scope: token.scope || undefined,
+      token_type: token.tokenType,
+    });
+    return { body, clientId: client.clientId, sub: accountId };
+  };
+}
+
+export type JwtIntrospection = ReturnType<typeof createJwtIntrospection>;

@@ -1,0 +1,123 @@
+// Introspection of our JWT access tokens is answered by the host without the engine's pipeline
+// (oidc/jwt-introspection.ts) — and must say exactly what the engine says. Each case asks both: the fast
+// path (a plain request) and the engine (the same request with a hint the fast path leaves to the engine),
+// and the request log says which one answered.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { BrowserSession } from '../helpers/browser-session.ts';
+import { authorize, basic, createClient, createUser, discover, exchange, postForm } from '../helpers/oauth.ts';
+import { runOperation } from '../../src/services/operations.ts';
+import type { ClientMetadata } from '../../src/domain/clients.ts';
+
+const API = 'https://fast.example.test/api';
+const OTHER_API = 'https://other.example.test/api';
+
+let server: TestServer;
+let rs: ClientMetadata;
+let otherRs: ClientMetadata;
+let service: ClientMetadata;
+let serviceToken: string;
+let userToken: string;
+let app: ClientMetadata;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  await createUser(server, 'fiona');
+  rs = (await runOperation(server.operations, 'resource.create', { identifier: API, scopes: [{ name: 'fast:read' }] })).introspection_client as ClientMetadata;
+  otherRs = (await runOperation(server.operations, 'resource.create', { identifier: OTHER_API, scopes: [{ name: 'other:read' }] })).introspection_client as ClientMetadata;
+  service = await createClient(server, { name: 'Service', redirectUris: [], grantTypes: ['client_credentials'], scope: 'fast:read' });
+  serviceToken = (await oidc.clientCredentialsGrant(await discover(server, service), { resource: API, scope: 'fast:read' })).access_token;
+  app = await createClient(server, { name: 'User App', scope: 'openid offline_access roles fast:read' });
+  const config = await discover(server, app);
+  const tokens = await exchange(config, await authorize(server, config, new BrowserSession(server.issuer), { username: 'fiona', scope: 'openid fast:read roles offline_access', extra: { resource: API } }));
+  userToken = tokens.access_token;
+  expect(decodeJwt(userToken)).toMatchObject({ aud: API, gid: expect.any(String) });
+});
+afterAll(() => server?.stop());
+
+const fastAnswers = () => server.logs.filter((line) => line.includes('"via":"jwt-fast-path"')).length;
+
+/** One introspection, and whether the fast path answered it. */
+async function introspect(fields: Record<string, string>, headers: Record<string, string>) {
+  const before = fastAnswers();
+  const res = await postForm(`${server.issuer}/token/introspection`, fields, headers);
+  const text = await res.text();
+  return {
+    status: res.status,
+    cacheControl: res.headers.get('cache-control'),
+    contentType: res.headers.get('content-type'),
+    body: res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : text,
+    fast: fastAnswers() > before,
+  };
+}
+
+// token_type_hint=refresh_token is only a hint (RFC 7662 §2.1): the engine still finds the access token.
+const viaEngine = (fields: Record<string, string>, headers: Record<string, string>) => introspect({ ...fields, token_type_hint: 'refresh_token' }, headers);
+
+describe('the JWT fast path', () => {
+  it.each([
+    ['a client_credentials token, by its resource server', () => serviceToken, () => rs],
+    ['a client_credentials token, by its own client', () => serviceToken, () => service],
+    ['a signed-in user token (roles, username), by its resource server', () => userToken, () => rs],
+    ['a signed-in user token, by its own client', () => userToken, () => app],
+  ])('answers %s exactly as the engine does', async (_name, token, caller) => {
+    const fast = await introspect({ token: token() }, basic(caller()));
+    const engine = await viaEngine({ token: token() }, basic(caller()));
+    expect(fast.fast).toBe(true);
+    expect(engine.fast).toBe(false);
+    expect(fast.body).toMatchObject({ active: true, iss: server.issuer, token_type: 'Bearer' });
+    expect(fast).toEqual({ ...engine, fast: true });
+    // Same keys in the same order, not only the same values.
+    expect(Object.keys(fast.body)).toEqual(Object.keys(engine.body));
+  });
+
+  it('accepts client_secret_post as the engine does', async () => {
+    const fields = { token: serviceToken, client_id: rs.client_id, client_secret: rs.client_secret! };
+    const fast = await introspect(fields, {});
+    expect(fast.fast).toBe(true);
+    expect(fast).toEqual({ ...(await viaEngine(fields, {})), fast: true });
+  });
+
+  it('leaves every other case to the engine, which answers as before', async () => {
+    const wrongSecret = basic({ ...rs, client_secret: 'not-the-secret' });
+    const cases: Array<[string, Record<string, string>, Record<string, string>, (r: Awaited<ReturnType<typeof introspect>>) => void]> = [
+      ['a wrong secret', { token: serviceToken }, wrongSecret, (r) => expect(r).toMatchObject({ status: 401, body: { error: 'invalid_client' } })],
+      ['a caller the token is not for', { token: serviceToken }, basic(otherRs), (r) => expect(r.body).toEqual({ active: false })],
+      ['a token that is not ours', { token: serviceToken.slice(0, -4) + 'AAAA' }, basic(rs), (r) => expect(r.body).toEqual({ active: false })],
+      ['two ways of authenticating', { token: serviceToken, client_id: rs.client_id, client_secret: rs.client_secret! }, basic(rs), (r) => expect(r).toMatchObject({ status: 400, body: { error: 'invalid_request' } })],
+      ['an unknown parameter', { token: serviceToken, extra: 'x' }, basic(rs), (r) => expect(r.body).toMatchObject({ active: true })],
+      ['a CORS request', { token: serviceToken }, { ...basic(rs), origin: 'https://app.example.test' }, (r) => expect(r.status).toBeLessThan(500)],
+    ];
+    for (const [name, fields, headers, check] of cases) {
+      const result = await introspect(fields, headers);
+      expect(result.fast, name).toBe(false);
+      check(result);
+    }
+    // A repeated parameter, sent raw (URLSearchParams from a record cannot repeat one).
+    const before = fastAnswers();
+    const res = await fetch(`${server.issuer}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic(rs) },
+      body: `token=${serviceToken}&token=${serviceToken}`,
+    });
+    expect(res.status).toBe(400);
+    expect(fastAnswers()).toBe(before);
+  });
+
+  it('leaves a signed response (RFC 9701) to the engine', async () => {
+    const signed = await introspect({ token: userToken }, { ...basic(rs), accept: 'application/token-introspection+jwt' });
+    expect(signed.fast).toBe(false);
+    expect(signed.status).toBe(200);
+    expect(decodeJwt(signed.body as string)).toMatchObject({ token_introspection: { active: true, aud: API } });
+  });
+
+  it('answers inactive at once after a revocation (the engine decides inactive answers)', async () => {
+    const token = (await oidc.clientCredentialsGrant(await discover(server, service), { resource: API, scope: 'fast:read' })).access_token;
+    expect((await introspect({ token }, basic(rs))).fast).toBe(true);
+    expect((await postForm(`${server.issuer}/token/revocation`, { token }, basic(service))).status).toBe(200);
+    const after = await introspect({ token }, basic(rs));
+    expect(after).toMatchObject({ fast: false, body: { active: false } });
+  });
+});
