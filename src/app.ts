@@ -26,8 +26,8 @@ import type { Metrics } from './metrics.ts';
 import { createMetricsRouter } from './http/metrics.ts';
 import { createUpstreamRouter } from './http/upstream.ts';
 import type { UpstreamClient } from './upstream/client.ts';
-import { createJwtIntrospection } from './oidc/jwt-introspection.ts';
-import { jwtIntrospectionFastPath } from './http/jwt-introspection.ts';
+import { createIntrospectionFastPath } from './oidc/introspection-fast-path.ts';
+import { introspectionFastPath } from './http/introspection-fast-path.ts';
 
 export interface AppDeps {
   config: Config;
@@ -91,8 +91,8 @@ export function createApp(deps: AppDeps): Koa {
     app.use(router.routes());
   }
 
-  // Resource servers introspect on every API call: a JWT of ours is answered without the engine's pipeline.
-  app.use(jwtIntrospectionFastPath(createJwtIntrospection(live), deps.metrics));
+  // Resource servers introspect on every API call: the plain case is answered without the engine's pipeline.
+  app.use(introspectionFastPath(createIntrospectionFastPath(live), deps.metrics));
 
   const issuer = new URL(config.issuer);
   app.use(async (ctx) => {

@@ -11,8 +11,8 @@ export interface EngineLogFields {
   route: string;
   client_id?: string;
   sub?: string;
-  /** Answered by the host on the engine's behalf (oidc/jwt-introspection.ts). */
-  via?: 'jwt-fast-path';
+  /** Answered by the host on the engine's behalf (oidc/introspection-fast-path.ts). */
+  via?: 'fast-path';
 }
 
 const FIELDS = Symbol('tessera.engineLogFields');

@@ -1,5 +1,5 @@
-// Introspection of our JWT access tokens is answered by the host without the engine's pipeline
-// (oidc/jwt-introspection.ts) — and must say exactly what the engine says. Each case asks both: the fast
+// Introspection of our access tokens (JWT and opaque) is answered by the host without the engine's pipeline
+// (oidc/introspection-fast-path.ts) — and must say exactly what the engine says. Each case asks both: the fast
 // path (a plain request) and the engine (the same request with a hint the fast path leaves to the engine),
 // and the request log says which one answered.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import type { ClientMetadata } from '../../src/domain/clients.ts';
 
 const API = 'https://fast.example.test/api';
 const OTHER_API = 'https://other.example.test/api';
+const OPAQUE_API = 'https://opaque.example.test/api';
 
 let server: TestServer;
 let rs: ClientMetadata;
@@ -21,23 +22,35 @@ let service: ClientMetadata;
 let serviceToken: string;
 let userToken: string;
 let app: ClientMetadata;
+let opaqueRs: ClientMetadata;
+let opaqueServiceToken: string;
+let opaqueUserToken: string;
+let refreshToken: string;
 
 beforeAll(async () => {
   server = await startTestServer();
   await createUser(server, 'fiona');
   rs = (await runOperation(server.operations, 'resource.create', { identifier: API, scopes: [{ name: 'fast:read' }] })).introspection_client as ClientMetadata;
   otherRs = (await runOperation(server.operations, 'resource.create', { identifier: OTHER_API, scopes: [{ name: 'other:read' }] })).introspection_client as ClientMetadata;
-  service = await createClient(server, { name: 'Service', redirectUris: [], grantTypes: ['client_credentials'], scope: 'fast:read' });
+  opaqueRs = (await runOperation(server.operations, 'resource.create', { identifier: OPAQUE_API, scopes: [{ name: 'opaque:read' }], format: 'opaque' })).introspection_client as ClientMetadata;
+  service = await createClient(server, { name: 'Service', redirectUris: [], grantTypes: ['client_credentials'], scope: 'fast:read opaque:read' });
   serviceToken = (await oidc.clientCredentialsGrant(await discover(server, service), { resource: API, scope: 'fast:read' })).access_token;
+  opaqueServiceToken = (await oidc.clientCredentialsGrant(await discover(server, service), { resource: OPAQUE_API, scope: 'opaque:read' })).access_token;
   app = await createClient(server, { name: 'User App', scope: 'openid offline_access roles fast:read' });
   const config = await discover(server, app);
   const tokens = await exchange(config, await authorize(server, config, new BrowserSession(server.issuer), { username: 'fiona', scope: 'openid fast:read roles offline_access', extra: { resource: API } }));
   userToken = tokens.access_token;
   expect(decodeJwt(userToken)).toMatchObject({ aud: API, gid: expect.any(String) });
+  // Without a resource: an opaque token for userinfo.
+  const plain = await exchange(config, await authorize(server, config, new BrowserSession(server.issuer), { username: 'fiona', scope: 'openid roles offline_access' }));
+  opaqueUserToken = plain.access_token;
+  refreshToken = plain.refresh_token!;
+  expect(opaqueUserToken.split('.')).toHaveLength(1);
+  expect(opaqueServiceToken.split('.')).toHaveLength(1);
 });
 afterAll(() => server?.stop());
 
-const fastAnswers = () => server.logs.filter((line) => line.includes('"via":"jwt-fast-path"')).length;
+const fastAnswers = () => server.logs.filter((line) => line.includes('"via":"fast-path"')).length;
 
 /** One introspection, and whether the fast path answered it. */
 async function introspect(fields: Record<string, string>, headers: Record<string, string>) {
@@ -56,12 +69,15 @@ async function introspect(fields: Record<string, string>, headers: Record<string
 // token_type_hint=refresh_token is only a hint (RFC 7662 §2.1): the engine still finds the access token.
 const viaEngine = (fields: Record<string, string>, headers: Record<string, string>) => introspect({ ...fields, token_type_hint: 'refresh_token' }, headers);
 
-describe('the JWT fast path', () => {
+describe('the introspection fast path', () => {
   it.each([
     ['a client_credentials token, by its resource server', () => serviceToken, () => rs],
     ['a client_credentials token, by its own client', () => serviceToken, () => service],
     ['a signed-in user token (roles, username), by its resource server', () => userToken, () => rs],
     ['a signed-in user token, by its own client', () => userToken, () => app],
+    ['an opaque client_credentials token, by its resource server', () => opaqueServiceToken, () => opaqueRs],
+    ['an opaque client_credentials token, by its own client', () => opaqueServiceToken, () => service],
+    ['an opaque user token, by its own client', () => opaqueUserToken, () => app],
   ])('answers %s exactly as the engine does', async (_name, token, caller) => {
     const fast = await introspect({ token: token() }, basic(caller()));
     const engine = await viaEngine({ token: token() }, basic(caller()));
@@ -88,6 +104,9 @@ describe('the JWT fast path', () => {
       ['a token that is not ours', { token: serviceToken.slice(0, -4) + 'AAAA' }, basic(rs), (r) => expect(r.body).toEqual({ active: false })],
       ['two ways of authenticating', { token: serviceToken, client_id: rs.client_id, client_secret: rs.client_secret! }, basic(rs), (r) => expect(r).toMatchObject({ status: 400, body: { error: 'invalid_request' } })],
       ['an unknown parameter', { token: serviceToken, extra: 'x' }, basic(rs), (r) => expect(r.body).toMatchObject({ active: true })],
+      ['a refresh token', { token: refreshToken }, basic(app), (r) => expect(r.body).toMatchObject({ active: true, client_id: app.client_id })],
+      ['an opaque token the caller may not see', { token: opaqueUserToken }, basic(rs), (r) => expect(r.body).toEqual({ active: false })],
+      ['an unknown opaque token', { token: 'A'.repeat(43) }, basic(rs), (r) => expect(r.body).toEqual({ active: false })],
       ['a CORS request', { token: serviceToken }, { ...basic(rs), origin: 'https://app.example.test' }, (r) => expect(r.status).toBeLessThan(500)],
     ];
     for (const [name, fields, headers, check] of cases) {

@@ -1,20 +1,21 @@
-// RFC 7662 introspection of our own JWT access tokens without the engine's request pipeline: resource
-// servers call it on every API request, and for a JWT there is nothing to look up — its signature is
-// checked against our keys (remembered per token), its revocation against the in-memory revocations
-// (revocation-watch.ts), its grant, client and account through the engine's caches. The answer is built by
-// the same rules as the engine's own (oidc-provider lib/actions/introspection.js, renderTokenResponse), from
-// the same token model the engine would load, so both paths say the same thing (test/resource-servers/
-// jwt-introspection-fast-path.test.ts compares them field by field).
+// RFC 7662 introspection of our access tokens without the engine's request pipeline: resource servers call
+// it on every API request. The token is loaded through the engine's own models — for a JWT of ours that is
+// no query at all (its signature checked against our keys and remembered, its revocation known in memory:
+// jwt-access-tokens.ts, revocation-watch.ts), for an opaque one a single indexed read — and the grant,
+// clients and account come from the engine's caches. The answer is built by the same rules as the engine's
+// own (oidc-provider lib/actions/introspection.js, renderTokenResponse), so both paths say the same thing
+// (test/resource-servers/introspection-fast-path.test.ts compares them key by key).
 //
 // Only the plain case is answered here; anything else returns undefined and the engine answers as before:
 // a secret-less or assertion-authenticated client, a failed or expired secret (the engine's error, with its
 // WWW-Authenticate), repeated or unknown parameters, a signed or encrypted response (RFC 9701), CORS,
 // DPoP/attestation headers, sender-constrained or RAR tokens, pairwise subjects, and every token that is not
-// active for this caller (the engine's {"active": false}). Nothing is answered here that the engine would
+// active for this caller (the engine's {"active": false}), and refresh tokens. Nothing is answered here that the engine would
 // answer differently.
 import { looksLikeJwt, peekClaims } from '../domain/access-token-verifier.ts';
 import { JWT_HANDLE_PREFIX } from './jwt-access-tokens.ts';
 import { mayIntrospect } from './token-policies.ts';
+import type Provider from 'oidc-provider';
 import type { LiveProvider } from './live-provider.ts';
 
 export interface IntrospectionRequest {
@@ -34,6 +35,8 @@ const PARAMETERS = new Set(['token', 'token_type_hint', 'client_id', 'client_sec
 // client authentication); RFC 9701's media type is checked separately.
 const ENGINE_HEADERS = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-client-attestation-pop'];
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
+// The engine's opaque token values: 43 base64url characters (256 bits); a little leeway either way.
+const OPAQUE_TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
 
 /** RFC 6749 §2.3.1: client_id and client_secret are form-encoded before Basic encoding. */
 function formDecode(value: string): string | undefined {
@@ -72,7 +75,19 @@ function secretCredentials(params: Map<string, string>, authorization: string | 
   return clientId && secret ? { clientId, secret } : undefined;
 }
 
-export function createJwtIntrospection(live: LiveProvider) {
+/** Our access token by its value, as the engine's introspection would find it (a refresh token: undefined). */
+async function findAccessToken(provider: Provider, value: string, jwt: boolean) {
+  if (jwt) {
+    // Tokens issued from a grant carry `gid` and are AccessTokens; client_credentials ones are not.
+    const handle = `${JWT_HANDLE_PREFIX}${value}`;
+    return typeof peekClaims(value)?.gid === 'string' ? provider.AccessToken.find(handle) : provider.ClientCredentials.find(handle);
+  }
+  // Asked together, the two lookups share one query (store/engine-records.ts).
+  const [access, credentials] = await Promise.all([provider.AccessToken.find(value), provider.ClientCredentials.find(value)]);
+  return access ?? credentials;
+}
+
+export function createIntrospectionFastPath(live: LiveProvider) {
   return async function introspect(request: IntrospectionRequest): Promise<FastIntrospection | undefined> {
     const { headers } = request;
     if (ENGINE_HEADERS.some((name) => headers[name] !== undefined)) return undefined;
@@ -80,7 +95,9 @@ export function createJwtIntrospection(live: LiveProvider) {
 
     const params = singleParameters(request.form);
     const value = params?.get('token');
-    if (!params || !value || !looksLikeJwt(value)) return undefined;
+    if (!params || !value) return undefined;
+    const jwt = looksLikeJwt(value);
+    if (!jwt && !OPAQUE_TOKEN.test(value)) return undefined;
     const hint = params.get('token_type_hint');
     if (hint !== undefined && hint !== 'access_token') return undefined;
     const authorization = headers.authorization;
@@ -99,10 +116,7 @@ export function createJwtIntrospection(live: LiveProvider) {
     }
     if (!(await client.compareClientSecret(credentials.secret))) return undefined;
 
-    // Tokens issued from a grant carry `gid` and are AccessTokens; client_credentials ones are not.
-    const fromGrant = typeof peekClaims(value)?.gid === 'string';
-    const handle = `${JWT_HANDLE_PREFIX}${value}`;
-    const token = fromGrant ? await provider.AccessToken.find(handle) : await provider.ClientCredentials.find(handle);
+    const token = await findAccessToken(provider, value, jwt);
     if (!token?.isValid || token.isSenderConstrained() || (token as { rar?: unknown }).rar) return undefined;
 
     const { grantId, accountId } = token as { grantId?: string; accountId?: string };
@@ -127,7 +141,8 @@ export function createJwtIntrospection(live: LiveProvider) {
       iat: token.iat,
       sid: (token as { sid?: string }).sid,
       iss: provider.issuer,
-      jti: token.jti,
+      // An opaque token's jti is the token itself, which the engine does not echo.
+      jti: token.jti !== value ? token.jti : undefined,
       aud: token.aud,
       scope: token.scope || undefined,
       token_type: token.tokenType,
@@ -136,4 +151,4 @@ export function createJwtIntrospection(live: LiveProvider) {
   };
 }
 
-export type JwtIntrospection = ReturnType<typeof createJwtIntrospection>;
+export type IntrospectionFastPath = ReturnType<typeof createIntrospectionFastPath>;
