@@ -92,7 +92,7 @@ export function createApp(deps: AppDeps): Koa {
   }
 
   // Resource servers introspect on every API call: the plain case is answered without the engine's pipeline.
-  app.use(introspectionFastPath(createIntrospectionFastPath(live), deps.metrics));
+  app.use(introspectionFastPath(createIntrospectionFastPath(live, deps.verifier), deps.metrics));
 
   const issuer = new URL(config.issuer);
   app.use(async (ctx) => {

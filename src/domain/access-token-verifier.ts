@@ -2,7 +2,7 @@
 // (the engine does not store JWT access tokens) and for the revocation feed's bearer tokens.
 // RFC 8725: an explicit algorithm allow-list of asymmetric algorithms only, so `alg: none` and an HS256
 // token "signed" with our public key are both rejected; `typ` must be at+jwt (RFC 9068 §4).
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JSONWebKeySet } from 'jose';
 import type { Db } from '../store/db.ts';
 import { listKeys } from '../store/keys.ts';
 import { SIGNING_ALGORITHMS } from './keys.ts';
@@ -25,15 +25,6 @@ export function looksLikeJwt(value: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Claims read without verification — only to route a token to the right check, never to trust it. */
-export function peekClaims(value: string): JWTPayload | undefined {
-  try {
-    return decodeJwt(value);
-  } catch {
-    return undefined;
   }
 }
 

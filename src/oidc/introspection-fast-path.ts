@@ -12,7 +12,7 @@
 // DPoP/attestation headers, sender-constrained or RAR tokens, pairwise subjects, and every token that is not
 // active for this caller (the engine's {"active": false}), and refresh tokens. Nothing is answered here that the engine would
 // answer differently.
-import { looksLikeJwt, peekClaims } from '../domain/access-token-verifier.ts';
+import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { JWT_HANDLE_PREFIX } from './jwt-access-tokens.ts';
 import { mayIntrospect } from './token-policies.ts';
 import type Provider from 'oidc-provider';
@@ -76,18 +76,20 @@ function secretCredentials(params: Map<string, string>, authorization: string | 
 }
 
 /** Our access token by its value, as the engine's introspection would find it (a refresh token: undefined). */
-async function findAccessToken(provider: Provider, value: string, jwt: boolean) {
+async function findAccessToken(provider: Provider, verifier: AccessTokenVerifier, value: string, jwt: boolean) {
   if (jwt) {
+    const claims = await verifier.verify(value);
+    if (!claims) return undefined;
     // Tokens issued from a grant carry `gid` and are AccessTokens; client_credentials ones are not.
     const handle = `${JWT_HANDLE_PREFIX}${value}`;
-    return typeof peekClaims(value)?.gid === 'string' ? provider.AccessToken.find(handle) : provider.ClientCredentials.find(handle);
+    return typeof claims.gid === 'string' ? provider.AccessToken.find(handle) : provider.ClientCredentials.find(handle);
   }
   // Asked together, the two lookups share one query (store/engine-records.ts).
   const [access, credentials] = await Promise.all([provider.AccessToken.find(value), provider.ClientCredentials.find(value)]);
   return access ?? credentials;
 }
 
-export function createIntrospectionFastPath(live: LiveProvider) {
+export function createIntrospectionFastPath(live: LiveProvider, verifier: AccessTokenVerifier) {
   return async function introspect(request: IntrospectionRequest): Promise<FastIntrospection | undefined> {
     const { headers } = request;
     if (ENGINE_HEADERS.some((name) => headers[name] !== undefined)) return undefined;
@@ -96,7 +98,9 @@ export function createIntrospectionFastPath(live: LiveProvider) {
     const params = singleParameters(request.form);
     const value = params?.get('token');
     if (!params || !value) return undefined;
-    const jwt = looksLikeJwt(value);
+    // Anything with a dot can only be a JWT (the engine's opaque values are base64url); whether it is one
+    // of ours is the verifier's question, asked below.
+    const jwt = value.includes('.');
     if (!jwt && !OPAQUE_TOKEN.test(value)) return undefined;
     const hint = params.get('token_type_hint');
     if (hint !== undefined && hint !== 'access_token') return undefined;
@@ -116,7 +120,7 @@ export function createIntrospectionFastPath(live: LiveProvider) {
     }
     if (!(await client.compareClientSecret(credentials.secret))) return undefined;
 
-    const token = await findAccessToken(provider, value, jwt);
+    const token = await findAccessToken(provider, verifier, value, jwt);
     if (!token?.isValid || token.isSenderConstrained() || (token as { rar?: unknown }).rar) return undefined;
 
     const { grantId, accountId } = token as { grantId?: string; accountId?: string };

@@ -7,7 +7,7 @@
 import type { Db } from '../store/db.ts';
 import type { Payload } from '../store/engine-records.ts';
 import { jwtSubjectState, jwtTokenState, recordRevocations, type JwtTokenState, type SubjectState } from '../store/revocations.ts';
-import { peekClaims, type AccessTokenVerifier } from '../domain/access-token-verifier.ts';
+import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import type { TokenIdentity } from '../domain/revocation-state.ts';
 import { createShortLivedCache } from './short-lived-cache.ts';
 
@@ -47,15 +47,13 @@ export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerif
     isHandle: (id: string) => id.startsWith(JWT_HANDLE_PREFIX),
 
     async find(model: string, handle: string): Promise<Payload | undefined> {
-      const token = handle.slice(JWT_HANDLE_PREFIX.length);
-      const peek = peekClaims(token);
-      if (!peek) return undefined;
-      // Tokens issued from a grant (a person's consent) carry `gid`; client_credentials tokens do not.
-      const fromGrant = typeof peek.gid === 'string';
-      if ((model === 'AccessToken') !== fromGrant || (model !== 'AccessToken' && model !== 'ClientCredentials')) return undefined;
-
-      const claims = await deps.verifier.verify(token);
+      if (model !== 'AccessToken' && model !== 'ClientCredentials') return undefined;
+      // Verified once per process and remembered (access-token-verifier.ts), so asking first is cheap.
+      const claims = await deps.verifier.verify(handle.slice(JWT_HANDLE_PREFIX.length));
       if (!claims) return undefined;
+      // Tokens issued from a grant (a person's consent) carry `gid`; client_credentials tokens do not.
+      const fromGrant = typeof claims.gid === 'string';
+      if ((model === 'AccessToken') !== fromGrant) return undefined;
       const { iss: _iss, sub, aud, exp, iat, nbf: _nbf, jti, client_id: clientId, scope, gid, ...extra } = claims;
       const state = await stateOf({ jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined, issuedAt: iat! });
       if (state.revoked || !state.grantExists || !state.clientEnabled || !state.accountEnabled) return undefined;

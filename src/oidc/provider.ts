@@ -22,6 +22,7 @@ import { createExtraTokenClaims } from './account.ts';
 import { introspectionAllowed, revocationAllowed } from './token-policies.ts';
 import { OIDC_SCOPES } from './scopes.ts';
 import { acceptRotatedSecrets } from './secret-grace.ts';
+import { rememberClientInstances } from './client-instances.ts';
 import { guardDatabase, retryAfterOutages } from './database-errors.ts';
 import { observeEngine } from './observe.ts';
 import { createEngineFetch, refusePrivateMetadataUris } from './outbound.ts';
@@ -196,6 +197,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   attachEngineEvents(provider, deps.logger, deps.db);
   answerUnknownRoutes(provider, deps.pages);
   acceptRotatedSecrets(provider, deps.db, deps.box);
+  rememberClientInstances(provider);
   attachRegistrationHooks(provider, deps.db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
