@@ -91,7 +91,10 @@ export async function prepareEngineRequest(ctx: Context, limitBytes: number): Pr
   const rewritable = ctx.method === 'POST' && (TOKEN_ENDPOINTS.has(ctx.path) || ctx.path === TOKEN_PATH) && ctx.is('application/x-www-form-urlencoded');
   const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
   if (!rewritable && !chunked) return req;
-  const body = rawBody(ctx) ?? (await readBody(req, limitBytes));
+  const kept = rawBody(ctx);
+  const body = kept ?? (await readBody(req, limitBytes));
   const rewritten = rewritable ? rewriteForm(ctx.path, new URLSearchParams(body.toString('utf8'))) : undefined;
+  // A replay nothing has read yet (hostile-input.ts made it) can go to the engine as it is.
+  if (!rewritten && kept && !req.readableDidRead) return req;
   return replay(req, rewritten ? Buffer.from(rewritten.toString()) : body);
 }
