@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
@@ -549,7 +550,14 @@ describe(`CLI next to a running \`tessera serve\` (${ON_POSTGRES ? 'PostgreSQL' 
 
   // bin/serve-settings.js: the process the supervisor started (same pid) runs with the memory settings (those
   // this test's own environment does not already give).
-  const settings = serveSettings({ args: ['serve'], execArgv: [], env: process.env, platform: process.platform, canExec: typeof process.execve === 'function' });
+  const settings = serveSettings({
+    args: ['serve'],
+    execArgv: [],
+    env: process.env,
+    platform: process.platform,
+    canExec: typeof process.execve === 'function',
+    heapLimitMiB: getHeapStatistics().heap_size_limit / 1048576,
+  });
   it.skipIf(process.platform !== 'linux' || !settings)('serve runs with its memory settings, in the process it was started as', () => {
     const pid = serve!.child.pid!;
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...settings!.flags, 'serve']));

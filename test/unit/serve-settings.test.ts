@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { REEXEC_MARKER, serveSettings } from '../../bin/serve-settings.js';
 
-const base = { args: ['serve'], execArgv: [] as string[], env: {} as Record<string, string | undefined>, platform: 'linux', canExec: true };
+const base = { args: ['serve'], execArgv: [] as string[], env: {} as Record<string, string | undefined>, platform: 'linux', canExec: true, heapLimitMiB: 4288 };
 
 describe('serveSettings', () => {
   it('serve: both V8 flags and the malloc tunables, and the marker that stops a second re-execution', () => {
@@ -33,6 +33,11 @@ describe('serveSettings', () => {
     expect(serveSettings({ ...base, env: { MALLOC_MMAP_THRESHOLD_: '131072' } })?.env.GLIBC_TUNABLES).toBe('glibc.malloc.hugetlb=1');
     const all = { execArgv: ['--max-semi-space-size=8', '--max-old-space-size=512'], env: { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=0' } };
     expect(serveSettings({ ...base, ...all })).toBeUndefined();
+  });
+
+  it('the old-space limit only where Node chose a heap limit of 2 GiB or more (not below a container-derived one)', () => {
+    expect(serveSettings({ ...base, heapLimitMiB: 2096 })?.flags).toEqual(['--max-semi-space-size=16', '--max-old-space-size=1024']);
+    expect(serveSettings({ ...base, heapLimitMiB: 1072 })?.flags).toEqual(['--max-semi-space-size=16']);
   });
 
   it('the malloc tunables only on Linux', () => {
