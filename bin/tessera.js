@@ -13,6 +13,20 @@ if (!process.features.typescript) {
   const child = spawnSync(process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(child.status ?? 1);
 }
+// `serve` starts again at once with the memory settings of serve-settings.js (same process id).
+if (process.argv[2] === 'serve') {
+  const [{ REEXEC_MARKER, serveSettings }, { getHeapStatistics }] = await Promise.all([import('./serve-settings.js'), import('node:v8')]);
+  const settings = serveSettings({
+    args: process.argv.slice(2),
+    execArgv: process.execArgv,
+    env: process.env,
+    platform: process.platform,
+    canExec: typeof process.execve === 'function',
+    heapLimitMiB: getHeapStatistics().heap_size_limit / 1048576,
+  });
+  if (settings) process.execve(process.execPath, [process.execPath, ...settings.flags, ...process.execArgv, ...process.argv.slice(1)], settings.env);
+  delete process.env[REEXEC_MARKER];
+}
 const { main } = await import('../src/cli/index.ts');
 const { drainProcessOutput, processIo } = await import('../src/cli/io.ts');
 const code = await main(process.argv.slice(2), processIo());

@@ -80,7 +80,8 @@ const environment = await startEnvironment({
     log(`  !! ${line}`);
   },
 });
-const { servers, pg } = environment;
+const { servers } = environment;
+const pg = environment.pg!; // startEnvironment without `embedded` starts PostgreSQL
 const windows: Window[] = [];
 let exitCode = 0;
 

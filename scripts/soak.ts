@@ -1,11 +1,13 @@
 // `npm run soak`: a bounded mixed workload against two `tessera serve` processes sharing one (private)
 // PostgreSQL, for a fixed time; prints totals, errors by kind, p50/p99 per operation, RSS per process at
 // start and end. Exit code 1 on any failed operation, any server exit, or any error-level server log line.
+// With --embedded: the same against one process on an embedded database (PGlite) in a fresh data directory.
 //
 //   npm run soak                                   5 minutes, 4 workers paced to 100 operations/s
 //   npm run soak -- --duration 60 --connections 4
 //   SOAK_DURATION=60 SOAK_CONNECTIONS=4 npm run soak
-//   Flags: --duration S, --connections N, --rate OPS_PER_S (0 = closed loop), --users N, --progress S,
+//   npm run soak -- --embedded --duration 150
+//   Flags: --embedded, --duration S, --connections N, --rate OPS_PER_S (0 = closed loop), --users N, --progress S,
 //          --tessera-env KEY=VALUE,…  (extra settings for the servers and the CLI), --keep-logs
 import { machineDescription, numberFlag, parseFlags } from '../bench/lib/environment.ts';
 import { exitOnSignals, startEnvironment } from './workload/environment.ts';
@@ -19,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
 
-const flags = parseFlags(process.argv.slice(2), ['keep-logs'], ['duration', 'connections', 'rate', 'users', 'progress', 'tessera-env']);
+const flags = parseFlags(process.argv.slice(2), ['keep-logs', 'embedded'], ['duration', 'connections', 'rate', 'users', 'progress', 'tessera-env']);
 for (const [name, key] of [['duration', 'SOAK_DURATION'], ['connections', 'SOAK_CONNECTIONS'], ['rate', 'SOAK_RATE']] as const) {
   if (flags[name] === undefined && process.env[key]) flags[name] = process.env[key];
 }
@@ -38,12 +40,14 @@ const tesseraEnv = Object.fromEntries(
 exitOnSignals();
 log(`Tessera soak — ${new Date().toISOString()}`);
 for (const line of machineDescription()) log(line);
-log(`Duration ${duration} s${Object.keys(tesseraEnv).length ? `; extra settings ${JSON.stringify(tesseraEnv)}` : ''}`);
+const embedded = flags.embedded === true;
+log(`Duration ${duration} s${embedded ? '; embedded database (PGlite), one process' : ''}${Object.keys(tesseraEnv).length ? `; extra settings ${JSON.stringify(tesseraEnv)}` : ''}`);
 log();
 
 const unexpectedExits: string[] = [];
 const environment = await startEnvironment({
   users,
+  embedded,
   tesseraEnv,
   log,
   onUnexpectedExit: (s, e) => {
@@ -58,7 +62,7 @@ try {
   const recorder = new Recorder();
   const workload = new Workload(environment.fixtures, environment.balancer, recorder);
   await workload.init();
-  for (const line of describeWorkload(workload, connections, rate)) log(line);
+  for (const line of describeWorkload(workload, connections, rate, servers.length)) log(line);
   log();
 
   const rss = sampleRss(servers, 5000);

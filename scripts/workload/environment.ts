@@ -1,8 +1,10 @@
 // Everything a soak or chaos run stands on: a private PostgreSQL, the schema and fixtures made with the CLI
 // (as an operator would), two `tessera serve` processes sharing one issuer and one database, and the
 // workload's balancer across them. One call to start, one to tear down (also on Ctrl-C).
+// Embedded (`embedded: true`): no PostgreSQL; one process on an embedded database in a fresh data directory
+// (embedded mode serves from one process), the fixtures made by the CLI on that directory before it starts.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/free-port.ts';
@@ -12,7 +14,8 @@ import { cli, createServerProcess, rssMiB, type ExitEvent, type ServerProcess, t
 import type { ClientPair, Fixtures } from './operations.ts';
 
 export interface Environment {
-  pg: PrivatePostgres;
+  /** Absent in embedded mode. */
+  pg: PrivatePostgres | undefined;
   env: TesseraEnv;
   servers: ServerProcess[];
   balancer: Balancer;
@@ -23,6 +26,8 @@ export interface Environment {
 
 export interface EnvironmentOptions {
   serverCount?: number;
+  /** One server on an embedded database (no PostgreSQL); serverCount is then 1. */
+  embedded?: boolean;
   users?: number;
   /** Extra Tessera settings (KEY=VALUE), given to the CLI and every server. */
   tesseraEnv?: Record<string, string>;
@@ -37,19 +42,22 @@ const RESOURCE_SCOPES = 'soak:read soak:write';
 export async function startEnvironment(options: EnvironmentOptions): Promise<Environment> {
   const { log } = options;
   const logDir = mkdtempSync(join(tmpdir(), 'tessera-soak-logs-'));
-  const pg = await startPrivatePostgres();
+  const pg = options.embedded ? undefined : await startPrivatePostgres();
+  const dataDir = options.embedded ? mkdtempSync(join(tmpdir(), 'tessera-soak-data-')) : undefined;
   const servers: ServerProcess[] = [];
   const teardown = async () => {
     await Promise.all(servers.map((s) => s.stop()));
-    await pg.stop();
+    await pg?.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    log(`PostgreSQL: private cluster ${pg.url} (postmaster pid ${pg.pid()}, ${pg.dir})`);
+    if (pg) log(`PostgreSQL: private cluster ${pg.url} (postmaster pid ${pg.pid()}, ${pg.dir})`);
+    else log(`Embedded database (PGlite) in ${dataDir}: one server process`);
     // The issuer is where a load balancer would listen; nothing does: the workload routes each request to
     // one of the processes itself (routing.ts), so a request that escaped the routing would fail loudly.
     const issuer = `http://127.0.0.1:${await freePort()}`;
     const env: TesseraEnv = {
-      DATABASE_URL: pg.url,
+      ...(pg ? { DATABASE_URL: pg.url } : { TESSERA_DATA_DIR: dataDir! }),
       TESSERA_SECRET: randomBytes(36).toString('base64url'),
       ISSUER: issuer,
       LOG_LEVEL: 'info',
@@ -71,7 +79,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     }
     log(`Setup with the CLI (migrate, resource create, 2× client create, ${users.length}× user create): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    for (let i = 0; i < (options.serverCount ?? 2); i++) {
+    for (let i = 0; i < (options.embedded ? 1 : (options.serverCount ?? 2)); i++) {
       const name = String.fromCharCode(65 + i);
       const server = createServerProcess(name, await freePort(), env, logDir, (e) => options.onUnexpectedExit?.(server, e));
       servers.push(server);

@@ -4,11 +4,13 @@ import type { RssSample } from './runner.ts';
 import { readLog, type LogLine, type ServerProcess } from './servers.ts';
 import { table } from './stats.ts';
 
-export function describeWorkload(workload: Workload, connections: number, rate: number): string[] {
+export function describeWorkload(workload: Workload, connections: number, rate: number, processes = 2): string[] {
   const total = OPERATIONS.reduce((s, op) => s + workload.weights[op], 0);
   return [
     `Workload: ${connections} concurrent workers${rate > 0 ? `, paced to ${rate} operations/s in total` : ', closed loop (each starts its next operation when the last ends)'}; per-request timeout ${workload.timeoutSeconds} s.`,
-    'Routing: both processes share one issuer; each operation goes to the next process in turn, every request of a sign-in to a random one (no sticky sessions).',
+    processes === 1
+      ? 'Routing: one process serves every request.'
+      : 'Routing: both processes share one issuer; each operation goes to the next process in turn, every request of a sign-in to a random one (no sticky sessions).',
     'Operations (share of picks):',
     ...OPERATIONS.map((op) => `  ${op.padEnd(19)} ${String(Math.round((workload.weights[op] / total) * 100)).padStart(3)}%  ${DESCRIPTIONS[op]}`),
   ];

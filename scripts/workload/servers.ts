@@ -11,9 +11,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 const BIN = join(ROOT, 'bin', 'tessera.js');
 
-/** The environment every Tessera process gets: nothing inherited but PATH and HOME. */
+/**
+ * The environment every Tessera process gets: nothing inherited but PATH and HOME. DATABASE_URL, or
+ * TESSERA_DATA_DIR for an embedded database (one process only).
+ */
 export interface TesseraEnv {
-  DATABASE_URL: string;
   TESSERA_SECRET: string;
   ISSUER: string;
   [key: string]: string;

@@ -80,13 +80,15 @@ export function createDatabase(options: DatabaseOptions): Db {
     });
   }
   const { PGlite, PgLiteClient } = embeddedDriver();
-  let connection: Record<string, unknown> = {};
-  if (options.dataDir === ':memory:' && options.memoryImage) connection = { pglite: new PGlite({ loadDataDir: options.memoryImage }) };
-  if (options.dataDir !== ':memory:') {
+  const startParams = [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS];
+  let connection: Record<string, unknown>;
+  if (options.dataDir === ':memory:') {
+    connection = { pglite: new PGlite({ ...(options.memoryImage ? { loadDataDir: options.memoryImage } : {}), startParams }) };
+  } else {
     makeDataDirPrivate(options.dataDir);
     const dir = join(options.dataDir, 'pgdata');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    connection = { filename: dir };
+    connection = { filename: dir, pglite: new PGlite({ dataDir: dir, startParams }) };
   }
   return knexFactory({
     client: PgLiteClient as unknown as typeof Knex.Client,
@@ -96,6 +98,15 @@ export function createDatabase(options: DatabaseOptions): Db {
     log: knexLog(options.log),
   });
 }
+
+/**
+ * PostgreSQL settings of the embedded database, on top of PGlite's own. shared_buffers: initdb writes
+ * 128 MB, and PGlite's PostgreSQL touches its whole buffer pool at start, inside the WebAssembly memory that
+ * never shrinks: 150 MiB of the process's RSS from the first second. The files are in the operating system's
+ * page cache anyway (one process, one data directory), so a small pool mostly saves a second copy; 32 MB
+ * still holds the hot pages (small tables, the indexes of live tokens). Measured: docs/benchmarks.md, "Memory".
+ */
+const EMBEDDED_SETTINGS = ['-c', 'shared_buffers=32MB'];
 
 interface EmbeddedDriver {
   PGlite: typeof PGlite;

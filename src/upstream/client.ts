@@ -2,7 +2,8 @@
 // `nonce` checked, the ID token validated, and the RFC 9207 `iss` response parameter honoured (openid-client
 // checks it, and requires it when the upstream advertises support). GitHub is plain OAuth 2: its profile
 // comes from its user API instead of an ID token. Upstream tokens are used here once and never kept.
-import * as oidc from 'openid-client';
+// openid-client loads with the first brokered sign-in: a server without upstreams never holds it.
+import type * as OpenIdClient from 'openid-client';
 import type { SecretBox } from '../domain/secret-box.ts';
 import { upstreamClientSecret } from '../domain/upstreams.ts';
 import type { UpstreamProfile } from '../domain/federated-sign-in.ts';
@@ -27,17 +28,22 @@ export interface UpstreamClientOptions {
 
 const DISCOVERY_TTL_MS = 10 * 60_000;
 
+let loaded: typeof OpenIdClient | undefined;
+let loading: Promise<typeof OpenIdClient> | undefined;
+const openIdClient = async () => (loaded ??= await (loading ??= import('openid-client')));
+
 export function createUpstreamClient(options: UpstreamClientOptions) {
-  const cache = new Map<string, { config: oidc.Configuration; at: number }>();
+  const cache = new Map<string, { config: OpenIdClient.Configuration; at: number }>();
   const timeout = options.timeoutSeconds ?? 5;
 
-  async function configuration(upstream: UpstreamRow): Promise<oidc.Configuration> {
+  async function configuration(upstream: UpstreamRow): Promise<OpenIdClient.Configuration> {
     // Keyed by everything that shapes the configuration, so an operator's change applies at once.
     const key = JSON.stringify([upstream.id, upstream.kind, upstream.issuer, upstream.clientId, upstream.clientSecretSealed]);
     const cached = cache.get(key);
     if (cached && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.config;
+    const oidc = await openIdClient();
     const secret = upstreamClientSecret(options.box, upstream);
-    let config: oidc.Configuration;
+    let config: OpenIdClient.Configuration;
     if (upstream.kind === 'github') {
       config = new oidc.Configuration(GITHUB_SERVER, upstream.clientId, secret, oidc.ClientSecretPost(secret));
     } else {
@@ -56,6 +62,7 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     /** The URL to send the person to, and the checks to keep (in a signed cookie) until they return. */
     async start(upstream: UpstreamRow): Promise<{ url: URL; checks: UpstreamChecks }> {
       const config = await configuration(upstream);
+      const oidc = await openIdClient();
       const codeVerifier = oidc.randomPKCECodeVerifier();
       const state = oidc.randomState();
       const nonce = upstream.kind === 'github' ? undefined : oidc.randomNonce();
@@ -73,6 +80,7 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
     /** Exchanges the code and returns who the person is at the upstream. Throws on anything amiss. */
     async finish(upstream: UpstreamRow, query: URLSearchParams, checks: UpstreamChecks): Promise<UpstreamProfile> {
       const config = await configuration(upstream);
+      const oidc = await openIdClient();
       const currentUrl = new URL(options.callbackUrl(upstream.id));
       currentUrl.search = query.toString();
       const tokens = await oidc.authorizationCodeGrant(config, currentUrl, {
@@ -100,9 +108,12 @@ export function createUpstreamClient(options: UpstreamClientOptions) {
 
 export type UpstreamClient = ReturnType<typeof createUpstreamClient>;
 
-/** How an upstream failure reads to the person: refused by them, unreachable, or an invalid answer. */
+/**
+ * How an upstream failure reads to the person: refused by them, unreachable, or an invalid answer. (An
+ * openid-client error exists only once openid-client has loaded.)
+ */
 export function describeUpstreamFailure(error: unknown): 'denied' | 'unreachable' | 'invalid' {
-  if (error instanceof oidc.AuthorizationResponseError) return error.error === 'access_denied' ? 'denied' : 'invalid';
+  if (loaded && error instanceof loaded.AuthorizationResponseError) return error.error === 'access_denied' ? 'denied' : 'invalid';
   if (error instanceof TypeError && /fetch failed/.test(error.message)) return 'unreachable';
   const e = error as { name?: string; code?: string; cause?: unknown };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'unreachable';

@@ -8,12 +8,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
 import { loadCookieKeys, loadSigningKeys } from '../../src/domain/keys.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { commands } from '../../src/cli/index.ts';
+import { serveSettings } from '../../bin/serve-settings.js';
 import { allFlags, usageLine } from '../../src/cli/command.ts';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.ts';
 import { authorize, basic, discover, exchange, postForm, REDIRECT_URI } from '../helpers/oauth.ts';
@@ -544,6 +546,25 @@ describe(`CLI next to a running \`tessera serve\` (${ON_POSTGRES ? 'PostgreSQL' 
   it.skipIf(ON_POSTGRES)('serve creates a data directory that does not exist yet, owner-only (embedded mode)', () => {
     expect(statSync(storage.dataDir).mode & 0o777).toBe(0o700);
     expect(existsSync(join(storage.dataDir, 'control.sock'))).toBe(true);
+  });
+
+  // bin/serve-settings.js: the process the supervisor started (same pid) runs with the memory settings (those
+  // this test's own environment does not already give).
+  const settings = serveSettings({
+    args: ['serve'],
+    execArgv: [],
+    env: process.env,
+    platform: process.platform,
+    canExec: typeof process.execve === 'function',
+    heapLimitMiB: getHeapStatistics().heap_size_limit / 1048576,
+  });
+  it.skipIf(process.platform !== 'linux' || !settings)('serve runs with its memory settings, in the process it was started as', () => {
+    const pid = serve!.child.pid!;
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...settings!.flags, 'serve']));
+    // (glibc rewrites the variable in the process's initial environment to the tunables it applied to itself;
+    // which of them, depends on its version. The threshold is in every glibc since 2.26.)
+    const tunables = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((v) => v.startsWith('GLIBC_TUNABLES='));
+    if (settings!.env.GLIBC_TUNABLES?.includes('glibc.malloc.mmap_threshold=4194304')) expect(tunables).toContain('glibc.malloc.mmap_threshold=4194304');
   });
 
   it('creates a user while the server runs, and that user can sign in on the running server', async () => {
