@@ -2,6 +2,8 @@
 // `tokens` table for the token-like models. Called only by oidc/adapter.ts (the engine's storage hook).
 import type { Db } from './db.ts';
 import { bearerHash } from './bearer-hash.ts';
+import { grantLockSql } from './grant-locks.ts';
+import { holdsTransaction } from './unit-of-work.ts';
 
 export type Payload = Record<string, unknown> & { jti?: string };
 
@@ -54,6 +56,12 @@ export interface EngineRecordStore {
   destroy(id: string): Promise<boolean>;
   /** Marks the record consumed; refuses (ok: false) when it already was — of parallel callers exactly one wins. */
   consume(id: string): Promise<ConsumeResult>;
+  /**
+   * A refresh token about to be rotated, read inside the exchange's transaction after taking its grant's
+   * lock (store/grant-locks.ts): what every earlier holder of the lock committed is seen, and no one else
+   * consumes, stores or revokes that grant's tokens until this transaction ends. RefreshToken only.
+   */
+  findForRotation(id: string): Promise<Payload | undefined>;
 }
 
 type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null; grant_id?: string | null } | undefined;
@@ -68,6 +76,8 @@ type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null; gr
  * may store nothing (JWT access token, no refresh token), so codes stay strictly single-use.
  */
 const ORPHANED_AFTER_SECONDS = 2;
+/** How long a refresh exchange waits for its grant's lock (parallel uses of one token queue there). */
+const LOCK_TIMEOUT = '5s';
 const ORPHANED_CONSUMPTION = `model = 'RefreshToken' and consumed_at < now() - interval '${ORPHANED_AFTER_SECONDS} seconds'
   and not exists (select 1 from tokens successor where successor.grant_id = tokens.grant_id and successor.id_hash <> tokens.id_hash
                   and successor.model = 'RefreshToken' and successor.created_at >= tokens.consumed_at)`;
@@ -75,11 +85,13 @@ const ORPHANED_CONSUMPTION = `model = 'RefreshToken' and consumed_at < now() - i
 /**
  * The engine looks an unknown token up as AccessToken, ClientCredentials and RefreshToken at once
  * (introspection, revocation). Lookups of the same hash that are in flight together share one query;
- * each model then keeps only its own row.
+ * each model then keeps only its own row. A request holding a transaction (store/unit-of-work.ts) reads
+ * in it and shares nothing: another's lookup may be waiting for the pool, or read outside the transaction.
  */
 export function createTokenLookups(db: Db) {
   const inFlight = new Map<string, Promise<TokenRow>>();
   return (idHash: string): Promise<TokenRow> => {
+    if (holdsTransaction()) return Promise.resolve(db('tokens').where('id_hash', idHash).first());
     let pending = inFlight.get(idHash);
     if (!pending) {
       pending = Promise.resolve(db('tokens').where('id_hash', idHash).first()).finally(() => inFlight.delete(idHash));
@@ -169,6 +181,30 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
       if (await inGrace(keyOf(id))) return { ok: true };
       const row = await scoped(db(spec.table).where(spec.key, keyOf(id))).first('grant_id');
       return { ok: false, grantId: row?.grant_id ?? null };
+    },
+
+    async findForRotation(id) {
+      if (model !== 'RefreshToken') throw new Error('findForRotation is for refresh tokens');
+      const idHash = keyOf(id);
+      // The lock, then a read of its own: in READ COMMITTED a statement sees what was committed before it
+      // began, so the read must come after the wait for the lock, not in the same statement. The wait (and
+      // every other in this transaction) is bounded: lock_not_available is answered 503, and retried.
+      const locked = (await db.raw(
+        `select set_config('lock_timeout', '${LOCK_TIMEOUT}', true), ${grantLockSql('grant_id')} from tokens where id_hash = ? and model = 'RefreshToken'`,
+        [idHash],
+      )) as { rows: unknown[] };
+      if (locked.rows.length === 0) return undefined;
+      // Whether the grace window or the orphan rule shows a consumed token as unspent, in the same read
+      // (now() is the transaction's start, as in consume(): both decide alike).
+      const row = (await db('tokens')
+        .where({ id_hash: idHash, model })
+        .first(
+          '*',
+          db.raw(`(consumed_at is not null and ${graceSeconds} > 0 and ${IN_GRACE}) as in_grace`),
+          db.raw(`(consumed_at is not null and ${ORPHANED_CONSUMPTION}) as orphaned`),
+        )) as (NonNullable<TokenRow> & { in_grace: boolean; orphaned: boolean }) | undefined;
+      if (!row) return undefined;
+      return hydrate(id, row.in_grace || row.orphaned ? { ...row, consumed_at: null } : row);
     },
   };
 }
