@@ -1,11 +1,12 @@
 // oidc-provider's storage hook: the seven adapter methods, for every model the engine persists.
 // See oidc-provider docs "adapter". Clients map to the clients table (secret unsealed here, never stored
 // in clear); everything else goes through store/engine-records.ts.
-import { errors } from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import { createEngineRecordStore, createTokenLookups, type Payload } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
-import { revokeGrantTokens } from '../store/revocations.ts';
+import { revokeGrants, revokeGrantTokens } from '../store/revocations.ts';
+import type { UnitOfWork } from '../store/unit-of-work.ts';
 import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { ACCOUNT_CLIENT_ID, checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
@@ -35,11 +36,46 @@ export interface AdapterDeps {
   clients: EngineCaches['clients'];
   /** Grants, dropped on every change by notice (store/change-notices.ts). */
   grants: EngineCaches['grants'];
+  /** Refresh-token exchanges run in one transaction each (oidc/unit-of-work.ts); `db` is its stand-in. */
+  unitOfWork: UnitOfWork;
+}
+
+/** Whether the engine is handling a refresh_token grant at the token endpoint (its context, via AsyncLocalStorage). */
+function inRefreshExchange(): boolean {
+  const ctx = Provider.ctx as { oidc?: { route?: string; params?: { grant_type?: unknown } } } | undefined;
+  return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token';
 }
 
 export function createAdapterClass(deps: AdapterDeps) {
-  const { db, box, clients } = deps;
+  const { db, box, clients, unitOfWork } = deps;
   const tokenLookups = createTokenLookups(db);
+
+  /**
+   * A grant to revoke from inside a refresh exchange's transaction (a replayed refresh token): the engine
+   * asks once per token model and once more to delete the grant, in parallel; here that becomes one
+   * revocation, made just before COMMIT under the grant's lock (held since the token was read).
+   */
+  const pendingRevocations = new WeakMap<Db, Map<string, { deleteGrant: boolean }>>();
+  function revokeInUnit(grantId: string, deleteGrant: boolean): boolean {
+    const unit = unitOfWork.open();
+    if (!unit) return false;
+    let pending = pendingRevocations.get(unit.trx);
+    if (!pending) pendingRevocations.set(unit.trx, (pending = new Map()));
+    const known = pending.get(grantId);
+    if (known) {
+      known.deleteGrant ||= deleteGrant;
+      return true;
+    }
+    const entry = { deleteGrant };
+    pending.set(grantId, entry);
+    unit.beforeCommit(`revoke-grant:${grantId}`, async (trx) => {
+      const coverUntil = await revocationCoverUntil(trx, deps.accessTokenTtlSeconds);
+      await revokeGrants(trx, [grantId], { reason: 'grant_revoked', coverUntil, deleteGrants: entry.deleteGrant });
+    });
+    // The revocation dropped the cached grant before COMMIT; drop a copy read since.
+    unit.afterCommit(() => deps.grants.delete(grantId));
+    return true;
+  }
 
   async function loadClient(id: string): Promise<Payload | undefined> {
     const row = await findClientById(db, id);
@@ -107,6 +143,12 @@ export function createAdapterClass(deps: AdapterDeps) {
 
     async find(id: string): Promise<Payload | undefined> {
       if (this.model === 'Client') return clients.get(id, () => loadClient(id));
+      // The refresh exchange's transaction opens here: the grant's lock, then the token (unit-of-work.ts).
+      const opening = this.model === 'RefreshToken' && inRefreshExchange() ? unitOfWork.begin() : undefined;
+      if (opening) {
+        await opening;
+        return this.records.findForRotation(id);
+      }
       if (deps.jwtAccessTokens.isHandle(id)) return deps.jwtAccessTokens.find(this.model, id);
       if (this.model === 'Grant') {
         // Read on every refresh and opaque introspection; a copy each time, as the engine may change it.
@@ -133,6 +175,8 @@ export function createAdapterClass(deps: AdapterDeps) {
         clients.delete(id);
         return;
       }
+      // Inside a refresh exchange only a replay deletes the grant, with its revocation (revokeInUnit).
+      if (this.model === 'Grant' && revokeInUnit(id, true)) return;
       const deleted = await this.records.destroy(id);
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
       // Not stored: a JWT access token being revoked (RFC 7009) — remember its jti until it expires.
@@ -152,6 +196,7 @@ export function createAdapterClass(deps: AdapterDeps) {
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      if (revokeInUnit(grantId, false)) return;
       await revokeGrantTokens(db, grantId, 'grant_revoked', await revocationCoverUntil(db, deps.accessTokenTtlSeconds));
     }
   }
