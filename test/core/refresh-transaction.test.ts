@@ -7,6 +7,7 @@ import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, basic, createClient, createUser, discover, exchange, postForm } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { bearerHash } from '../../src/store/bearer-hash.ts';
+import { revokeGrant } from '../../src/domain/grants-and-sessions.ts';
 import type * as oidc from 'openid-client';
 
 interface Statement {
@@ -124,6 +125,23 @@ describe('parallel redemptions of one refresh token', () => {
       expect((await refresh(winner.refresh_token!)).status).toBe(400);
     }
     // Nothing in the process asked for a second connection while holding a transaction.
+    expect(server.logs.join('').includes('SecondConnectionRefused')).toBe(false);
+  });
+
+  it('replays of two older tokens, redemptions of the current one and an operator revocation of the grant, all at once: no 5xx, the grant ends revoked', async () => {
+    for (let round = 0; round < 3; round++) {
+      const t0 = (await signIn()).refresh_token!;
+      const t1 = ((await (await refresh(t0)).json()) as { refresh_token: string }).refresh_token;
+      const t2 = ((await (await refresh(t1)).json()) as { refresh_token: string }).refresh_token;
+      const grantId = (await tokenRow(t2))!.grant_id as string;
+      const requests = [t0, t1, t2, t0, t1, t2, t0, t1, t2, t2].map((t) => refresh(t).then((r) => ({ token: t, status: r.status })));
+      const [answers] = await Promise.all([Promise.all(requests), revokeGrant(server.runtime.db, grantId, { coverUntil: new Date(Date.now() + 600_000) })]);
+      expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+      expect(answers.filter((a) => a.token !== t2).every((a) => a.status === 400)).toBe(true);
+      expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(1);
+      // Whatever the order, every token of the grant is gone: a replay or the operator revoked it last.
+      expect(Number((await server.runtime.db('tokens').where('grant_id', grantId).count({ n: '*' }))[0]!.n)).toBe(0);
+    }
     expect(server.logs.join('').includes('SecondConnectionRefused')).toBe(false);
   });
 });
