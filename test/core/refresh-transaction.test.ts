@@ -135,7 +135,11 @@ describe('parallel redemptions of one refresh token', () => {
       const t2 = ((await (await refresh(t1)).json()) as { refresh_token: string }).refresh_token;
       const grantId = (await tokenRow(t2))!.grant_id as string;
       const requests = [t0, t1, t2, t0, t1, t2, t0, t1, t2, t2].map((t) => refresh(t).then((r) => ({ token: t, status: r.status })));
-      const [answers] = await Promise.all([Promise.all(requests), revokeGrant(server.runtime.db, grantId, { coverUntil: new Date(Date.now() + 600_000) })]);
+      // The operator may come last and find the grant already gone (a replay deleted it): that is fine.
+      const operator = revokeGrant(server.runtime.db, grantId, { coverUntil: new Date(Date.now() + 600_000) }).catch((error: Error) => {
+        if (error.name !== 'NotFound') throw error;
+      });
+      const [answers] = await Promise.all([Promise.all(requests), operator]);
       expect(answers.filter((a) => a.status >= 500)).toEqual([]);
       expect(answers.filter((a) => a.token !== t2).every((a) => a.status === 400)).toBe(true);
       expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(1);
