@@ -112,6 +112,9 @@ export function createUnitOfWork(root: Db): UnitOfWork {
     if (unit.finished) return Promise.reject(new Error('the unit of work is finished'));
     unit.opening ??= new Promise<Db>((resolve, reject) => {
       unit.outcome = root.transaction((trx) => {
+        // Knex still calls us when BEGIN failed (the connection died): its promise rejects with that
+        // error, which rejects `opening` below; the transaction must not be handed out.
+        if (trx.isCompleted()) return Promise.resolve();
         unit.trx = trx;
         (trx.client as { on(event: string, listener: (error: unknown) => void): void }).on('query-error', (error) => {
           unit.failure ??= error;
