@@ -40,11 +40,22 @@ export interface AdapterDeps {
   unitOfWork: UnitOfWork;
 }
 
+type EngineContext = { oidc?: { route?: string; params?: { grant_type?: unknown } } } | undefined;
+
 /** Whether the engine is handling a refresh_token grant at the token endpoint (its context, via AsyncLocalStorage). */
 function inRefreshExchange(): boolean {
-  const ctx = Provider.ctx as { oidc?: { route?: string; params?: { grant_type?: unknown } } } | undefined;
+  const ctx = Provider.ctx as EngineContext;
   return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token';
 }
+
+/** Whether the engine is answering the revocation endpoint (RFC 7009). */
+function inRevocationRequest(): boolean {
+  return (Provider.ctx as EngineContext)?.oidc?.route === 'revocation';
+}
+
+/** Every model but these is stored in the tokens table (store/engine-records.ts). */
+const OUTSIDE_TOKENS_TABLE = new Set(['Session', 'Grant', 'Interaction', 'Client']);
+const isTokenModel = (model: string) => !OUTSIDE_TOKENS_TABLE.has(model);
 
 export function createAdapterClass(deps: AdapterDeps) {
   const { db, box, clients, unitOfWork } = deps;
@@ -175,8 +186,15 @@ export function createAdapterClass(deps: AdapterDeps) {
         clients.delete(id);
         return;
       }
-      // Inside a refresh exchange only a replay deletes the grant, with its revocation (revokeInUnit).
+      // Inside a refresh exchange or a revocation request the grant is deleted with its revocation (revokeInUnit).
       if (this.model === 'Grant' && revokeInUnit(id, true)) return;
+      // RFC 7009 revocation: the token is deleted and then (a refresh token) its grant revoked, in one
+      // transaction opened here with the grant's lock, so a failure answered 503 has changed nothing.
+      const opening = isTokenModel(this.model) && inRevocationRequest() ? unitOfWork.begin() : undefined;
+      if (opening) {
+        await opening;
+        await this.records.lockGrantOf(id);
+      }
       const deleted = await this.records.destroy(id);
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
       // Not stored: a JWT access token being revoked (RFC 7009) — remember its jti until it expires.

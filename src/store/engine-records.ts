@@ -62,6 +62,11 @@ export interface EngineRecordStore {
    * consumes, stores or revokes that grant's tokens until this transaction ends. RefreshToken only.
    */
   findForRotation(id: string): Promise<Payload | undefined>;
+  /**
+   * Takes the lock of the grant the stored token belongs to (none for a token without one, or no such
+   * token), bounded by lock_timeout; whether the token exists. Token models only, inside a transaction.
+   */
+  lockGrantOf(id: string): Promise<boolean>;
 }
 
 type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null; grant_id?: string | null } | undefined;
@@ -128,6 +133,12 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
   const IN_GRACE = `consumed_at > now() - make_interval(secs => ${graceSeconds})`;
   const inGrace = async (idHash: string) => graceSeconds > 0 && Boolean(await db('tokens').where('id_hash', idHash).whereRaw(IN_GRACE).first('id_hash'));
 
+  // The wait (and every other in this transaction) is bounded: lock_not_available is answered 503, and retried.
+  const lockGrant = async (idHash: string): Promise<boolean> => {
+    const locked = (await scoped(db('tokens').where('id_hash', idHash)).select(db.raw(`set_config('lock_timeout', '${LOCK_TIMEOUT}', true)`), db.raw(grantLockSql('grant_id')))) as unknown[];
+    return locked.length > 0;
+  };
+
   return {
     async upsert(id, payload, expiresInSeconds) {
       const { jti: _omit, consumed: _consumed, ...stored } = payload;
@@ -183,17 +194,17 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
       return { ok: false, grantId: row?.grant_id ?? null };
     },
 
+    async lockGrantOf(id) {
+      if (spec !== TOKENS) throw new Error('lockGrantOf is for token models');
+      return lockGrant(keyOf(id));
+    },
+
     async findForRotation(id) {
       if (model !== 'RefreshToken') throw new Error('findForRotation is for refresh tokens');
       const idHash = keyOf(id);
       // The lock, then a read of its own: in READ COMMITTED a statement sees what was committed before it
-      // began, so the read must come after the wait for the lock, not in the same statement. The wait (and
-      // every other in this transaction) is bounded: lock_not_available is answered 503, and retried.
-      const locked = (await db.raw(
-        `select set_config('lock_timeout', '${LOCK_TIMEOUT}', true), ${grantLockSql('grant_id')} from tokens where id_hash = ? and model = 'RefreshToken'`,
-        [idHash],
-      )) as { rows: unknown[] };
-      if (locked.rows.length === 0) return undefined;
+      // began, so the read must come after the wait for the lock, not in the same statement.
+      if (!(await lockGrant(idHash))) return undefined;
       // Whether the grace window or the orphan rule shows a consumed token as unspent, in the same read
       // (now() is the transaction's start, as in consume(): both decide alike).
       const row = (await db('tokens')

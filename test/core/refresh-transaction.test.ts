@@ -1,6 +1,6 @@
-// A refresh-token exchange is one transaction (src/oidc/unit-of-work.ts): these tests fail if it stops being
-// one commit, if a failure half-way leaves anything behind, or if parallel uses of one token meet in a
-// deadlock, a 5xx or an exhausted pool. No timing is asserted.
+// A refresh-token exchange is one transaction (src/oidc/unit-of-work.ts), and so is revoking a refresh token:
+// these tests fail if a refresh stops being one commit, if a failure half-way leaves anything behind, or if
+// parallel uses of one token meet in a deadlock, a 5xx or an exhausted pool. No timing is asserted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
@@ -105,6 +105,35 @@ describe('a refresh is one transaction', () => {
       expect(retried.status).toBe(200);
     } finally {
       await db.raw('drop trigger test_fail_access_token on tokens');
+    }
+  });
+});
+
+describe('revoking a refresh token (RFC 7009) is one transaction too', () => {
+  it('changes nothing when the grant revocation fails: answered 503, the refresh token still works', async () => {
+    // The engine deletes the token and then revokes its grant, in separate adapter calls. Fail the
+    // revocation's feed row once, as a database going away would.
+    const db = server.runtime.db;
+    const tokens = await signIn();
+    await db.raw(`create sequence if not exists test_fail_revocation`);
+    await db.raw(`create or replace function test_fail_revocation() returns trigger language plpgsql as $$
+      begin
+        if nextval('test_fail_revocation') = 1 then
+          raise exception 'simulated connection loss' using errcode = '08006';
+        end if;
+        return new;
+      end $$`);
+    await db.raw(`create trigger test_fail_revocation before insert on revocation_events for each row execute function test_fail_revocation()`);
+    try {
+      const revoke = () => postForm(`${server.issuer}/token/revocation`, { token: tokens.refresh_token!, token_type_hint: 'refresh_token' }, basic(web));
+      const failed = await revoke();
+      expect(failed.status).toBe(503);
+      expect((await tokenRow(tokens.refresh_token!))?.consumed_at).toBeNull();
+      expect((await revoke()).status).toBe(200);
+      expect(await tokenRow(tokens.refresh_token!)).toBeUndefined();
+      expect((await refresh(tokens.refresh_token!)).status).toBe(400);
+    } finally {
+      await db.raw('drop trigger test_fail_revocation on revocation_events');
     }
   });
 });
