@@ -3,7 +3,7 @@
 // in clear); everything else goes through store/engine-records.ts.
 import Provider, { errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
-import { createEngineRecordStore, createTokenLookups, type Payload } from '../store/engine-records.ts';
+import { createEngineRecordStore, createTokenLookups, writeRotation, type Payload, type RotationWrite } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
 import { revokeGrants, revokeGrantTokens } from '../store/revocations.ts';
 import type { UnitOfWork } from '../store/unit-of-work.ts';
@@ -88,6 +88,28 @@ export function createAdapterClass(deps: AdapterDeps) {
     return true;
   }
 
+  /**
+   * A refresh exchange's own writes — consuming the old refresh token, storing its successor and the opaque
+   * access token — are held until just before COMMIT and made in one statement (writeRotation), and only for
+   * a successful answer. Safe to defer: the token was read under its grant's lock, so what the consume will
+   * find is already known, and nothing in the exchange reads these rows back.
+   */
+  const pendingRotations = new WeakMap<Db, { consumed: string | undefined; writes: RotationWrite[] }>();
+  function rotationInUnit(): { consumed: string | undefined; writes: RotationWrite[] } | undefined {
+    if (!inRefreshExchange()) return undefined;
+    const unit = unitOfWork.open();
+    if (!unit) return undefined;
+    let pending = pendingRotations.get(unit.trx);
+    if (!pending) {
+      const created = { consumed: undefined as string | undefined, writes: [] as RotationWrite[] };
+      pendingRotations.set(unit.trx, (pending = created));
+      unit.beforeCommit('rotation', async (trx, outcome) => {
+        if (outcome.succeeded) await writeRotation(trx, created.consumed, created.writes);
+      });
+    }
+    return pending;
+  }
+
   async function loadClient(id: string): Promise<Payload | undefined> {
     const row = await findClientById(db, id);
     if (!row || row.disabled) return undefined;
@@ -147,6 +169,8 @@ export function createAdapterClass(deps: AdapterDeps) {
         clients.delete(id);
         return;
       }
+      const rotation = this.model === 'RefreshToken' || this.model === 'AccessToken' ? rotationInUnit() : undefined;
+      if (rotation) return void rotation.writes.push({ model: this.model, id, payload: structuredClone(payload), expiresInSeconds: expiresIn });
       await this.records.upsert(id, payload, expiresIn);
       // A grant changed (consent given again): every process drops its cached copy.
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
@@ -207,6 +231,8 @@ export function createAdapterClass(deps: AdapterDeps) {
      * RFC 9700 §4.14.2): the grant is revoked and the request refused with invalid_grant, never a 5xx.
      */
     async consume(id: string): Promise<void> {
+      const rotation = this.model === 'RefreshToken' ? rotationInUnit() : undefined;
+      if (rotation) return void (rotation.consumed = id);
       const result = await this.records.consume(id);
       if (result.ok) return;
       if (result.grantId) await this.revokeByGrantId(result.grantId);

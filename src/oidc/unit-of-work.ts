@@ -44,7 +44,7 @@ export function createUnitOfWork(root: Db): UnitOfWork & { install(provider: Pro
         return;
       }
       try {
-        await unit.finish(true);
+        await unit.finish(true, { succeeded: ctx.status < 300 });
       } catch (error) {
         // Rolled back: the old refresh token was not spent. An unexpected error is still a retryable outage to
         // the client (the engine answers its own 500s the same way), and is logged by the host.

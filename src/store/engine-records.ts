@@ -106,6 +106,38 @@ export function createTokenLookups(db: Db) {
   };
 }
 
+/** A row of the tokens table as `upsert` writes it. */
+function tokenRow(model: string, id: string, payload: Payload, expiresInSeconds: number | undefined): Record<string, unknown> {
+  const { jti: _omit, consumed: _consumed, ...stored } = payload;
+  const expiresAt = typeof expiresInSeconds === 'number' ? new Date(Date.now() + expiresInSeconds * 1000) : null;
+  return { id_hash: bearerHash(id), model, payload: JSON.stringify(stored), expires_at: expiresAt, ...TOKENS.columns(payload) };
+}
+const TOKEN_UPDATABLE = ['payload', 'expires_at', 'grant_id', 'user_code_hash'];
+
+export interface RotationWrite {
+  model: string;
+  id: string;
+  payload: Payload;
+  expiresInSeconds: number | undefined;
+}
+
+/**
+ * A refresh exchange's writes in one statement: the old refresh token consumed (unless it is in its grace
+ * window, which the exchange's read under the grant's lock already decided) and the new tokens stored.
+ * Inside the exchange's transaction, just before COMMIT (oidc/adapter.ts).
+ */
+export async function writeRotation(db: Db, consumedId: string | undefined, writes: RotationWrite[]): Promise<void> {
+  if (writes.length === 0 && consumedId === undefined) return;
+  const consume = (q: Db) =>
+    q('tokens')
+      .where({ id_hash: bearerHash(consumedId!), model: 'RefreshToken' })
+      .where((w) => w.whereNull('consumed_at').orWhereRaw(ORPHANED_CONSUMPTION))
+      .update({ consumed_at: db.fn.now() });
+  if (writes.length === 0) return void (await consume(db));
+  const insert = (consumedId === undefined ? db('tokens') : db.with('consumed', consume(db).returning('id_hash'))).insert(writes.map((w) => tokenRow(w.model, w.id, w.payload, w.expiresInSeconds)));
+  await insert.into('tokens').onConflict('id_hash').merge(TOKEN_UPDATABLE);
+}
+
 export interface EngineRecordOptions {
   /** Seconds a rotated refresh token may be presented again (config ttl.refreshReuseGrace); 0: never. */
   refreshReuseGraceSeconds?: number;

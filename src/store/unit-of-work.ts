@@ -25,7 +25,7 @@ interface Unit {
   outcome: Promise<unknown> | undefined;
   /** The first statement that failed inside the transaction (PostgreSQL then refuses the rest). */
   failure: unknown;
-  beforeCommit: Map<string, (trx: Db) => Promise<void>>;
+  beforeCommit: Map<string, (trx: Db, outcome: Outcome) => Promise<void>>;
   afterCommit: Array<() => void>;
   finished: boolean;
 }
@@ -71,10 +71,16 @@ export interface UnitOfWork {
   open(): OpenUnit | undefined;
 }
 
+/** What the request's answer was, as the unit's owner tells `finish`. */
+export interface Outcome {
+  /** A success (2xx): work that only belongs with a success (a rotation's writes) is done only then. */
+  succeeded: boolean;
+}
+
 export interface OpenUnit {
   trx: Db;
   /** Runs `task` in the transaction just before COMMIT; one task per key (a later one with the same key is dropped). */
-  beforeCommit(key: string, task: (trx: Db) => Promise<void>): void;
+  beforeCommit(key: string, task: (trx: Db, outcome: Outcome) => Promise<void>): void;
   /** Runs `task` once the commit succeeded. */
   afterCommit(task: () => void): void;
 }
@@ -88,7 +94,7 @@ export interface UnitHandle {
    * Ends the transaction: with `commit`, runs the queued work, then COMMIT; rejects when any of that failed
    * (everything is then rolled back). Without, ROLLBACK (never rejects). Nothing to do if never opened.
    */
-  finish(commit: boolean): Promise<void>;
+  finish(commit: boolean, outcome?: Outcome): Promise<void>;
 }
 
 export function createUnitOfWork(root: Db): UnitOfWork {
@@ -130,7 +136,7 @@ export function createUnitOfWork(root: Db): UnitOfWork {
     return unit.opening;
   }
 
-  async function finish(unit: Unit, commit: boolean): Promise<void> {
+  async function finish(unit: Unit, commit: boolean, outcome: Outcome): Promise<void> {
     if (unit.finished) return;
     unit.finished = true;
     if (!unit.opening) return;
@@ -148,7 +154,7 @@ export function createUnitOfWork(root: Db): UnitOfWork {
         for (let pending = [...unit.beforeCommit.keys()]; pending.length > 0; pending = [...unit.beforeCommit.keys()].filter((k) => !done.has(k))) {
           for (const key of pending) {
             done.add(key);
-            await units.run(unit, () => unit.beforeCommit.get(key)!(trx));
+            await units.run(unit, () => unit.beforeCommit.get(key)!(trx, outcome));
           }
         }
       } catch (e) {
@@ -186,7 +192,7 @@ export function createUnitOfWork(root: Db): UnitOfWork {
           get failure() {
             return unit.failure;
           },
-          finish: (commit) => finish(unit, commit),
+          finish: (commit, outcome = { succeeded: commit }) => finish(unit, commit, outcome),
         },
       };
     },
