@@ -88,6 +88,12 @@ const CONNECTION_CODES = new Set([
   '57P03',
   '53300',
   '57014',
+  // Waits that were given up, where a retry will do: lock_not_available (lock_timeout, as a refresh
+  // exchange waiting for its grant's lock sets: store/engine-records.ts), deadlock_detected,
+  // serialization_failure.
+  '55P03',
+  '40P01',
+  '40001',
 ]);
 
 const CONNECTION_MESSAGES = [/Connection terminated/i, /connection timeout/i, /Client has encountered a connection error/i, /timeout exceeded when trying to connect/i];

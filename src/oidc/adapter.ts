@@ -1,11 +1,12 @@
 // oidc-provider's storage hook: the seven adapter methods, for every model the engine persists.
 // See oidc-provider docs "adapter". Clients map to the clients table (secret unsealed here, never stored
 // in clear); everything else goes through store/engine-records.ts.
-import { errors } from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
-import { createEngineRecordStore, createTokenLookups, type Payload } from '../store/engine-records.ts';
+import { createEngineRecordStore, createTokenLookups, writeRotation, type Payload, type RotationWrite } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
-import { revokeGrantTokens } from '../store/revocations.ts';
+import { revokeGrants, revokeGrantTokens } from '../store/revocations.ts';
+import type { UnitOfWork } from '../store/unit-of-work.ts';
 import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { ACCOUNT_CLIENT_ID, checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
 import type { SecretBox } from '../domain/secret-box.ts';
@@ -35,11 +36,79 @@ export interface AdapterDeps {
   clients: EngineCaches['clients'];
   /** Grants, dropped on every change by notice (store/change-notices.ts). */
   grants: EngineCaches['grants'];
+  /** Refresh-token exchanges run in one transaction each (oidc/unit-of-work.ts); `db` is its stand-in. */
+  unitOfWork: UnitOfWork;
 }
 
+type EngineContext = { oidc?: { route?: string; params?: { grant_type?: unknown } } } | undefined;
+
+/** Whether the engine is handling a refresh_token grant at the token endpoint (its context, via AsyncLocalStorage). */
+function inRefreshExchange(): boolean {
+  const ctx = Provider.ctx as EngineContext;
+  return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token';
+}
+
+/** Whether the engine is answering the revocation endpoint (RFC 7009). */
+function inRevocationRequest(): boolean {
+  return (Provider.ctx as EngineContext)?.oidc?.route === 'revocation';
+}
+
+/** Every model but these is stored in the tokens table (store/engine-records.ts). */
+const OUTSIDE_TOKENS_TABLE = new Set(['Session', 'Grant', 'Interaction', 'Client']);
+const isTokenModel = (model: string) => !OUTSIDE_TOKENS_TABLE.has(model);
+
 export function createAdapterClass(deps: AdapterDeps) {
-  const { db, box, clients } = deps;
+  const { db, box, clients, unitOfWork } = deps;
   const tokenLookups = createTokenLookups(db);
+
+  /**
+   * A grant to revoke from inside a refresh exchange's transaction (a replayed refresh token): the engine
+   * asks once per token model and once more to delete the grant, in parallel; here that becomes one
+   * revocation, made just before COMMIT under the grant's lock (held since the token was read).
+   */
+  const pendingRevocations = new WeakMap<Db, Map<string, { deleteGrant: boolean }>>();
+  function revokeInUnit(grantId: string, deleteGrant: boolean): boolean {
+    const unit = unitOfWork.open();
+    if (!unit) return false;
+    let pending = pendingRevocations.get(unit.trx);
+    if (!pending) pendingRevocations.set(unit.trx, (pending = new Map()));
+    const known = pending.get(grantId);
+    if (known) {
+      known.deleteGrant ||= deleteGrant;
+      return true;
+    }
+    const entry = { deleteGrant };
+    pending.set(grantId, entry);
+    unit.beforeCommit(`revoke-grant:${grantId}`, async (trx) => {
+      const coverUntil = await revocationCoverUntil(trx, deps.accessTokenTtlSeconds);
+      await revokeGrants(trx, [grantId], { reason: 'grant_revoked', coverUntil, deleteGrants: entry.deleteGrant });
+    });
+    // The revocation dropped the cached grant before COMMIT; drop a copy read since.
+    unit.afterCommit(() => deps.grants.delete(grantId));
+    return true;
+  }
+
+  /**
+   * A refresh exchange's own writes — consuming the old refresh token, storing its successor and the opaque
+   * access token — are held until just before COMMIT and made in one statement (writeRotation), and only for
+   * a successful answer. Safe to defer: the token was read under its grant's lock, so what the consume will
+   * find is already known, and nothing in the exchange reads these rows back.
+   */
+  const pendingRotations = new WeakMap<Db, { consumed: string | undefined; writes: RotationWrite[] }>();
+  function rotationInUnit(): { consumed: string | undefined; writes: RotationWrite[] } | undefined {
+    if (!inRefreshExchange()) return undefined;
+    const unit = unitOfWork.open();
+    if (!unit) return undefined;
+    let pending = pendingRotations.get(unit.trx);
+    if (!pending) {
+      const created = { consumed: undefined as string | undefined, writes: [] as RotationWrite[] };
+      pendingRotations.set(unit.trx, (pending = created));
+      unit.beforeCommit('rotation', async (trx, outcome) => {
+        if (outcome.succeeded) await writeRotation(trx, created.consumed, created.writes);
+      });
+    }
+    return pending;
+  }
 
   async function loadClient(id: string): Promise<Payload | undefined> {
     const row = await findClientById(db, id);
@@ -100,6 +169,8 @@ export function createAdapterClass(deps: AdapterDeps) {
         clients.delete(id);
         return;
       }
+      const rotation = this.model === 'RefreshToken' || this.model === 'AccessToken' ? rotationInUnit() : undefined;
+      if (rotation) return void rotation.writes.push({ model: this.model, id, payload: structuredClone(payload), expiresInSeconds: expiresIn });
       await this.records.upsert(id, payload, expiresIn);
       // A grant changed (consent given again): every process drops its cached copy.
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
@@ -107,6 +178,12 @@ export function createAdapterClass(deps: AdapterDeps) {
 
     async find(id: string): Promise<Payload | undefined> {
       if (this.model === 'Client') return clients.get(id, () => loadClient(id));
+      // The refresh exchange's transaction opens here: the grant's lock, then the token (unit-of-work.ts).
+      const opening = this.model === 'RefreshToken' && inRefreshExchange() ? unitOfWork.begin() : undefined;
+      if (opening) {
+        await opening;
+        return this.records.findForRotation(id);
+      }
       if (deps.jwtAccessTokens.isHandle(id)) return deps.jwtAccessTokens.find(this.model, id);
       if (this.model === 'Grant') {
         // Read on every refresh and opaque introspection; a copy each time, as the engine may change it.
@@ -133,6 +210,15 @@ export function createAdapterClass(deps: AdapterDeps) {
         clients.delete(id);
         return;
       }
+      // Inside a refresh exchange or a revocation request the grant is deleted with its revocation (revokeInUnit).
+      if (this.model === 'Grant' && revokeInUnit(id, true)) return;
+      // RFC 7009 revocation: the token is deleted and then (a refresh token) its grant revoked, in one
+      // transaction opened here with the grant's lock, so a failure answered 503 has changed nothing.
+      const opening = isTokenModel(this.model) && inRevocationRequest() ? unitOfWork.begin() : undefined;
+      if (opening) {
+        await opening;
+        await this.records.lockGrantOf(id);
+      }
       const deleted = await this.records.destroy(id);
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
       // Not stored: a JWT access token being revoked (RFC 7009) — remember its jti until it expires.
@@ -145,6 +231,8 @@ export function createAdapterClass(deps: AdapterDeps) {
      * RFC 9700 §4.14.2): the grant is revoked and the request refused with invalid_grant, never a 5xx.
      */
     async consume(id: string): Promise<void> {
+      const rotation = this.model === 'RefreshToken' ? rotationInUnit() : undefined;
+      if (rotation) return void (rotation.consumed = id);
       const result = await this.records.consume(id);
       if (result.ok) return;
       if (result.grantId) await this.revokeByGrantId(result.grantId);
@@ -152,6 +240,7 @@ export function createAdapterClass(deps: AdapterDeps) {
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      if (revokeInUnit(grantId, false)) return;
       await revokeGrantTokens(db, grantId, 'grant_revoked', await revocationCoverUntil(db, deps.accessTokenTtlSeconds));
     }
   }

@@ -2,14 +2,18 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
-import type { Db } from '../store/db.ts';
+import type { UnitOfWork } from '../store/unit-of-work.ts';
 import { recordAudit } from '../domain/audit.ts';
 
-export function attachEngineEvents(provider: Provider, logger: Logger, db: Db): void {
-  const audit = (ctx: KoaContextWithOIDC, type: string, extra: { accountId?: string; details?: Record<string, unknown> } = {}) =>
-    recordAudit(db, { type, clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), ...extra }).catch((error: Error) =>
-      logger.error({ err: { message: error.message }, type }, 'audit write failed'),
-    );
+export function attachEngineEvents(provider: Provider, logger: Logger, unitOfWork: UnitOfWork): void {
+  let queued = 0;
+  const audit = (ctx: KoaContextWithOIDC, type: string, extra: { accountId?: string; details?: Record<string, unknown> } = {}) => {
+    const event = { type, clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent'), ...extra };
+    // In a refresh exchange's transaction (a replay's revocation), the row commits with the revocation.
+    const unit = unitOfWork.open();
+    if (unit) return unit.beforeCommit(`audit:${++queued}`, (trx) => recordAudit(trx, event));
+    recordAudit(unitOfWork.db, event).catch((error: Error) => logger.error({ err: { message: error.message }, type }, 'audit write failed'));
+  };
   // The session is destroyed by then, but the engine's in-memory copy still names its account.
   provider.on('end_session.success', (ctx) => void audit(ctx, 'logout', { accountId: ctx.oidc.session?.accountId }));
   // Refresh-token reuse, code replay and revocation at the revocation endpoint all end up here.

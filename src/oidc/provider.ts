@@ -9,6 +9,7 @@ import { createAdapterClass } from './adapter.ts';
 import { createFindAccount } from './account.ts';
 import { createResourceIndicators } from './resources.ts';
 import { advertiseResourceScopes } from './discovery.ts';
+import { createUnitOfWork } from './unit-of-work.ts';
 import type { EngineCaches } from './engine-caches.ts';
 import { createJwtAccessTokens, type RevocationMemory } from './jwt-access-tokens.ts';
 import { attachRegistrationHooks, createRegistrationFeature } from './registration.ts';
@@ -69,21 +70,26 @@ export const FEED_PATH = '/revocations/feed';
 export { feedAudience };
 
 export function createProvider(config: Config, deps: ProviderDeps): Provider {
+  // A refresh-token exchange runs in one transaction (unit-of-work.ts). Every engine hook reads and writes
+  // through `db`, which is that transaction while the request holds one and the pool otherwise.
+  const unitOfWork = createUnitOfWork(deps.db);
+  const db = unitOfWork.db;
   // `Secure` follows ctx.secure: TLS, or X-Forwarded-Proto from a trusted proxy (TRUST_PROXY).
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
 
   const configuration: Configuration = {
     adapter: createAdapterClass({
-      db: deps.db,
+      db,
       box: deps.box,
       accessTokenTtlSeconds: config.ttl.accessToken,
       refreshReuseGraceSeconds: config.ttl.refreshReuseGrace,
       clients: deps.caches.clients,
       grants: deps.caches.grants,
-      jwtAccessTokens: createJwtAccessTokens({ db: deps.db, verifier: deps.verifier, revocations: deps.revocations }),
+      unitOfWork,
+      jwtAccessTokens: createJwtAccessTokens({ db, verifier: deps.verifier, revocations: deps.revocations }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
-    findAccount: guardDatabase(createFindAccount(deps.db, deps.caches.accounts)),
+    findAccount: guardDatabase(createFindAccount(db, deps.caches.accounts)),
     jwks: { keys: deps.signingKeys },
     cookies: {
       keys: deps.cookieKeys,
@@ -110,8 +116,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     },
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
     conformIdTokenClaims: false,
-    extraTokenClaims: guardDatabase(createExtraTokenClaims(deps.db, config.rolesInTokens)),
-    loadExistingGrant: guardDatabase(createLoadExistingGrant(deps.db)),
+    extraTokenClaims: guardDatabase(createExtraTokenClaims(db, config.rolesInTokens)),
+    loadExistingGrant: guardDatabase(createLoadExistingGrant(db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // private_key_jwt assertions live at most 5 minutes (RFC 7523 §3 leaves the limit to us).
     assertJwtClientAuthClaimsAndHeader: limitClientAssertionLifetime(config.clockToleranceSeconds),
@@ -152,7 +158,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
-      ...createRegistrationFeature(deps.db, config.registrationPolicy),
+      ...createRegistrationFeature(db, config.registrationPolicy),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: deps.pages.logoutSource,
@@ -160,7 +166,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       },
       resourceIndicators: guardResourceLookups(
         createResourceIndicators({
-          db: deps.db,
+          db,
           defaultAudience: config.defaultAudience,
           feedAudience: feedAudience(config.issuer),
           adminAudience: adminAudience(config.issuer),
@@ -194,13 +200,15 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
-  attachEngineEvents(provider, deps.logger, deps.db);
+  attachEngineEvents(provider, deps.logger, unitOfWork);
   answerUnknownRoutes(provider, deps.pages);
-  acceptRotatedSecrets(provider, deps.db, deps.box);
+  acceptRotatedSecrets(provider, db, deps.box);
   rememberClientInstances(provider);
-  attachRegistrationHooks(provider, deps.db);
+  attachRegistrationHooks(provider, db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
-  advertiseResourceScopes(provider, deps.db, deps.caches.resourceScopes);
+  advertiseResourceScopes(provider, db, deps.caches.resourceScopes);
+  // Last, so innermost: the metrics, audit and Retry-After middleware above see the answer after COMMIT.
+  unitOfWork.install(provider);
   return provider;
 }

@@ -2,6 +2,8 @@
 // `tokens` table for the token-like models. Called only by oidc/adapter.ts (the engine's storage hook).
 import type { Db } from './db.ts';
 import { bearerHash } from './bearer-hash.ts';
+import { grantLockSql } from './grant-locks.ts';
+import { holdsTransaction } from './unit-of-work.ts';
 
 export type Payload = Record<string, unknown> & { jti?: string };
 
@@ -54,6 +56,17 @@ export interface EngineRecordStore {
   destroy(id: string): Promise<boolean>;
   /** Marks the record consumed; refuses (ok: false) when it already was — of parallel callers exactly one wins. */
   consume(id: string): Promise<ConsumeResult>;
+  /**
+   * A refresh token about to be rotated, read inside the exchange's transaction after taking its grant's
+   * lock (store/grant-locks.ts): what every earlier holder of the lock committed is seen, and no one else
+   * consumes, stores or revokes that grant's tokens until this transaction ends. RefreshToken only.
+   */
+  findForRotation(id: string): Promise<Payload | undefined>;
+  /**
+   * Takes the lock of the grant the stored token belongs to (none for a token without one, or no such
+   * token), bounded by lock_timeout; whether the token exists. Token models only, inside a transaction.
+   */
+  lockGrantOf(id: string): Promise<boolean>;
 }
 
 type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null; grant_id?: string | null } | undefined;
@@ -68,6 +81,8 @@ type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null; gr
  * may store nothing (JWT access token, no refresh token), so codes stay strictly single-use.
  */
 const ORPHANED_AFTER_SECONDS = 2;
+/** How long a refresh exchange waits for its grant's lock (parallel uses of one token queue there). */
+const LOCK_TIMEOUT = '5s';
 const ORPHANED_CONSUMPTION = `model = 'RefreshToken' and consumed_at < now() - interval '${ORPHANED_AFTER_SECONDS} seconds'
   and not exists (select 1 from tokens successor where successor.grant_id = tokens.grant_id and successor.id_hash <> tokens.id_hash
                   and successor.model = 'RefreshToken' and successor.created_at >= tokens.consumed_at)`;
@@ -75,11 +90,13 @@ const ORPHANED_CONSUMPTION = `model = 'RefreshToken' and consumed_at < now() - i
 /**
  * The engine looks an unknown token up as AccessToken, ClientCredentials and RefreshToken at once
  * (introspection, revocation). Lookups of the same hash that are in flight together share one query;
- * each model then keeps only its own row.
+ * each model then keeps only its own row. A request holding a transaction (store/unit-of-work.ts) reads
+ * in it and shares nothing: another's lookup may be waiting for the pool, or read outside the transaction.
  */
 export function createTokenLookups(db: Db) {
   const inFlight = new Map<string, Promise<TokenRow>>();
   return (idHash: string): Promise<TokenRow> => {
+    if (holdsTransaction()) return Promise.resolve(db('tokens').where('id_hash', idHash).first());
     let pending = inFlight.get(idHash);
     if (!pending) {
       pending = Promise.resolve(db('tokens').where('id_hash', idHash).first()).finally(() => inFlight.delete(idHash));
@@ -87,6 +104,38 @@ export function createTokenLookups(db: Db) {
     }
     return pending;
   };
+}
+
+/** A row of the tokens table as `upsert` writes it. */
+function tokenRow(model: string, id: string, payload: Payload, expiresInSeconds: number | undefined): Record<string, unknown> {
+  const { jti: _omit, consumed: _consumed, ...stored } = payload;
+  const expiresAt = typeof expiresInSeconds === 'number' ? new Date(Date.now() + expiresInSeconds * 1000) : null;
+  return { id_hash: bearerHash(id), model, payload: JSON.stringify(stored), expires_at: expiresAt, ...TOKENS.columns(payload) };
+}
+const TOKEN_UPDATABLE = ['payload', 'expires_at', 'grant_id', 'user_code_hash'];
+
+export interface RotationWrite {
+  model: string;
+  id: string;
+  payload: Payload;
+  expiresInSeconds: number | undefined;
+}
+
+/**
+ * A refresh exchange's writes in one statement: the old refresh token consumed (unless it is in its grace
+ * window, which the exchange's read under the grant's lock already decided) and the new tokens stored.
+ * Inside the exchange's transaction, just before COMMIT (oidc/adapter.ts).
+ */
+export async function writeRotation(db: Db, consumedId: string | undefined, writes: RotationWrite[]): Promise<void> {
+  if (writes.length === 0 && consumedId === undefined) return;
+  const consume = (q: Db) =>
+    q('tokens')
+      .where({ id_hash: bearerHash(consumedId!), model: 'RefreshToken' })
+      .where((w) => w.whereNull('consumed_at').orWhereRaw(ORPHANED_CONSUMPTION))
+      .update({ consumed_at: db.fn.now() });
+  if (writes.length === 0) return void (await consume(db));
+  const insert = (consumedId === undefined ? db('tokens') : db.with('consumed', consume(db).returning('id_hash'))).insert(writes.map((w) => tokenRow(w.model, w.id, w.payload, w.expiresInSeconds)));
+  await insert.into('tokens').onConflict('id_hash').merge(TOKEN_UPDATABLE);
 }
 
 export interface EngineRecordOptions {
@@ -115,6 +164,12 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
   const graceSeconds = model === 'RefreshToken' ? Math.max(0, Math.trunc(options.refreshReuseGraceSeconds ?? 0)) : 0;
   const IN_GRACE = `consumed_at > now() - make_interval(secs => ${graceSeconds})`;
   const inGrace = async (idHash: string) => graceSeconds > 0 && Boolean(await db('tokens').where('id_hash', idHash).whereRaw(IN_GRACE).first('id_hash'));
+
+  // The wait (and every other in this transaction) is bounded: lock_not_available is answered 503, and retried.
+  const lockGrant = async (idHash: string): Promise<boolean> => {
+    const locked = (await scoped(db('tokens').where('id_hash', idHash)).select(db.raw(`set_config('lock_timeout', '${LOCK_TIMEOUT}', true)`), db.raw(grantLockSql('grant_id')))) as unknown[];
+    return locked.length > 0;
+  };
 
   return {
     async upsert(id, payload, expiresInSeconds) {
@@ -169,6 +224,30 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
       if (await inGrace(keyOf(id))) return { ok: true };
       const row = await scoped(db(spec.table).where(spec.key, keyOf(id))).first('grant_id');
       return { ok: false, grantId: row?.grant_id ?? null };
+    },
+
+    async lockGrantOf(id) {
+      if (spec !== TOKENS) throw new Error('lockGrantOf is for token models');
+      return lockGrant(keyOf(id));
+    },
+
+    async findForRotation(id) {
+      if (model !== 'RefreshToken') throw new Error('findForRotation is for refresh tokens');
+      const idHash = keyOf(id);
+      // The lock, then a read of its own: in READ COMMITTED a statement sees what was committed before it
+      // began, so the read must come after the wait for the lock, not in the same statement.
+      if (!(await lockGrant(idHash))) return undefined;
+      // Whether the grace window or the orphan rule shows a consumed token as unspent, in the same read
+      // (now() is the transaction's start, as in consume(): both decide alike).
+      const row = (await db('tokens')
+        .where({ id_hash: idHash, model })
+        .first(
+          '*',
+          db.raw(`(consumed_at is not null and ${graceSeconds} > 0 and ${IN_GRACE}) as in_grace`),
+          db.raw(`(consumed_at is not null and ${ORPHANED_CONSUMPTION}) as orphaned`),
+        )) as (NonNullable<TokenRow> & { in_grace: boolean; orphaned: boolean }) | undefined;
+      if (!row) return undefined;
+      return hydrate(id, row.in_grace || row.orphaned ? { ...row, consumed_at: null } : row);
     },
   };
 }

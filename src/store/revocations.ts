@@ -5,6 +5,7 @@
 import type { Db } from './db.ts';
 import { noticeChanges } from './change-notices.ts';
 import { createHandleHook } from './handle-hooks.ts';
+import { lockGrants } from './grant-locks.ts';
 
 export type RevocationKind = 'grant' | 'jti' | 'client';
 
@@ -143,6 +144,9 @@ export async function revokeGrants(
 ): Promise<void> {
   if (grantIds.length === 0) return;
   await db.transaction(async (trx) => {
+    // Before any row of theirs: a refresh exchange holding one of these grants' locks may be rotating its
+    // tokens, and the revocation waits for it instead of deadlocking with it (store/grant-locks.ts).
+    await lockGrants(trx as unknown as Db, grantIds);
     const rows: GrantRow[] = await trx('grants').whereIn('id', grantIds).select('id', 'account_id', 'client_id', 'payload');
     await trx('tokens').whereIn('grant_id', grantIds).delete();
     if (options.deleteGrants) await trx('grants').whereIn('id', grantIds).delete();

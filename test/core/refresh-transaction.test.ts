@@ -1,0 +1,181 @@
+// A refresh-token exchange is one transaction (src/oidc/unit-of-work.ts), and so is revoking a refresh token:
+// these tests fail if a refresh stops being one commit, if a failure half-way leaves anything behind, or if
+// parallel uses of one token meet in a deadlock, a 5xx or an exhausted pool. No timing is asserted.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { BrowserSession } from '../helpers/browser-session.ts';
+import { authorize, basic, createClient, createUser, discover, exchange, postForm } from '../helpers/oauth.ts';
+import type { ClientMetadata } from '../../src/domain/clients.ts';
+import { bearerHash } from '../../src/store/bearer-hash.ts';
+import { revokeGrant } from '../../src/domain/grants-and-sessions.ts';
+import type * as oidc from 'openid-client';
+
+interface Statement {
+  sql: string;
+  connection: string | undefined;
+}
+
+let server: TestServer;
+let web: ClientMetadata;
+let config: oidc.Configuration;
+
+beforeAll(async () => {
+  // Strict reuse detection, and a pool smaller than the parallel requests below: a request that held its
+  // transaction and asked the pool for a second connection would starve the others (on PGlite there is one).
+  server = await startTestServer({ env: { REFRESH_REUSE_GRACE: '0', DATABASE_POOL_MAX: '2' } });
+  await createUser(server, 'alice');
+  web = await createClient(server, { name: 'Web App' });
+  config = await discover(server, web);
+});
+afterAll(() => server?.stop());
+
+const signIn = async () => exchange(config, await authorize(server, config, new BrowserSession(server.issuer)));
+const refresh = (refreshToken: string) => postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', refresh_token: refreshToken }, basic(web));
+const tokenRow = (token: string) => server.runtime.db('tokens').where('id_hash', bearerHash(token)).first('consumed_at', 'grant_id');
+
+/** Every statement the server sends while `fn` runs (other work of the process included). */
+async function statementsDuring(fn: () => Promise<void>): Promise<Statement[]> {
+  const seen: Statement[] = [];
+  const listener = (q: { sql?: string; __knexUid?: string }) => seen.push({ sql: String(q.sql ?? ''), connection: q.__knexUid });
+  server.runtime.db.on('query', listener);
+  try {
+    await fn();
+  } finally {
+    server.runtime.db.off('query', listener);
+  }
+  return seen;
+}
+
+describe('a refresh is one transaction', () => {
+  it('consumes, stores the successor and the access token between one BEGIN and one COMMIT on one connection', async () => {
+    const tokens = await signIn();
+    let successor = '';
+    const statements = await statementsDuring(async () => {
+      const res = await refresh(tokens.refresh_token!);
+      expect(res.status).toBe(200);
+      successor = ((await res.json()) as { refresh_token: string }).refresh_token;
+    });
+    const begins = statements.filter((s) => /^BEGIN\b/i.test(s.sql));
+    expect(begins).toHaveLength(1);
+    const connection = begins[0]!.connection;
+    const mine = statements.filter((s) => s.connection === connection);
+    const first = mine.findIndex((s) => /^BEGIN\b/i.test(s.sql));
+    const last = mine.findIndex((s) => /^COMMIT\b/i.test(s.sql));
+    expect(last).toBeGreaterThan(first);
+    expect(mine.filter((s) => /^COMMIT\b/i.test(s.sql))).toHaveLength(1);
+    const inside = mine.slice(first + 1, last).map((s) => s.sql);
+    // The grant's lock comes first, before the token is even read.
+    expect(inside[0]).toMatch(/pg_advisory_xact_lock/);
+    // Every write to the tokens table of this request is inside that transaction: the consume and the two
+    // inserts (made together in one statement just before COMMIT).
+    const tokenWrites = statements.filter((s) => /(insert into|update|delete from) "?tokens"?/i.test(s.sql));
+    expect(tokenWrites.length).toBeGreaterThan(0);
+    for (const write of tokenWrites) expect(inside).toContain(write.sql);
+    expect(tokenWrites.every((w) => w.connection === connection)).toBe(true);
+    // No savepoints or nested transactions on the way.
+    expect(inside.some((sql) => /SAVEPOINT/i.test(sql))).toBe(false);
+    expect((await tokenRow(tokens.refresh_token!))?.consumed_at).toBeInstanceOf(Date);
+    expect((await tokenRow(successor))?.consumed_at).toBeNull();
+  });
+
+  it('stores nothing when the database fails between the successor and the access token; the old token still works', async () => {
+    // The engine saves the successor refresh token before the access token. Fail the access token's insert
+    // once, as a database going away would (SQLSTATE 08006): with separate commits the successor would be
+    // stored and the old token spent, and the client's retry refused as a replay.
+    const db = server.runtime.db;
+    const tokens = await signIn();
+    await db.raw(`create sequence if not exists test_fail_access_token`);
+    await db.raw(`create or replace function test_fail_access_token() returns trigger language plpgsql as $$
+      begin
+        if new.model = 'AccessToken' and nextval('test_fail_access_token') = 1 then
+          raise exception 'simulated connection loss' using errcode = '08006';
+        end if;
+        return new;
+      end $$`);
+    await db.raw(`create trigger test_fail_access_token before insert on tokens for each row execute function test_fail_access_token()`);
+    try {
+      const rowsBefore = Number((await db('tokens').where('grant_id', (await tokenRow(tokens.refresh_token!))!.grant_id).count({ n: '*' }))[0]!.n);
+      const failed = await refresh(tokens.refresh_token!);
+      expect(failed.status).toBe(503);
+      expect((await failed.json()).error).toBe('temporarily_unavailable');
+      expect((await tokenRow(tokens.refresh_token!))?.consumed_at).toBeNull();
+      const rowsAfter = Number((await db('tokens').where('grant_id', (await tokenRow(tokens.refresh_token!))!.grant_id).count({ n: '*' }))[0]!.n);
+      expect(rowsAfter).toBe(rowsBefore);
+      // The retry (strict reuse detection: no grace window) is an ordinary refresh.
+      const retried = await refresh(tokens.refresh_token!);
+      expect(retried.status).toBe(200);
+    } finally {
+      await db.raw('drop trigger test_fail_access_token on tokens');
+    }
+  });
+});
+
+describe('revoking a refresh token (RFC 7009) is one transaction too', () => {
+  it('changes nothing when the grant revocation fails: answered 503, the refresh token still works', async () => {
+    // The engine deletes the token and then revokes its grant, in separate adapter calls. Fail the
+    // revocation's feed row once, as a database going away would.
+    const db = server.runtime.db;
+    const tokens = await signIn();
+    await db.raw(`create sequence if not exists test_fail_revocation`);
+    await db.raw(`create or replace function test_fail_revocation() returns trigger language plpgsql as $$
+      begin
+        if nextval('test_fail_revocation') = 1 then
+          raise exception 'simulated connection loss' using errcode = '08006';
+        end if;
+        return new;
+      end $$`);
+    await db.raw(`create trigger test_fail_revocation before insert on revocation_events for each row execute function test_fail_revocation()`);
+    try {
+      const revoke = () => postForm(`${server.issuer}/token/revocation`, { token: tokens.refresh_token!, token_type_hint: 'refresh_token' }, basic(web));
+      const failed = await revoke();
+      expect(failed.status).toBe(503);
+      expect((await tokenRow(tokens.refresh_token!))?.consumed_at).toBeNull();
+      expect((await revoke()).status).toBe(200);
+      expect(await tokenRow(tokens.refresh_token!)).toBeUndefined();
+      expect((await refresh(tokens.refresh_token!)).status).toBe(400);
+    } finally {
+      await db.raw('drop trigger test_fail_revocation on revocation_events');
+    }
+  });
+});
+
+describe('parallel redemptions of one refresh token', () => {
+  it('queue on their grant: exactly one wins, the rest are refused as replays, never a 5xx (five rounds, pool of 2)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const tokens = await signIn();
+      const responses = await Promise.all(Array.from({ length: 20 }, () => refresh(tokens.refresh_token!)));
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s >= 500)).toEqual([]);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+      const bodies = await Promise.all(responses.map(async (r) => (await r.json()) as { error?: string; refresh_token?: string }));
+      expect(bodies.filter((b) => b.error !== undefined).every((b) => b.error === 'invalid_grant')).toBe(true);
+      // The replays revoked the grant: the winner's successor is gone too (RFC 9700 §4.14.2).
+      const winner = bodies.find((b) => b.refresh_token)!;
+      expect(await tokenRow(winner.refresh_token!)).toBeUndefined();
+      expect((await refresh(winner.refresh_token!)).status).toBe(400);
+    }
+    // Nothing in the process asked for a second connection while holding a transaction.
+    expect(server.logs.join('').includes('SecondConnectionRefused')).toBe(false);
+  });
+
+  it('replays of two older tokens, redemptions of the current one and an operator revocation of the grant, all at once: no 5xx, the grant ends revoked', async () => {
+    for (let round = 0; round < 3; round++) {
+      const t0 = (await signIn()).refresh_token!;
+      const t1 = ((await (await refresh(t0)).json()) as { refresh_token: string }).refresh_token;
+      const t2 = ((await (await refresh(t1)).json()) as { refresh_token: string }).refresh_token;
+      const grantId = (await tokenRow(t2))!.grant_id as string;
+      const requests = [t0, t1, t2, t0, t1, t2, t0, t1, t2, t2].map((t) => refresh(t).then((r) => ({ token: t, status: r.status })));
+      // The operator may come last and find the grant already gone (a replay deleted it): that is fine.
+      const operator = revokeGrant(server.runtime.db, grantId, { coverUntil: new Date(Date.now() + 600_000) }).catch((error: Error) => {
+        if (error.name !== 'NotFound') throw error;
+      });
+      const [answers] = await Promise.all([Promise.all(requests), operator]);
+      expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+      expect(answers.filter((a) => a.token !== t2).every((a) => a.status === 400)).toBe(true);
+      expect(answers.filter((a) => a.status === 200).length).toBeLessThanOrEqual(1);
+      // Whatever the order, every token of the grant is gone: a replay or the operator revoked it last.
+      expect(Number((await server.runtime.db('tokens').where('grant_id', grantId).count({ n: '*' }))[0]!.n)).toBe(0);
+    }
+    expect(server.logs.join('').includes('SecondConnectionRefused')).toBe(false);
+  });
+});
