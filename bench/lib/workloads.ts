@@ -146,11 +146,14 @@ export class ServerSession {
     if (res.status !== 200 || typeof rotated !== 'string') return { status: 'failed', reason: `refresh answered ${res.status}: ${snippet(res.body)}` };
     if (rotated === tokens[0]) return { status: 'failed', reason: 'refresh token was not rotated' };
     tokens[0] = rotated;
+    // Each rotation also signs an ID token: both servers should pay for the same algorithm.
+    const idToken = res.json?.id_token;
+    const idTokenAlg = typeof idToken === 'string' ? String(jwtHeader(idToken)?.alg) : 'none';
 
     const headers = { authorization: basicAuth(web), 'content-type': FORM, accept: 'application/json' };
     return {
       status: 'ready',
-      note: `${tokens.length} refresh-token chains, one per connection`,
+      note: `${tokens.length} refresh-token chains, one per connection; ID token ${idTokenAlg}`,
       load: {
         kind: 'per-connection',
         verify: (b) => b.includes('"refresh_token"'),
