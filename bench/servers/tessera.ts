@@ -9,7 +9,7 @@ import { createLogger } from '../../src/logger.ts';
 import { startServer } from '../../src/server.ts';
 import { runOperation } from '../../src/services/operations.ts';
 import { announceReady, answer, closeOnStop, reportStartFailure } from './ipc.ts';
-import { countQueries } from './query-stats.ts';
+import { countCleanup, countQueries } from './query-stats.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const RESOURCE_SCOPE = 'bench:read';
@@ -25,6 +25,9 @@ try {
   answer('query-stats', () => queries.snapshot());
   answer('query-stats-reset', () => queries.reset());
   answer('revocations', () => running.revocations.status());
+  const cleanup = countCleanup(running.runtime.db);
+  answer('cleanup-stats', () => cleanup.snapshot());
+  answer('cleanup-stats-reset', () => cleanup.reset());
 
   // A second process of the same deployment (BENCH_SIBLING=1, same DATABASE_URL, TESSERA_SECRET and ISSUER as
   // the first, started once the first has migrated): it serves the fixtures the first one made.
