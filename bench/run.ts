@@ -1,9 +1,10 @@
-// npm run bench [-- --duration 10 --connections 32 --warmup 2 --servers koa,engine,tessera
+// npm run bench [-- --duration 10 --connections 32 --warmup 2 --servers koa,engine,tessera,tessera2
 //                  --workloads client_credentials,introspection_jwt,introspection_opaque,refresh --cpu-prof --no-write]
 //
 // One run, one machine, autocannon in this process, each server in its own child process, one at a time:
 //   raw Koa (the HTTP ceiling) → bare oidc-provider (memory adapter, Tessera's token settings) → Tessera
-//   (PostgreSQL in a fresh tessera_bench_* database when DATABASE_URL is set, else in-memory PGlite).
+//   (PostgreSQL in a fresh tessera_bench_* database when DATABASE_URL is set, else in-memory PGlite) → two
+//   Tessera processes on one fresh PostgreSQL database, half the connections to each (PostgreSQL only).
 // Prints requests/s, p50/p99 and errors per (server, workload), Tessera's ratios to the bare engine and to the
 // ceiling, the targets as pass/MISS (the run never fails on them), and writes bench/results/latest.md.
 import { randomBytes } from 'node:crypto';
@@ -16,21 +17,24 @@ import { cpuBusy, machineDescription, numberFlag, parseFlags, ROOT, waitForQuiet
 import { runLoad } from './lib/load.ts';
 import { cpuAccounting, cpuSince, cpuSnapshot, type CpuSnapshot } from './lib/cpu.ts';
 import { formatProfile, summariseProfile } from './lib/profile.ts';
-import { cpuTable, dbTable, ratioTable, resultsTable, SERVER_LABELS, targets, targetTable, type Row } from './lib/report.ts';
+import { cpuTable, dbTable, ratioTable, resultsTable, scaleOutTable, SERVER_LABELS, targets, targetTable, type Row } from './lib/report.ts';
 import type { StatementStats } from './servers/query-stats.ts';
 import { ServerSession, WORKLOAD_ORDER, WORKLOADS, type WorkloadId } from './lib/workloads.ts';
 
 const USAGE = `usage: npm run bench -- [--duration <s>=10] [--connections <n>=32] [--warmup <s>=2]
-                       [--servers koa,engine,tessera] [--workloads ${WORKLOAD_ORDER.join(',')}]
+                       [--servers koa,engine,tessera,tessera2] [--workloads ${WORKLOAD_ORDER.join(',')}]
                        [--wait-quiet <s>=0] [--tessera-env KEY=VALUE,…] [--cpu-prof] [--no-write]
   DATABASE_URL set → Tessera on a fresh PostgreSQL database (created and dropped); unset → in-memory PGlite.
+  tessera2         two Tessera processes on one fresh PostgreSQL database, the connections split between them
+                   (needs DATABASE_URL; skipped with a note on PGlite).
   --wait-quiet <s> before each server, wait up to <s> seconds for other work on the machine to finish
                    (cores < 20% busy); the busy share seen is reported either way.
   --tessera-env    extra Tessera settings, e.g. DATABASE_POOL_MAX=20 (recorded in the report)
   --cpu-prof       run each server under node --cpu-prof and summarise self time per measured workload
                    (profiling slows the server, so the figures are not written to latest.md).`;
 
-const ALL_SERVERS: ServerKind[] = ['koa', 'engine', 'tessera'];
+const ALL_SERVERS: ServerKind[] = ['koa', 'engine', 'tessera', 'tessera2'];
+const isTessera = (server: ServerKind) => server === 'tessera' || server === 'tessera2';
 
 function listFlag<T extends string>(value: string | boolean | undefined, allowed: readonly T[], name: string): T[] {
   if (value === undefined || typeof value === 'boolean') return [...allowed];
@@ -78,10 +82,10 @@ const write = flags['no-write'] !== true && !cpuProf;
 const databaseUrl = process.env.DATABASE_URL || undefined;
 
 let database: BenchDatabase | undefined;
-let current: RunningChild | undefined;
+let current: RunningChild[] = [];
 let interrupted = false;
 async function cleanUp() {
-  await current?.stop().catch(() => killLiveChildren());
+  await Promise.all(current.map((c) => c.stop())).catch(() => killLiveChildren());
   await database?.drop().catch((error) => console.error(`could not drop ${database?.name}: ${(error as Error).message}`));
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -98,9 +102,24 @@ const tesseraLabelFor = () => (tesseraBackend.startsWith('PostgreSQL') ? 'Tesser
 const profiles: string[] = [];
 let tesseraBackend = 'not run';
 const loads: string[] = [];
+const notes: string[] = [];
 const load1 = () => loadavg()[0]!.toFixed(2);
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
+
+/** Statement counts of several processes, added up per statement text. */
+function mergeStatements(perProcess: StatementStats[][]): StatementStats[] {
+  const merged = new Map<string, StatementStats>();
+  for (const list of perProcess) {
+    for (const st of list) {
+      const entry = merged.get(st.sql) ?? { sql: st.sql, count: 0, ms: 0 };
+      entry.count += st.count;
+      entry.ms += st.ms;
+      merged.set(st.sql, entry);
+    }
+  }
+  return [...merged.values()].sort((a, b) => b.count - a.count);
+}
 const fmtMs = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
 
 log(`Tessera benchmark: ${connections} connections, ${warmup} s warm-up + ${duration} s measured per workload`);
@@ -116,14 +135,20 @@ try {
     let env: Record<string, string | undefined> = {};
     let execArgv: string[] = [];
     let profDir: string | undefined;
-    if (server === 'tessera') {
+    if (server === 'tessera2' && !databaseUrl) {
+      const note = 'Tessera, two processes: skipped (two processes share a database only on PostgreSQL; set DATABASE_URL)';
+      log(note);
+      notes.push(note);
+      continue;
+    }
+    if (isTessera(server)) {
       if (databaseUrl) {
         database = await createBenchDatabase(databaseUrl);
         tesseraBackend = `PostgreSQL ${database.serverVersion} (fresh database ${database.name}, dropped afterwards)`;
       } else {
         tesseraBackend = 'embedded PGlite (TESSERA_DATA_DIR=:memory:)';
       }
-      log(`Tessera database: ${tesseraBackend}`);
+      log(`Tessera database: ${tesseraBackend}${server === 'tessera2' ? ' — two processes' : ''}`);
       env = {
         HOST: '127.0.0.1',
         TESSERA_SECRET: randomBytes(36).toString('base64url'),
@@ -141,19 +166,31 @@ try {
     loads.push(`${server}: ${(busy * 100).toFixed(0)}% busy, load ${load1()}`);
     log(`Starting ${SERVER_LABELS[server]}… (before start: cores ${(busy * 100).toFixed(0)}% busy with anything else, 1-min load average ${load1()})`);
     let child: RunningChild;
+    // tessera2: the second process starts once the first is ready (migrated, keys made, fixtures created),
+    // with the same settings and the first one's issuer, as a second replica behind a load balancer would.
+    let sibling: RunningChild | undefined;
     try {
       child = await startChild(server, { env, execArgv });
+      current = [child];
+      if (server === 'tessera2') {
+        sibling = await startChild(server, { env: { ...env, BENCH_SIBLING: '1', ISSUER: child.url }, execArgv });
+        current.push(sibling);
+      }
     } catch (error) {
+      await Promise.all(current.map((c) => c.stop()));
+      current = [];
       // Keep going (the other servers' figures are still worth having); the report shows the failure.
       const message = (error as Error).message;
       log(`  FAILED to start:\n${message.split('\n').map((l) => `    ${l}`).join('\n')}`);
       for (const workload of mine) rows.push({ server, workload, status: 'failed', reason: `server failed to start: ${message.split('\n')[0]}` });
-      if (server === 'tessera') await database?.drop();
+      if (isTessera(server)) await database?.drop();
       continue;
     }
-    current = child;
-    const tesseraLabel = server === 'tessera' ? `Tessera (${child.fixtures.database === 'postgresql' ? 'PostgreSQL' : 'PGlite'})` : '';
-    log(`  ${child.url} (pid ${child.pid})${tesseraLabel ? `, ${tesseraLabel}` : ''}`);
+    const processes = current;
+    const pids = processes.map((c) => c.pid);
+    const urls = processes.map((c) => c.url);
+    const tesseraLabel = isTessera(server) ? `Tessera (${child.fixtures.database === 'postgresql' ? 'PostgreSQL' : 'PGlite'})` : '';
+    log(`  ${processes.map((c) => `${c.url} (pid ${c.pid})`).join(' and ')}${tesseraLabel ? `, ${tesseraLabel}` : ''}${sibling ? ', the connections split between them' : ''}`);
     const session = new ServerSession(child, connections);
     const windows: Array<{ workload: WorkloadId; window: [number, number] }> = [];
     try {
@@ -166,23 +203,24 @@ try {
           log(`${label} ${prepared.status === 'unsupported' ? 'not supported yet' : 'FAILED'}: ${prepared.reason}`);
           continue;
         }
-        const counting = server === 'tessera';
-        if (counting) await child.ask('query-stats-reset');
-        const dbName = server === 'tessera' ? database?.name : undefined;
+        const counting = isTessera(server);
+        if (counting) await Promise.all(processes.map((c) => c.ask('query-stats-reset')));
+        const dbName = isTessera(server) ? database?.name : undefined;
         let cpuStart: CpuSnapshot | undefined;
         const m = await runLoad(prepared.load, {
           url: child.url,
+          urls,
           connections,
           durationSeconds: duration,
           warmupSeconds: warmup,
           onWindowStart: () => {
-            if (cpuAccounting) cpuStart = cpuSnapshot(child.pid, dbName);
+            if (cpuAccounting) cpuStart = cpuSnapshot(pids, dbName);
           },
         });
-        const cpu = cpuStart ? cpuSince(cpuStart, child.pid, dbName) : undefined;
+        const cpu = cpuStart ? cpuSince(cpuStart, pids, dbName) : undefined;
         let db: Row['db'];
         if (counting) {
-          const statements = await child.ask<StatementStats[]>('query-stats');
+          const statements = mergeStatements(await Promise.all(processes.map((c) => c.ask<StatementStats[]>('query-stats'))));
           const n = Math.max(1, m.totalResponses);
           db = {
             statementsPerRequest: statements.reduce((a, st) => a + st.count, 0) / n,
@@ -200,23 +238,25 @@ try {
           db ? `${db.statementsPerRequest.toFixed(1)} SQL statements/request, ${db.msPerRequest.toFixed(1)} ms waiting on them/request` : '',
         ].filter(Boolean);
         extra.push(`per second: ${m.perSecond.join(' ')}`);
+        if (urls.length > 1) extra.push(`2xx per process: ${m.perTarget.map((n, i) => `${urls[i]} ${(n / m.seconds).toFixed(0)}/s`).join(', ')}`);
         for (const line of extra) log(`${''.padEnd(48)} ${line}`);
       }
     } finally {
-      await child.stop();
-      current = undefined;
-      if (server === 'tessera') {
+      await Promise.all(processes.map((c) => c.stop()));
+      current = [];
+      if (isTessera(server)) {
         await database?.drop();
       }
     }
     if (profDir) {
+      // tessera2 writes one profile per process; the summary is of the first.
       const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
       if (files.length === 0) {
         log('  (no .cpuprofile was written)');
       } else {
         for (const { workload, window } of windows) {
           const summary = summariseProfile(join(profDir, files[0]!), ROOT, window, 20);
-          const text = formatProfile(summary, `${server === 'tessera' ? tesseraLabelFor() : SERVER_LABELS[server]} CPU profile — ${WORKLOADS[workload].label}`);
+          const text = formatProfile(summary, `${isTessera(server) ? `${tesseraLabelFor()}${server === 'tessera2' ? ', one of two processes' : ''}` : SERVER_LABELS[server]} CPU profile — ${WORKLOADS[workload].label}`);
           profiles.push(text);
         }
         log(`  CPU profile: ${join(profDir, files[0]!)}`);
@@ -240,6 +280,10 @@ const report = [
   `- Tessera database: ${tesseraBackend}; LOG_LEVEL=silent${Object.keys(tesseraExtraEnv).length ? `; extra settings: ${Object.entries(tesseraExtraEnv).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}`,
   `- Other work on the machine just before each server started (skews the figures): ${loads.join('; ')}; 1-min load average at the end ${load1()}`,
   '- req/s counts successful responses only (HTTP 2xx with the expected body: an access token, `"active":true`, a new refresh token); latencies are of 2xx responses',
+  ...(rows.some((r) => r.server === 'tessera2')
+    ? ['- Tessera, two processes: both on one fresh PostgreSQL database (the second started after the first had migrated, same secret and issuer), each with its own pool; one autocannon instance per process with half the connections each, run in parallel; req/s is the sum of both, p50/p99 are of all 2xx latencies of both merged (not the worse of the two); CPU and SQL statements are both processes summed']
+    : []),
+  ...notes.map((n) => `- ${n}`),
   '',
   '## Results',
   '',
@@ -250,6 +294,9 @@ const report = [
   'JWT introspection is compared with the bare engine\'s opaque introspection (the engine cannot introspect its JWTs).',
   '',
   ratioTable(rows),
+  ...(rows.some((r) => r.server === 'tessera2')
+    ? ['', '## Scale-out: two Tessera processes on one database', '', 'Load generator, both processes and PostgreSQL share the same cores, so this shows what a second process costs and gains here, not what a second machine would.', '', scaleOutTable(rows)]
+    : []),
   '',
   '## Targets (reported, never enforced)',
   '',

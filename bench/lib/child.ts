@@ -4,7 +4,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/free-port.ts';
 
-export type ServerKind = 'koa' | 'engine' | 'tessera';
+/** `tessera2`: two Tessera processes on one PostgreSQL database, the load spread over both (run.ts). */
+export type ServerKind = 'koa' | 'engine' | 'tessera' | 'tessera2';
 
 /** What a child reports once it listens. `fixtures` is server-specific (clients, users, …). */
 export interface ReadyMessage {
@@ -31,6 +32,7 @@ const SCRIPTS: Record<ServerKind, string> = {
   koa: fileURLToPath(new URL('../servers/koa.ts', import.meta.url)),
   engine: fileURLToPath(new URL('../servers/engine.ts', import.meta.url)),
   tessera: fileURLToPath(new URL('../servers/tessera.ts', import.meta.url)),
+  tessera2: fileURLToPath(new URL('../servers/tessera.ts', import.meta.url)),
 };
 
 export { freePort };

@@ -53,17 +53,19 @@ function databaseBackends(database: string | undefined): number[] {
   return pids;
 }
 
-export function cpuSnapshot(serverPid: number, database: string | undefined): CpuSnapshot {
+/** `serverPid`: one server process, or several (a two-process deployment), whose CPU is summed. */
+export function cpuSnapshot(serverPid: number | number[], database: string | undefined): CpuSnapshot {
   const db = new Map<number, number>();
   for (const pid of databaseBackends(database)) {
     const s = processCpuSeconds(pid);
     if (s !== undefined) db.set(pid, s);
   }
   const self = process.cpuUsage();
-  return { at: performance.now(), server: processCpuSeconds(serverPid) ?? 0, database: db, generator: (self.user + self.system) / 1e6 };
+  const server = (Array.isArray(serverPid) ? serverPid : [serverPid]).reduce((sum, pid) => sum + (processCpuSeconds(pid) ?? 0), 0);
+  return { at: performance.now(), server, database: db, generator: (self.user + self.system) / 1e6 };
 }
 
-export function cpuSince(start: CpuSnapshot, serverPid: number, database: string | undefined): CpuUsage {
+export function cpuSince(start: CpuSnapshot, serverPid: number | number[], database: string | undefined): CpuUsage {
   const end = cpuSnapshot(serverPid, database);
   const seconds = (end.at - start.at) / 1000;
   let db = 0;

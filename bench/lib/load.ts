@@ -1,5 +1,6 @@
 // Load generation with autocannon, in this (the parent) process. A workload is either one fixed request, or
-// one request per connection built from that connection's own state (refresh-token rotation).
+// one request per connection built from that connection's own state (refresh-token rotation). The load can be
+// spread over several processes of one deployment (`urls`): one autocannon instance each, one accounting.
 //
 // Each measurement is ONE autocannon run of warm-up + duration seconds; only responses that arrive after the
 // warm-up count. (Two separate runs would break stateful workloads: autocannon drops in-flight requests when
@@ -45,10 +46,18 @@ export interface Measurement {
   totalResponses: number;
   /** When the measured window started and ended, in process.hrtime microseconds (matches --cpu-prof). */
   windowMicros: [number, number];
+  /** With several URLs: the 2xx answers in the measured window from each, in the order of `urls`. */
+  perTarget: number[];
 }
 
 export interface LoadOptions {
   url: string;
+  /**
+   * Spread the connections over several servers (e.g. two processes of one deployment): one autocannon
+   * instance per URL, all in parallel, the connections split as evenly as possible, and ONE accounting —
+   * successes summed, latencies merged before taking percentiles. Default: [url].
+   */
+  urls?: string[];
   connections: number;
   durationSeconds: number;
   warmupSeconds: number;
@@ -65,27 +74,31 @@ function percentile(sorted: Float64Array, p: number): number {
 const hrMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 export async function runLoad(load: Load, options: LoadOptions): Promise<Measurement> {
-  const base: Options = {
-    url: options.url,
-    connections: options.connections,
-    duration: options.warmupSeconds + options.durationSeconds,
-    timeout: 10,
-    pipelining: 1,
-  };
-  let cannonOptions: Options;
-  if (load.kind === 'fixed') {
-    // autocannon takes the path of a fixed request from the URL.
-    cannonOptions = { ...base, url: new URL(load.path, options.url).toString(), method: load.method, headers: load.headers, body: load.body, verifyBody: load.verify };
-  } else {
-    let nextSlot = 0;
-    cannonOptions = {
+  const targets = options.urls?.length ? options.urls : [options.url];
+  if (options.connections < targets.length) throw new Error(`${options.connections} connections cannot be spread over ${targets.length} servers`);
+  // Per-connection requests take their slot from one counter shared by all instances, so connection slots
+  // (and the state they own, e.g. a refresh-token chain) never collide across servers.
+  let nextSlot = 0;
+  const cannonOptionsFor = (url: string, connections: number): Options => {
+    const base: Options = {
+      url,
+      connections,
+      duration: options.warmupSeconds + options.durationSeconds,
+      timeout: 10,
+      pipelining: 1,
+    };
+    if (load.kind === 'fixed') {
+      // autocannon takes the path of a fixed request from the URL.
+      return { ...base, url: new URL(load.path, url).toString(), method: load.method, headers: load.headers, body: load.body, verifyBody: load.verify };
+    }
+    return {
       ...base,
       verifyBody: load.verify,
       setupClient(client: Client) {
         client.setRequests([load.connection(nextSlot++)]);
       },
     };
-  }
+  };
 
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
@@ -98,39 +111,45 @@ export async function runLoad(load: Load, options: LoadOptions): Promise<Measure
   let windowStartMicros = hrMicros();
   if (measuring) options.onWindowStart?.();
 
-  const instance = autocannon(cannonOptions);
   const warmup = setTimeout(() => {
     measuring = true;
     windowStart = performance.now();
     windowStartMicros = hrMicros();
     options.onWindowStart?.();
   }, options.warmupSeconds * 1000);
-  // autocannon checks the body of every response (not only 2xx) right after emitting 'response' for it,
-  // synchronously, so the status of the response a mismatch belongs to is the last one seen.
-  let lastStatus = 0;
   let totalResponses = 0;
   const perSecond: number[] = [];
-  instance.on('response', (_client: Client, statusCode: number, _bytes: number, responseTime: number) => {
-    lastStatus = statusCode;
-    totalResponses++;
-    if (!measuring) return;
-    statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1;
-    if (statusCode >= 200 && statusCode < 300) {
-      ok2xx++;
-      latencies.push(responseTime);
-      const second = Math.floor((performance.now() - windowStart) / 1000);
-      perSecond[second] = (perSecond[second] ?? 0) + 1;
-    } else {
-      non2xx++;
-    }
+  const perTarget = targets.map(() => 0);
+  const instances = targets.map((url, i) => {
+    const share = Math.floor(options.connections / targets.length) + (i < options.connections % targets.length ? 1 : 0);
+    const instance = autocannon(cannonOptionsFor(url, share));
+    // autocannon checks the body of every response (not only 2xx) right after emitting 'response' for it,
+    // synchronously, so the status of the response a mismatch belongs to is the last one this instance saw.
+    let lastStatus = 0;
+    instance.on('response', (_client: Client, statusCode: number, _bytes: number, responseTime: number) => {
+      lastStatus = statusCode;
+      totalResponses++;
+      if (!measuring) return;
+      statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1;
+      if (statusCode >= 200 && statusCode < 300) {
+        ok2xx++;
+        perTarget[i]!++;
+        latencies.push(responseTime);
+        const second = Math.floor((performance.now() - windowStart) / 1000);
+        perSecond[second] = (perSecond[second] ?? 0) + 1;
+      } else {
+        non2xx++;
+      }
+    });
+    instance.on('reqMismatch', () => {
+      if (measuring && lastStatus >= 200 && lastStatus < 300) mismatches++;
+    });
+    instance.on('reqError', () => {
+      if (measuring) connErrors++;
+    });
+    return instance;
   });
-  instance.on('reqMismatch', () => {
-    if (measuring && lastStatus >= 200 && lastStatus < 300) mismatches++;
-  });
-  instance.on('reqError', () => {
-    if (measuring) connErrors++;
-  });
-  await instance;
+  await Promise.all(instances);
   clearTimeout(warmup);
   const seconds = (performance.now() - windowStart) / 1000;
   const windowEndMicros = hrMicros();
@@ -150,5 +169,6 @@ export async function runLoad(load: Load, options: LoadOptions): Promise<Measure
     perSecond: Array.from({ length: Math.floor(seconds) }, (_, i) => perSecond[i] ?? 0),
     totalResponses,
     windowMicros: [windowStartMicros, windowEndMicros],
+    perTarget,
   };
 }

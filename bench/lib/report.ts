@@ -20,7 +20,12 @@ export const SERVER_LABELS: Record<ServerKind, string> = {
   koa: 'raw Koa (ceiling)',
   engine: 'bare oidc-provider (memory adapter)',
   tessera: 'Tessera',
+  tessera2: 'Tessera, two processes',
 };
+
+/** The label of a Tessera row: its backend, and "two processes" for the scale-out row. */
+const labelOf = (server: ServerKind, tesseraLabel: string) =>
+  server === 'tessera' ? tesseraLabel : server === 'tessera2' ? `${tesseraLabel}, two processes` : SERVER_LABELS[server];
 
 const num = (v: number, digits = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–');
 const ms = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) : '–');
@@ -33,7 +38,7 @@ export function find(rows: Row[], server: ServerKind, workload: WorkloadId): Row
 export function resultsTable(rows: Row[], tesseraLabel: string): string {
   const lines = ['| Server | Workload | req/s | p50 ms | p99 ms | errors | notes |', '| --- | --- | ---: | ---: | ---: | ---: | --- |'];
   for (const row of rows) {
-    const label = row.server === 'tessera' ? tesseraLabel : SERVER_LABELS[row.server];
+    const label = labelOf(row.server, tesseraLabel);
     const m = row.measurement;
     if (row.status === 'measured' && m) {
       const codes = m.errors ? ` errors by kind: ${Object.entries(m.statusCodes).filter(([k]) => !k.startsWith('2')).map(([k, v]) => `${k}: ${v}`).join(', ')}` : '';
@@ -60,18 +65,40 @@ export function ratioTable(rows: Row[]): string {
     '| Tessera workload | compared with bare engine | req/s × bare | req/s × ceiling | p50 × bare | p99 × bare | p50 × ceiling | p99 × ceiling |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const row of rows.filter((r) => r.server === 'tessera')) {
+  for (const row of [...rows.filter((r) => r.server === 'tessera'), ...rows.filter((r) => r.server === 'tessera2')]) {
     const baseId = BASELINE[row.workload];
     const base = baseId ? find(rows, 'engine', baseId)?.measurement : undefined;
     const m = row.measurement;
     const against = baseId ? WORKLOADS[baseId].label : '–';
+    const name = `${WORKLOADS[row.workload].label}${row.server === 'tessera2' ? ' — **two processes**' : ''}`;
     if (!m) {
-      lines.push(`| ${WORKLOADS[row.workload].label} | ${against} | ${row.status === 'unsupported' ? 'not supported yet' : 'failed'} | – | – | – | – | – |`);
+      lines.push(`| ${name} | ${against} | ${row.status === 'unsupported' ? 'not supported yet' : 'failed'} | – | – | – | – | – |`);
       continue;
     }
     lines.push(
-      `| ${WORKLOADS[row.workload].label} | ${against} | ${ratio(m.requestsPerSecond, base?.requestsPerSecond)} | ${ratio(m.requestsPerSecond, ceiling?.requestsPerSecond)} | ` +
+      `| ${name} | ${against} | ${ratio(m.requestsPerSecond, base?.requestsPerSecond)} | ${ratio(m.requestsPerSecond, ceiling?.requestsPerSecond)} | ` +
         `${ratio(m.p50, base?.p50)} | ${ratio(m.p99, base?.p99)} | ${ratio(m.p50, ceiling?.p50)} | ${ratio(m.p99, ceiling?.p99)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Two processes against one, per workload: summed req/s, merged p50/p99. */
+export function scaleOutTable(rows: Row[]): string {
+  const lines = [
+    '| Workload | one process req/s | two processes req/s | × one | one p50 / p99 ms | two p50 / p99 ms | two: errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const row of rows.filter((r) => r.server === 'tessera2')) {
+    const one = find(rows, 'tessera', row.workload)?.measurement;
+    const two = row.measurement;
+    if (!two) {
+      lines.push(`| ${WORKLOADS[row.workload].label} | ${one ? num(one.requestsPerSecond) : '–'} | ${row.status === 'unsupported' ? 'not supported yet' : 'failed'} | – | – | – | – |`);
+      continue;
+    }
+    lines.push(
+      `| ${WORKLOADS[row.workload].label} | ${one ? num(one.requestsPerSecond) : '–'} | ${num(two.requestsPerSecond)} | ${ratio(two.requestsPerSecond, one?.requestsPerSecond)} | ` +
+        `${one ? `${ms(one.p50)} / ${ms(one.p99)}` : '–'} | ${ms(two.p50)} / ${ms(two.p99)} | ${two.errors} |`,
     );
   }
   return lines.join('\n');
@@ -126,7 +153,7 @@ export function dbTable(rows: Row[]): string {
   for (const row of rows.filter((r) => r.db)) {
     const db = row.db!;
     db.top.forEach((st, i) => {
-      const head = i === 0 ? `| ${WORKLOADS[row.workload].label} | ${db.statementsPerRequest.toFixed(2)} | ${db.msPerRequest.toFixed(2)} ` : '| | | ';
+      const head = i === 0 ? `| ${WORKLOADS[row.workload].label}${row.server === 'tessera2' ? ' (two processes)' : ''} | ${db.statementsPerRequest.toFixed(2)} | ${db.msPerRequest.toFixed(2)} ` : '| | | ';
       lines.push(`${head}| \`${st.sql.replaceAll('|', '\\|').replaceAll('`', "'")}\` | ${st.perRequest.toFixed(2)} | ${st.msPerRequest.toFixed(2)} |`);
     });
   }
@@ -143,8 +170,8 @@ export function cpuTable(rows: Row[], tesseraLabel: string): string {
     const c = row.cpu!;
     const m = row.measurement!;
     const served = Math.max(1, m.successes + m.errors);
-    const label = row.server === 'tessera' ? tesseraLabel : SERVER_LABELS[row.server];
-    const dbCell = row.server === 'tessera' && c.databaseMs > 0 ? pct(c.databaseCores) : '–';
+    const label = labelOf(row.server, tesseraLabel);
+    const dbCell = row.server !== 'koa' && row.server !== 'engine' && c.databaseMs > 0 ? pct(c.databaseCores) : '–';
     lines.push(`| ${label} | ${WORKLOADS[row.workload].label} | ${pct(c.serverCores)} | ${dbCell} | ${pct(c.generatorCores)} | ${((c.serverMs + c.databaseMs) / served).toFixed(3)} |`);
   }
   return lines.join('\n');

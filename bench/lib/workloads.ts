@@ -8,10 +8,10 @@ export type WorkloadId = 'ceiling' | 'client_credentials' | 'introspection_jwt' 
 
 export const WORKLOADS: Record<WorkloadId, { label: string; servers: ServerKind[] }> = {
   ceiling: { label: 'GET small JSON (HTTP ceiling)', servers: ['koa'] },
-  client_credentials: { label: 'client_credentials → ES256 JWT', servers: ['engine', 'tessera'] },
-  introspection_jwt: { label: 'introspection of a JWT access token', servers: ['tessera'] },
-  introspection_opaque: { label: 'introspection of an opaque access token', servers: ['engine', 'tessera'] },
-  refresh: { label: 'refresh-token rotation', servers: ['engine', 'tessera'] },
+  client_credentials: { label: 'client_credentials → ES256 JWT', servers: ['engine', 'tessera', 'tessera2'] },
+  introspection_jwt: { label: 'introspection of a JWT access token', servers: ['tessera', 'tessera2'] },
+  introspection_opaque: { label: 'introspection of an opaque access token', servers: ['engine', 'tessera', 'tessera2'] },
+  refresh: { label: 'refresh-token rotation', servers: ['engine', 'tessera', 'tessera2'] },
 };
 
 export const WORKLOAD_ORDER: WorkloadId[] = ['ceiling', 'client_credentials', 'introspection_jwt', 'introspection_opaque', 'refresh'];

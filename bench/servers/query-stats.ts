@@ -51,3 +51,40 @@ export function countQueries(db: Knex) {
     },
   };
 }
+
+export interface CleanupStats {
+  /** Clean-up DELETE statements (store/cleanup.ts: `DELETE FROM <table> WHERE <key> IN (SELECT … FOR UPDATE SKIP LOCKED)`). */
+  statements: number;
+  /** Rows they deleted, per table. */
+  rows: Record<string, number>;
+  /** Time from sending them to their answers, milliseconds. */
+  ms: number;
+}
+
+/**
+ * Watches the expired-row clean-up (server.ts runs it every CLEANUP_INTERVAL seconds) through knex's query
+ * events: how often it ran a delete, how many rows went, how long its statements took.
+ */
+export function countCleanup(db: Knex) {
+  const started = new Map<string, number>();
+  let stats: CleanupStats = { statements: 0, rows: {}, ms: 0 };
+  const table = (sql: string | undefined) => /^DELETE FROM "([a-z_]+)" WHERE "[a-z_]+" IN \(SELECT .* FOR UPDATE SKIP LOCKED\)$/s.exec(sql ?? '')?.[1];
+  db.on('query', (q: QueryEvent) => {
+    if (q.__knexQueryUid && table(q.sql)) started.set(q.__knexQueryUid, performance.now());
+  });
+  db.on('query-response', (response: { rowCount?: number } | undefined, q: QueryEvent) => {
+    const name = table(q.sql);
+    if (!name) return;
+    const t0 = started.get(q.__knexQueryUid ?? '');
+    started.delete(q.__knexQueryUid ?? '');
+    stats.statements++;
+    stats.rows[name] = (stats.rows[name] ?? 0) + (response?.rowCount ?? 0);
+    if (t0 !== undefined) stats.ms += performance.now() - t0;
+  });
+  return {
+    reset() {
+      stats = { statements: 0, rows: {}, ms: 0 };
+    },
+    snapshot: () => stats,
+  };
+}
