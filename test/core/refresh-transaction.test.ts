@@ -46,6 +46,27 @@ async function statementsDuring(fn: () => Promise<void>): Promise<Statement[]> {
   return seen;
 }
 
+
+/**
+ * Fails the first insert into `table` whose row matches `condition`, as a database going away would
+ * (SQLSTATE 08006); returns what removes the trigger again.
+ */
+async function failFirstInsert(db: TestServer['runtime']['db'], table: string, condition = 'true'): Promise<() => Promise<void>> {
+  const name = `test_fail_${table}`;
+  await db.raw(`create sequence if not exists ${name}`);
+  await db.raw(`create or replace function ${name}() returns trigger language plpgsql as $$
+    begin
+      if ${condition} and nextval('${name}') = 1 then
+        raise exception 'simulated connection loss' using errcode = '08006';
+      end if;
+      return new;
+    end $$`);
+  await db.raw(`create trigger ${name} before insert on ${table} for each row execute function ${name}()`);
+  return async () => {
+    await db.raw(`drop trigger ${name} on ${table}`);
+  };
+}
+
 describe('a refresh is one transaction', () => {
   it('consumes, stores the successor and the access token between one BEGIN and one COMMIT on one connection', async () => {
     const tokens = await signIn();
@@ -84,15 +105,7 @@ describe('a refresh is one transaction', () => {
     // stored and the old token spent, and the client's retry refused as a replay.
     const db = server.runtime.db;
     const tokens = await signIn();
-    await db.raw(`create sequence if not exists test_fail_access_token`);
-    await db.raw(`create or replace function test_fail_access_token() returns trigger language plpgsql as $$
-      begin
-        if new.model = 'AccessToken' and nextval('test_fail_access_token') = 1 then
-          raise exception 'simulated connection loss' using errcode = '08006';
-        end if;
-        return new;
-      end $$`);
-    await db.raw(`create trigger test_fail_access_token before insert on tokens for each row execute function test_fail_access_token()`);
+    const restore = await failFirstInsert(db, 'tokens', "new.model = 'AccessToken'");
     try {
       const rowsBefore = Number((await db('tokens').where('grant_id', (await tokenRow(tokens.refresh_token!))!.grant_id).count({ n: '*' }))[0]!.n);
       const failed = await refresh(tokens.refresh_token!);
@@ -105,7 +118,7 @@ describe('a refresh is one transaction', () => {
       const retried = await refresh(tokens.refresh_token!);
       expect(retried.status).toBe(200);
     } finally {
-      await db.raw('drop trigger test_fail_access_token on tokens');
+      await restore();
     }
   });
 });
@@ -116,15 +129,7 @@ describe('revoking a refresh token (RFC 7009) is one transaction too', () => {
     // revocation's feed row once, as a database going away would.
     const db = server.runtime.db;
     const tokens = await signIn();
-    await db.raw(`create sequence if not exists test_fail_revocation`);
-    await db.raw(`create or replace function test_fail_revocation() returns trigger language plpgsql as $$
-      begin
-        if nextval('test_fail_revocation') = 1 then
-          raise exception 'simulated connection loss' using errcode = '08006';
-        end if;
-        return new;
-      end $$`);
-    await db.raw(`create trigger test_fail_revocation before insert on revocation_events for each row execute function test_fail_revocation()`);
+    const restore = await failFirstInsert(db, 'revocation_events');
     try {
       const revoke = () => postForm(`${server.issuer}/token/revocation`, { token: tokens.refresh_token!, token_type_hint: 'refresh_token' }, basic(web));
       const failed = await revoke();
@@ -134,7 +139,7 @@ describe('revoking a refresh token (RFC 7009) is one transaction too', () => {
       expect(await tokenRow(tokens.refresh_token!)).toBeUndefined();
       expect((await refresh(tokens.refresh_token!)).status).toBe(400);
     } finally {
-      await db.raw('drop trigger test_fail_revocation on revocation_events');
+      await restore();
     }
   });
 });
