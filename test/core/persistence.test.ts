@@ -80,4 +80,26 @@ describe('durable state', () => {
     expect((await db('login_attempts').whereIn('key', ['acct:lapsed', 'acct:running']).pluck('key')) as string[]).toEqual(['acct:running']);
     expect(await count(db('tokens').where('expires_at', '>', new Date()))).toBe(live);
   });
+
+  it('starts each batch where the previous one stopped, so no batch steps over the rows deleted before it', async () => {
+    const db = server.runtime.db;
+    const base = Date.now() - 3_600_000;
+    await db('tokens').insert(Array.from({ length: 25 }, (_, i) => ({ id_hash: `aged-${i}`, model: 'AccessToken', payload: '{}', expires_at: new Date(base + i * 1000) })));
+    const deletes: string[] = [];
+    const onQuery = (q: { sql: string }) => {
+      if (/DELETE FROM "tokens"/i.test(q.sql)) deletes.push(q.sql);
+    };
+    db.on('query', onQuery);
+    try {
+      const deleted = await deleteExpired(db, { batchSize: 10 });
+      expect(deleted.tokens).toBeGreaterThanOrEqual(25);
+    } finally {
+      db.removeListener('query', onQuery);
+    }
+    expect(await db('tokens').where('id_hash', 'like', 'aged-%').first()).toBeUndefined();
+    // The first batch has no lower bound; every later one starts at the expiry the previous one reached.
+    expect(deletes.length).toBeGreaterThanOrEqual(3);
+    expect(deletes[0]).not.toMatch(/"expires_at" >= /);
+    for (const sql of deletes.slice(1)) expect(sql).toMatch(/"expires_at" >= /);
+  });
 });
