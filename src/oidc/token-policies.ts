@@ -14,7 +14,7 @@ export async function introspectionAllowed(_ctx: KoaContextWithOIDC, client: Cli
   return mayIntrospect(client, token);
 }
 
-/** The rule itself, shared with the JWT fast path (jwt-introspection.ts). */
+/** The rule itself, shared with the introspection fast path (introspection-fast-path.ts). */
 export function mayIntrospect(client: Client, token: TokenLike): boolean {
   if (token.clientId === client.clientId) return true;
   const audience = clientExtra(client, INTROSPECTS_PROPERTY);
