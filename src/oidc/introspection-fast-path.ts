@@ -8,13 +8,14 @@
 //
 // Only the plain case is answered here; anything else returns undefined and the engine answers as before:
 // a secret-less or assertion-authenticated client, a failed or expired secret (the engine's error, with its
-// WWW-Authenticate), repeated or unknown parameters, a signed or encrypted response (RFC 9701), CORS,
-// DPoP/attestation headers, sender-constrained or RAR tokens, pairwise subjects, and every token that is not
-// active for this caller (the engine's {"active": false}), and refresh tokens. Nothing is answered here that the engine would
-// answer differently.
+// WWW-Authenticate) and a previous secret in its rotation grace, repeated or unknown parameters, a signed or
+// encrypted response (RFC 9701), CORS, DPoP/attestation headers, sender-constrained or RAR tokens, pairwise
+// subjects, refresh tokens, and every token that is not active for this caller (the engine's
+// {"active": false}). Nothing is answered here that the engine would answer differently.
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { JWT_HANDLE_PREFIX } from './jwt-access-tokens.ts';
 import { mayIntrospect } from './token-policies.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { LiveProvider } from './live-provider.ts';
 
@@ -75,6 +76,13 @@ function secretCredentials(params: Map<string, string>, authorization: string | 
   return clientId && secret ? { clientId, secret } : undefined;
 }
 
+/** Constant-time comparison (of SHA-256 digests, so lengths need not match). */
+function matchesCurrentSecret(expected: string | undefined, presented: string): boolean {
+  if (!expected) return false;
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(expected), digest(presented));
+}
+
 /** Our access token by its value, as the engine's introspection would find it (a refresh token: undefined). */
 async function findAccessToken(provider: Provider, verifier: AccessTokenVerifier, value: string, jwt: boolean) {
   if (jwt) {
@@ -118,7 +126,9 @@ export function createIntrospectionFastPath(live: LiveProvider, verifier: Access
     } catch {
       return undefined;
     }
-    if (!(await client.compareClientSecret(credentials.secret))) return undefined;
+    // The current secret only, in memory: a secret in its rotation grace, or a wrong one, goes on to the
+    // engine, whose comparison asks the database (secret-grace.ts) — once per request, not twice.
+    if (!matchesCurrentSecret(client.clientSecret, credentials.secret)) return undefined;
 
     const token = await findAccessToken(provider, verifier, value, jwt);
     if (!token?.isValid || token.isSenderConstrained() || (token as { rar?: unknown }).rar) return undefined;

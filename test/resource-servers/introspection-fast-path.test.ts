@@ -125,6 +125,16 @@ describe('the introspection fast path', () => {
     expect(fastAnswers()).toBe(before);
   });
 
+  it('leaves a previous secret in its rotation grace to the engine, which still accepts it', async () => {
+    const caller = await createClient(server, { name: 'Rotating caller', redirectUris: [], grantTypes: ['client_credentials'], scope: 'fast:read' });
+    const token = (await oidc.clientCredentialsGrant(await discover(server, caller), { resource: API, scope: 'fast:read' })).access_token;
+    const rotated = (await runOperation(server.operations, 'client.rotate-secret', { clientId: caller.client_id, graceSeconds: 600 })) as { client_secret: string };
+    const old = await introspect({ token }, basic(caller));
+    expect(old).toMatchObject({ fast: false, status: 200, body: { active: true, client_id: caller.client_id } });
+    const current = await introspect({ token }, basic({ ...caller, client_secret: rotated.client_secret }));
+    expect(current).toMatchObject({ fast: true, status: 200, body: { active: true, client_id: caller.client_id } });
+  });
+
   it('leaves a signed response (RFC 9701) to the engine', async () => {
     const signed = await introspect({ token: userToken }, { ...basic(rs), accept: 'application/token-introspection+jwt' });
     expect(signed.fast).toBe(false);
