@@ -68,17 +68,18 @@ export interface CleanupStats {
 export function countCleanup(db: Knex) {
   const started = new Map<string, number>();
   let stats: CleanupStats = { statements: 0, rows: {}, ms: 0 };
-  const table = (sql: string | undefined) => /^DELETE FROM "([a-z_]+)" WHERE "[a-z_]+" IN \(SELECT .* FOR UPDATE SKIP LOCKED\)$/s.exec(sql ?? '')?.[1];
+  // store/cleanup.ts deleteExpiredBatch: WITH deleted AS (DELETE FROM "t" WHERE … SKIP LOCKED) RETURNING …) SELECT count(*) AS deleted …
+  const table = (sql: string | undefined) => /^WITH deleted AS \(DELETE FROM "([a-z_]+)" WHERE "[a-z_]+" IN \(SELECT .* FOR UPDATE SKIP LOCKED\)/s.exec(sql ?? '')?.[1];
   db.on('query', (q: QueryEvent) => {
     if (q.__knexQueryUid && table(q.sql)) started.set(q.__knexQueryUid, performance.now());
   });
-  db.on('query-response', (response: { rowCount?: number } | undefined, q: QueryEvent) => {
+  db.on('query-response', (response: { rows?: Array<{ deleted?: unknown }> } | undefined, q: QueryEvent) => {
     const name = table(q.sql);
     if (!name) return;
     const t0 = started.get(q.__knexQueryUid ?? '');
     started.delete(q.__knexQueryUid ?? '');
     stats.statements++;
-    stats.rows[name] = (stats.rows[name] ?? 0) + (response?.rowCount ?? 0);
+    stats.rows[name] = (stats.rows[name] ?? 0) + Number(response?.rows?.[0]?.deleted ?? 0);
     if (t0 !== undefined) stats.ms += performance.now() - t0;
   });
   return {
