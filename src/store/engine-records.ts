@@ -106,13 +106,19 @@ export function createTokenLookups(db: Db) {
   };
 }
 
-/** A row of the tokens table as `upsert` writes it. */
-function tokenRow(model: string, id: string, payload: Payload, expiresInSeconds: number | undefined): Record<string, unknown> {
+const keyFor = (spec: TableSpec, id: string) => (spec.key === 'id' ? id : bearerHash(id));
+
+/** A row as `upsert` writes it (the raw id and the engine's `consumed` flag are never stored). */
+function recordRow(spec: TableSpec, model: string, id: string, payload: Payload, expiresInSeconds: number | undefined): Record<string, unknown> {
   const { jti: _omit, consumed: _consumed, ...stored } = payload;
   const expiresAt = typeof expiresInSeconds === 'number' ? new Date(Date.now() + expiresInSeconds * 1000) : null;
-  return { id_hash: bearerHash(id), model, payload: JSON.stringify(stored), expires_at: expiresAt, ...TOKENS.columns(payload) };
+  const row: Record<string, unknown> = { [spec.key]: keyFor(spec, id), payload: JSON.stringify(stored), expires_at: expiresAt, ...spec.columns(payload) };
+  if (spec.shared) row.model = model;
+  return row;
 }
-const TOKEN_UPDATABLE = ['payload', 'expires_at', 'grant_id', 'user_code_hash'];
+
+/** The columns an existing row takes from a new write of it (never its key or model). */
+const updatableColumns = (spec: TableSpec, row: Record<string, unknown>) => Object.keys(row).filter((c) => c !== spec.key && c !== 'model');
 
 export interface RotationWrite {
   model: string;
@@ -134,8 +140,9 @@ export async function writeRotation(db: Db, consumedId: string | undefined, writ
       .where((w) => w.whereNull('consumed_at').orWhereRaw(ORPHANED_CONSUMPTION))
       .update({ consumed_at: db.fn.now() });
   if (writes.length === 0) return void (await consume(db));
-  const insert = (consumedId === undefined ? db('tokens') : db.with('consumed', consume(db).returning('id_hash'))).insert(writes.map((w) => tokenRow(w.model, w.id, w.payload, w.expiresInSeconds)));
-  await insert.into('tokens').onConflict('id_hash').merge(TOKEN_UPDATABLE);
+  const rows = writes.map((w) => recordRow(TOKENS, w.model, w.id, w.payload, w.expiresInSeconds));
+  const insert = (consumedId === undefined ? db('tokens') : db.with('consumed', consume(db).returning('id_hash'))).insert(rows);
+  await insert.into('tokens').onConflict('id_hash').merge(updatableColumns(TOKENS, rows[0]!));
 }
 
 export interface EngineRecordOptions {
@@ -145,7 +152,7 @@ export interface EngineRecordOptions {
 
 export function createEngineRecordStore(db: Db, model: string, tokenLookups = createTokenLookups(db), options: EngineRecordOptions = {}): EngineRecordStore {
   const spec = specFor(model);
-  const keyOf = (id: string) => (spec.key === 'id' ? id : bearerHash(id));
+  const keyOf = (id: string) => keyFor(spec, id);
   const scoped = (query: ReturnType<Db>) => (spec.shared ? query.where('model', model) : query);
   const hydrate = (id: string, row: { payload: Payload; consumed_at?: Date | null } | undefined): Payload | undefined => {
     if (!row) return undefined;
@@ -173,17 +180,8 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
 
   return {
     async upsert(id, payload, expiresInSeconds) {
-      const { jti: _omit, consumed: _consumed, ...stored } = payload;
-      const expiresAt = typeof expiresInSeconds === 'number' ? new Date(Date.now() + expiresInSeconds * 1000) : null;
-      const row: Record<string, unknown> = {
-        [spec.key]: keyOf(id),
-        payload: JSON.stringify(stored),
-        expires_at: expiresAt,
-        ...spec.columns(payload),
-      };
-      if (spec.shared) row.model = model;
-      const updatable = Object.keys(row).filter((c) => c !== spec.key && c !== 'model');
-      await db(spec.table).insert(row).onConflict(spec.key).merge(updatable);
+      const row = recordRow(spec, model, id, payload, expiresInSeconds);
+      await db(spec.table).insert(row).onConflict(spec.key).merge(updatableColumns(spec, row));
     },
 
     async find(id) {
