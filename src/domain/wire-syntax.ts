@@ -21,3 +21,19 @@ export function isLoopbackIpRedirect(uri: string): boolean {
   const url = URL.parse(uri);
   return url?.protocol === 'http:' && (url.hostname === '127.0.0.1' || url.hostname === '[::1]');
 }
+
+/** A percent-encoded component decoded, or undefined when the encoding is malformed or its bytes not UTF-8. */
+export function percentDecode(component: string): string | undefined {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    // Malformed percent-encoding, or percent-encoded bytes that are not UTF-8 (surrogates included).
+    return undefined;
+  }
+}
+
+/**
+ * One application/x-www-form-urlencoded name or value decoded (`+` is a space), as form bodies, query strings
+ * and — RFC 6749 §2.3.1 — the client id and secret inside HTTP Basic credentials are encoded.
+ */
+export const formDecode = (value: string): string | undefined => percentDecode(value.replace(/\+/g, ' '));

@@ -13,6 +13,7 @@
 // subjects, refresh tokens, and every token that is not active for this caller (the engine's
 // {"active": false}). Nothing is answered here that the engine would answer differently.
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
+import { formDecode } from '../domain/wire-syntax.ts';
 import { JWT_HANDLE_PREFIX } from './jwt-access-tokens.ts';
 import { mayIntrospect } from './token-policies.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -38,15 +39,6 @@ const ENGINE_HEADERS = ['origin', 'dpop', 'oauth-client-attestation', 'oauth-cli
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
 // The engine's opaque token values: 43 base64url characters (256 bits); a little leeway either way.
 const OPAQUE_TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
-
-/** RFC 6749 §2.3.1: client_id and client_secret are form-encoded before Basic encoding. */
-function formDecode(value: string): string | undefined {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
 
 /** The single value of every parameter, or undefined when one repeats or is not ours to answer. */
 function singleParameters(form: URLSearchParams): Map<string, string> | undefined {

@@ -18,6 +18,7 @@
 import type { Context, Middleware } from 'koa';
 import { BadRequest } from '../../errors.ts';
 import { isRepresentableText } from '../../representable.ts';
+import { formDecode, percentDecode } from '../../domain/wire-syntax.ts';
 import { keepRawBody, readBody, replay } from './engine-request.ts';
 
 /** Whether a decoded string holds a NUL or an unpaired surrogate (src/representable.ts). */
@@ -33,19 +34,10 @@ function strictUtf8(bytes: Uint8Array): string | undefined {
   }
 }
 
-function strictDecode(component: string): string | undefined {
-  try {
-    return decodeURIComponent(component);
-  } catch {
-    // Malformed percent-encoding, or percent-encoded bytes that are not UTF-8 (surrogates included).
-    return undefined;
-  }
-}
-
 /** Why `encoded` (a path, a query string, a form body) is refused, or undefined when it is acceptable. */
 function formProblem(encoded: string, form: boolean): string | undefined {
   for (const part of form ? encoded.split('&') : [encoded]) {
-    const decoded = strictDecode(form ? part.replace(/\+/g, ' ') : part);
+    const decoded = form ? formDecode(part) : percentDecode(part);
     if (decoded === undefined) return 'malformed percent-encoding or bytes that are not UTF-8';
     if (isHostileText(decoded)) return 'a NUL character or an unpaired surrogate';
   }
