@@ -258,37 +258,40 @@ const median = (values: Array<number | undefined>) => {
   if (v.length === 0) return undefined;
   return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
 };
+interface WorkloadSummary {
+  rps?: number;
+  p50?: number;
+  p99?: number;
+  errors: number;
+  deleted: number;
+}
 interface Summary {
   i: Instance;
   rows: number;
   expired: number;
   size: string;
-  intro: { rps?: number; p50?: number; p99?: number; errors: number; deleted: number };
-  refresh: { rps?: number; p50?: number; p99?: number; errors: number; deleted: number };
+  intro: WorkloadSummary;
+  refresh: WorkloadSummary;
   busy?: number;
 }
 const summaries: Summary[] = instances.map((i) => {
   const list = samples.get(i)!;
   const sum = (pick: (s: Sample) => number | undefined) => list.reduce((a, s) => a + (pick(s) ?? 0), 0);
+  // One workload's medians over the rounds, its errors and the clean-up's deleted token rows summed.
+  const workload = (measured: (s: Sample) => Measurement | undefined, cleanup: (s: Sample) => CleanupStats | undefined): WorkloadSummary => ({
+    rps: median(list.map((s) => measured(s)?.requestsPerSecond)),
+    p50: median(list.map((s) => measured(s)?.p50)),
+    p99: median(list.map((s) => measured(s)?.p99)),
+    errors: sum((s) => measured(s)?.errors),
+    deleted: sum((s) => cleanup(s)?.rows.tokens),
+  });
   return {
     i,
     rows: median(list.map((s) => s.rows)) ?? 0,
     expired: median(list.map((s) => s.expired)) ?? 0,
     size: (i as Instance & { finalSize?: string }).finalSize ?? '?',
-    intro: {
-      rps: median(list.map((s) => s.introspection?.requestsPerSecond)),
-      p50: median(list.map((s) => s.introspection?.p50)),
-      p99: median(list.map((s) => s.introspection?.p99)),
-      errors: sum((s) => s.introspection?.errors),
-      deleted: sum((s) => s.introspectionCleanup?.rows.tokens),
-    },
-    refresh: {
-      rps: median(list.map((s) => s.refresh?.requestsPerSecond)),
-      p50: median(list.map((s) => s.refresh?.p50)),
-      p99: median(list.map((s) => s.refresh?.p99)),
-      errors: sum((s) => s.refresh?.errors),
-      deleted: sum((s) => s.refreshCleanup?.rows.tokens),
-    },
+    intro: workload((s) => s.introspection, (s) => s.introspectionCleanup),
+    refresh: workload((s) => s.refresh, (s) => s.refreshCleanup),
     busy: median(list.map((s) => s.busy)),
   };
 });
