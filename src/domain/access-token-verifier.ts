@@ -18,8 +18,11 @@ const RELOAD_AFTER_MS = 30_000;
 /** Verified tokens remembered per process (resource servers introspect the same token again and again). */
 const VERIFIED_LIMIT = 10_000;
 
+/** Longer values are not taken for one of our JWTs (ours are well under 2 KB). */
+export const MAX_JWT_LENGTH = 16 * 1024;
+
 export function looksLikeJwt(value: string): boolean {
-  if (value.length > 16 * 1024 || value.split('.').length !== 3) return false;
+  if (value.length > MAX_JWT_LENGTH || value.split('.').length !== 3) return false;
   try {
     decodeProtectedHeader(value);
     return true;

@@ -12,7 +12,7 @@
 // encrypted response (RFC 9701), CORS, DPoP/attestation headers, sender-constrained or RAR tokens, pairwise
 // subjects, refresh tokens, and every token that is not active for this caller (the engine's
 // {"active": false}). Nothing is answered here that the engine would answer differently.
-import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
+import { MAX_JWT_LENGTH, type AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import { formDecode } from '../domain/wire-syntax.ts';
 import { JWT_HANDLE_PREFIX } from './jwt-access-tokens.ts';
 import { mayIntrospect } from './token-policies.ts';
@@ -101,7 +101,7 @@ export function createIntrospectionFastPath(live: LiveProvider, verifier: Access
     // Anything with a dot can only be a JWT (the engine's opaque values are base64url); whether it is one
     // of ours is the verifier's question, asked below.
     const jwt = value.includes('.');
-    if (!jwt && !OPAQUE_TOKEN.test(value)) return undefined;
+    if (jwt ? value.length > MAX_JWT_LENGTH : !OPAQUE_TOKEN.test(value)) return undefined;
     const hint = params.get('token_type_hint');
     if (hint !== undefined && hint !== 'access_token') return undefined;
     const authorization = headers.authorization;
