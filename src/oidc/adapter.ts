@@ -3,7 +3,7 @@
 // in clear); everything else goes through store/engine-records.ts.
 import Provider, { errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
-import { createEngineRecordStore, createTokenLookups, writeRotation, type Payload, type RotationWrite } from '../store/engine-records.ts';
+import { createEngineRecordStore, createTokenLookups, type Payload, type RotationWrite } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
 import { revokeGrants, revokeGrantTokens } from '../store/revocations.ts';
 import type { UnitOfWork } from '../store/unit-of-work.ts';
@@ -90,21 +90,30 @@ export function createAdapterClass(deps: AdapterDeps) {
 
   /**
    * A refresh exchange's own writes — consuming the old refresh token, storing its successor and the opaque
-   * access token — are held until just before COMMIT and made in one statement (writeRotation), and only for
-   * a successful answer. Safe to defer: the token was read under its grant's lock, so what the consume will
-   * find is already known, and nothing in the exchange reads these rows back.
+   * access token — are held until the request's unit finishes and made in one statement (records.rotate),
+   * only for a successful answer and only if the token is still spendable then. Nothing in the exchange
+   * reads these rows back. A request that finds the token spent by then is a replay: the grant is revoked
+   * and the request refused (oidc/unit-of-work.ts answers the InvalidGrant thrown here).
    */
-  const pendingRotations = new WeakMap<Db, { consumed: string | undefined; writes: RotationWrite[] }>();
-  function rotationInUnit(): { consumed: string | undefined; writes: RotationWrite[] } | undefined {
+  const refreshRecords = createEngineRecordStore(db, 'RefreshToken', tokenLookups, { refreshReuseGraceSeconds: deps.refreshReuseGraceSeconds });
+  const pendingRotations = new WeakMap<object, { consumed: string | undefined; grantId: string | null; writes: RotationWrite[] }>();
+  function rotationInUnit(): { consumed: string | undefined; grantId: string | null; writes: RotationWrite[] } | undefined {
     if (!inRefreshExchange()) return undefined;
-    const unit = unitOfWork.open();
-    if (!unit) return undefined;
-    let pending = pendingRotations.get(unit.trx);
+    const ctx = Provider.ctx as object | undefined;
+    const unit = unitOfWork.deferred();
+    if (!ctx || !unit) return undefined;
+    let pending = pendingRotations.get(ctx);
     if (!pending) {
-      const created = { consumed: undefined as string | undefined, writes: [] as RotationWrite[] };
-      pendingRotations.set(unit.trx, (pending = created));
-      unit.beforeCommit('rotation', async (trx, outcome) => {
-        if (outcome.succeeded) await writeRotation(trx, created.consumed, created.writes);
+      const created = { consumed: undefined as string | undefined, grantId: null as string | null, writes: [] as RotationWrite[] };
+      pendingRotations.set(ctx, (pending = created));
+      unit.beforeCommit('rotation', async (writer, outcome) => {
+        if (!outcome.succeeded) return;
+        if (await refreshRecords.rotate(created.consumed, created.grantId, created.writes)) return;
+        if (created.grantId) {
+          await revokeGrants(writer, [created.grantId], { reason: 'grant_revoked', coverUntil: await revocationCoverUntil(writer, deps.accessTokenTtlSeconds), deleteGrants: true });
+          deps.grants.delete(created.grantId);
+        }
+        throw new errors.InvalidGrant('refresh token already used');
       });
     }
     return pending;
@@ -170,7 +179,10 @@ export function createAdapterClass(deps: AdapterDeps) {
         return;
       }
       const rotation = this.model === 'RefreshToken' || this.model === 'AccessToken' ? rotationInUnit() : undefined;
-      if (rotation) return void rotation.writes.push({ model: this.model, id, payload: structuredClone(payload), expiresInSeconds: expiresIn });
+      if (rotation) {
+        rotation.grantId ??= typeof payload.grantId === 'string' ? payload.grantId : null;
+        return void rotation.writes.push({ model: this.model, id, payload: structuredClone(payload), expiresInSeconds: expiresIn });
+      }
       await this.records.upsert(id, payload, expiresIn);
       // A grant changed (consent given again): every process drops its cached copy.
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
@@ -178,12 +190,7 @@ export function createAdapterClass(deps: AdapterDeps) {
 
     async find(id: string): Promise<Payload | undefined> {
       if (this.model === 'Client') return clients.get(id, () => loadClient(id));
-      // The refresh exchange's transaction opens here: the grant's lock, then the token (unit-of-work.ts).
-      const opening = this.model === 'RefreshToken' && inRefreshExchange() ? unitOfWork.begin() : undefined;
-      if (opening) {
-        await opening;
-        return this.records.findForRotation(id);
-      }
+      if (this.model === 'RefreshToken' && inRefreshExchange()) return this.findForExchange(id);
       if (deps.jwtAccessTokens.isHandle(id)) return deps.jwtAccessTokens.find(this.model, id);
       if (this.model === 'Grant') {
         // Read on every refresh and opaque introspection; a copy each time, as the engine may change it.
@@ -191,6 +198,20 @@ export function createAdapterClass(deps: AdapterDeps) {
         return grant ? structuredClone(grant) : undefined;
       }
       return this.records.find(id);
+    }
+
+    /**
+     * The refresh token of a refresh_token grant (oidc/unit-of-work.ts): read on the pool when it may be
+     * spent (its rotation is decided atomically at the end); when it is already spent — a replay — read
+     * again in the exchange's transaction under the grant's lock, where the revocation that follows commits.
+     */
+    async findForExchange(id: string): Promise<Payload | undefined> {
+      const found = await this.records.findRotatable(id);
+      if (!found || found.spendable) return found?.payload;
+      const opening = unitOfWork.begin();
+      if (!opening) return found.payload;
+      await opening;
+      return this.records.findForRotation(id);
     }
 
     async findByUid(uid: string): Promise<Payload | undefined> {

@@ -4,6 +4,7 @@ import type { Db } from './db.ts';
 import { bearerHash } from './bearer-hash.ts';
 import { grantLockSql } from './grant-locks.ts';
 import { holdsTransaction } from './unit-of-work.ts';
+import { preparedRows } from './prepared.ts';
 
 export type Payload = Record<string, unknown> & { jti?: string };
 
@@ -63,6 +64,19 @@ export interface EngineRecordStore {
    */
   findForRotation(id: string): Promise<Payload | undefined>;
   /**
+   * A refresh token presented for rotation, read without a lock or a transaction, and whether it may be
+   * spent: unconsumed, or consumed but shown as unspent by the grace window. The
+   * rotation itself is decided atomically later (`rotate`). RefreshToken only.
+   */
+  findRotatable(id: string): Promise<{ payload: Payload; spendable: boolean } | undefined>;
+  /**
+   * A rotation's writes in one statement, taking the grant's lock first: the refresh token `consumedId`
+   * spent (unless its grace window lets it be spent again) and `writes` stored — only if it could be spent.
+   * Returns whether it could: false means another request spent it first (or it was revoked), and nothing
+   * was written. Atomic on its own (autocommit), or inside a transaction holding the same lock. RefreshToken only.
+   */
+  rotate(consumedId: string | undefined, grantId: string | null, writes: RotationWrite[]): Promise<boolean>;
+  /**
    * Takes the lock of the grant the stored token belongs to (none for a token without one, or no such
    * token), bounded by lock_timeout; whether the token exists. Token models only, inside a transaction.
    */
@@ -71,21 +85,12 @@ export interface EngineRecordStore {
 
 type TokenRow = { model: string; payload: Payload; consumed_at?: Date | null; grant_id?: string | null } | undefined;
 
-/**
- * A refresh token whose rotation never completed. The engine marks the token consumed and then stores its
- * successor in a separate statement; if the database dies in between, the client is told 503 (retry) but
- * its token is already spent, and the retry would look like reuse and revoke the grant. A consumption that
- * left no successor behind is therefore undone — but only once it is older than ORPHANED_AFTER, so two
- * parallel uses of one token (the reuse that RFC 9700 §4.14.2 detection is for) still meet as a replay.
- * Only refresh tokens: a successful rotation always stores a successor, whereas a successful code exchange
- * may store nothing (JWT access token, no refresh token), so codes stay strictly single-use.
- */
-const ORPHANED_AFTER_SECONDS = 2;
 /** How long a refresh exchange waits for its grant's lock (parallel uses of one token queue there). */
 const LOCK_TIMEOUT = '5s';
-const ORPHANED_CONSUMPTION = `model = 'RefreshToken' and consumed_at < now() - interval '${ORPHANED_AFTER_SECONDS} seconds'
-  and not exists (select 1 from tokens successor where successor.grant_id = tokens.grant_id and successor.id_hash <> tokens.id_hash
-                  and successor.model = 'RefreshToken' and successor.created_at >= tokens.consumed_at)`;
+
+/** What the engine's models need of a token row (a prepared statement lists its columns: store/prepared.ts). */
+const TOKEN_COLUMNS = 'model, grant_id, payload, consumed_at';
+const TOKEN_BY_HASH = `select ${TOKEN_COLUMNS} from tokens where id_hash = ?`;
 
 /**
  * The engine looks an unknown token up as AccessToken, ClientCredentials and RefreshToken at once
@@ -95,11 +100,12 @@ const ORPHANED_CONSUMPTION = `model = 'RefreshToken' and consumed_at < now() - i
  */
 export function createTokenLookups(db: Db) {
   const inFlight = new Map<string, Promise<TokenRow>>();
+  const read = async (idHash: string): Promise<TokenRow> => (await preparedRows<NonNullable<TokenRow>>(db, TOKEN_BY_HASH, [idHash]))[0];
   return (idHash: string): Promise<TokenRow> => {
-    if (holdsTransaction()) return Promise.resolve(db('tokens').where('id_hash', idHash).first());
+    if (holdsTransaction()) return read(idHash);
     let pending = inFlight.get(idHash);
     if (!pending) {
-      pending = Promise.resolve(db('tokens').where('id_hash', idHash).first()).finally(() => inFlight.delete(idHash));
+      pending = read(idHash).finally(() => inFlight.delete(idHash));
       inFlight.set(idHash, pending);
     }
     return pending;
@@ -108,11 +114,14 @@ export function createTokenLookups(db: Db) {
 
 const keyFor = (spec: TableSpec, id: string) => (spec.key === 'id' ? id : bearerHash(id));
 
-/** A row as `upsert` writes it (the raw id and the engine's `consumed` flag are never stored). */
-function recordRow(spec: TableSpec, model: string, id: string, payload: Payload, expiresInSeconds: number | undefined): Record<string, unknown> {
+/**
+ * A row as `upsert` writes it (the raw id and the engine's `consumed` flag are never stored); the payload
+ * as a JSON string, or (`asObject`) as the object itself for a row sent inside a JSON document.
+ */
+function recordRow(spec: TableSpec, model: string, id: string, payload: Payload, expiresInSeconds: number | undefined, asObject = false): Record<string, unknown> {
   const { jti: _omit, consumed: _consumed, ...stored } = payload;
   const expiresAt = typeof expiresInSeconds === 'number' ? new Date(Date.now() + expiresInSeconds * 1000) : null;
-  const row: Record<string, unknown> = { [spec.key]: keyFor(spec, id), payload: JSON.stringify(stored), expires_at: expiresAt, ...spec.columns(payload) };
+  const row: Record<string, unknown> = { [spec.key]: keyFor(spec, id), payload: asObject ? stored : JSON.stringify(stored), expires_at: expiresAt, ...spec.columns(payload) };
   if (spec.shared) row.model = model;
   return row;
 }
@@ -127,23 +136,11 @@ export interface RotationWrite {
   expiresInSeconds: number | undefined;
 }
 
-/**
- * A refresh exchange's writes in one statement: the old refresh token consumed (unless it is in its grace
- * window, which the exchange's read under the grant's lock already decided) and the new tokens stored.
- * Inside the exchange's transaction, just before COMMIT (oidc/adapter.ts).
- */
-export async function writeRotation(db: Db, consumedId: string | undefined, writes: RotationWrite[]): Promise<void> {
-  if (writes.length === 0 && consumedId === undefined) return;
-  const consume = (q: Db) =>
-    q('tokens')
-      .where({ id_hash: bearerHash(consumedId!), model: 'RefreshToken' })
-      .where((w) => w.whereNull('consumed_at').orWhereRaw(ORPHANED_CONSUMPTION))
-      .update({ consumed_at: db.fn.now() });
-  if (writes.length === 0) return void (await consume(db));
-  const rows = writes.map((w) => recordRow(TOKENS, w.model, w.id, w.payload, w.expiresInSeconds));
-  const insert = (consumedId === undefined ? db('tokens') : db.with('consumed', consume(db).returning('id_hash'))).insert(rows);
-  await insert.into('tokens').onConflict('id_hash').merge(updatableColumns(TOKENS, rows[0]!));
-}
+/** The columns a rotation writes; the rest (created_at, consumed_at) take their defaults. */
+const ROTATION_COLUMNS = 'id_hash, model, grant_id, user_code_hash, payload, expires_at';
+
+/** A row as jsonb_populate_recordset reads it. */
+const rotationRow = (write: RotationWrite) => recordRow(TOKENS, write.model, write.id, write.payload, write.expiresInSeconds, true);
 
 export interface EngineRecordOptions {
   /** Seconds a rotated refresh token may be presented again (config ttl.refreshReuseGrace); 0: never. */
@@ -162,8 +159,6 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
     return payload;
   };
 
-  const isOrphaned = async (idHash: string) => Boolean(await db('tokens').where('id_hash', idHash).whereRaw(ORPHANED_CONSUMPTION).first('id_hash'));
-
   // A refresh token rotated moments ago and presented again is, within the grace window, one of several
   // parallel refreshes by one relying party (mod_auth_openidc runs several processes), not a replay: it is
   // shown to the engine as unspent, so the request gets another successor in the same grant. The window
@@ -178,6 +173,11 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
     return locked.length > 0;
   };
 
+  // Whether the grace window shows a consumed token as unspent, in the same read.
+  const ROTATABLE = `select ${TOKEN_COLUMNS}, (consumed_at is not null and ${graceSeconds > 0 ? IN_GRACE : 'false'}) as spendable
+    from tokens where id_hash = ? and model = 'RefreshToken'`;
+  const readRotatable = async (idHash: string) => (await preparedRows<NonNullable<TokenRow> & { spendable: boolean }>(db, ROTATABLE, [idHash]))[0];
+
   return {
     async upsert(id, payload, expiresInSeconds) {
       const row = recordRow(spec, model, id, payload, expiresInSeconds);
@@ -188,7 +188,7 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
       if (spec === TOKENS) {
         const row = await tokenLookups(keyOf(id));
         if (row?.model !== model) return undefined;
-        if (model === 'RefreshToken' && row.consumed_at && ((await inGrace(keyOf(id))) || (await isOrphaned(keyOf(id))))) return hydrate(id, { ...row, consumed_at: null });
+        if (model === 'RefreshToken' && row.consumed_at && (await inGrace(keyOf(id)))) return hydrate(id, { ...row, consumed_at: null });
         return hydrate(id, row);
       }
       return hydrate(id, await db(spec.table).where(spec.key, keyOf(id)).first());
@@ -215,7 +215,7 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
 
     async consume(id) {
       const updated = await scoped(db(spec.table).where(spec.key, keyOf(id)))
-        .where((q) => (model === 'RefreshToken' ? q.whereNull('consumed_at').orWhereRaw(ORPHANED_CONSUMPTION) : q.whereNull('consumed_at')))
+        .whereNull('consumed_at')
         .update({ consumed_at: db.fn.now() })
         .returning(['grant_id']);
       if (updated.length === 1) return { ok: true };
@@ -235,17 +235,44 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
       // The lock, then a read of its own: in READ COMMITTED a statement sees what was committed before it
       // began, so the read must come after the wait for the lock, not in the same statement.
       if (!(await lockGrant(idHash))) return undefined;
-      // Whether the grace window or the orphan rule shows a consumed token as unspent, in the same read
-      // (now() is the transaction's start, as in consume(): both decide alike).
-      const row = (await db('tokens')
-        .where({ id_hash: idHash, model })
-        .first(
-          '*',
-          db.raw(`(consumed_at is not null and ${graceSeconds} > 0 and ${IN_GRACE}) as in_grace`),
-          db.raw(`(consumed_at is not null and ${ORPHANED_CONSUMPTION}) as orphaned`),
-        )) as (NonNullable<TokenRow> & { in_grace: boolean; orphaned: boolean }) | undefined;
-      if (!row) return undefined;
-      return hydrate(id, row.in_grace || row.orphaned ? { ...row, consumed_at: null } : row);
+      const row = await readRotatable(idHash);
+      return row && hydrate(id, row.spendable ? { ...row, consumed_at: null } : row);
+    },
+
+    async findRotatable(id) {
+      if (model !== 'RefreshToken') throw new Error('findRotatable is for refresh tokens');
+      const row = await readRotatable(keyOf(id));
+      return row && { payload: hydrate(id, row.spendable ? { ...row, consumed_at: null } : row)!, spendable: row.consumed_at == null || row.spendable };
+    },
+
+    async rotate(consumedId, grantId, writes) {
+      if (model !== 'RefreshToken') throw new Error('rotate is for refresh tokens');
+      const rows = JSON.stringify(writes.map((w) => rotationRow(w)));
+      if (consumedId === undefined) {
+        if (writes.length > 0) await db.raw(`insert into tokens (${ROTATION_COLUMNS}) select ${ROTATION_COLUMNS} from jsonb_populate_recordset(null::tokens, ?::jsonb)`, [rows]);
+        return true;
+      }
+      // Lock first (store/grant-locks.ts): a revocation holding it has deleted the token by the time the
+      // update reaches the row (READ COMMITTED rechecks a row changed since the statement began, and skips a
+      // deleted one), and one waiting for it sees the new rows once this statement commits.
+      const [result] = await preparedRows<{ spent: boolean }>(
+        db,
+        `with locked as materialized (select set_config('lock_timeout', '${LOCK_TIMEOUT}', true), ${grantLockSql('?::text')}),
+        spent as (
+          update tokens set consumed_at = coalesce(consumed_at, now())
+          where id_hash = ? and model = 'RefreshToken' and exists (select from locked)
+            and (consumed_at is null${graceSeconds > 0 ? ` or ${IN_GRACE}` : ''})
+          returning id_hash
+        ),
+        stored as (
+          insert into tokens (${ROTATION_COLUMNS})
+          select ${ROTATION_COLUMNS} from jsonb_populate_recordset(null::tokens, ?::jsonb) where exists (select from spent)
+          returning id_hash
+        )
+        select exists (select from spent) as spent`,
+        [grantId ?? '', bearerHash(consumedId), rows],
+      );
+      return Boolean(result?.spent);
     },
   };
 }

@@ -11,6 +11,10 @@
 // - Work that should join the transaction but has no place in the request's own flow (the grant revocation
 //   of a replayed refresh token, audit rows) is queued with `beforeCommit` and runs, in the transaction,
 //   just before COMMIT; `afterCommit` runs once the commit is known to have succeeded.
+// - Work for the end of the request that needs no transaction of its own — one atomic statement, such as a
+//   refresh token's rotation (store/engine-records.ts rotate) — is queued the same way through `deferred`
+//   on a unit that never opened: it then runs on the pool when the unit finishes, and the request is
+//   answered only after it.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Db } from './db.ts';
 
@@ -69,6 +73,11 @@ export interface UnitOfWork {
   begin(): Promise<Db> | undefined;
   /** The current unit's open transaction, if any. */
   open(): OpenUnit | undefined;
+  /**
+   * The current unit, opened or not: tasks queued here run when it finishes — in its transaction before
+   * COMMIT if it opened one, else one after another on the pool (each must then be atomic on its own).
+   */
+  deferred(): DeferredWork | undefined;
 }
 
 /** What the request's answer was, as the unit's owner tells `finish`. */
@@ -77,17 +86,20 @@ export interface Outcome {
   succeeded: boolean;
 }
 
-export interface OpenUnit {
-  trx: Db;
-  /** Runs `task` in the transaction just before COMMIT; one task per key (a later one with the same key is dropped). */
+export interface DeferredWork {
+  /** Runs `task` just before COMMIT (or at the end); one task per key (a later one with the same key is dropped). */
   beforeCommit(key: string, task: (trx: Db, outcome: Outcome) => Promise<void>): void;
-  /** Runs `task` once the commit succeeded. */
+  /** Runs `task` once the commit (or the deferred work) succeeded. */
   afterCommit(task: () => void): void;
 }
 
+export interface OpenUnit extends DeferredWork {
+  trx: Db;
+}
+
 export interface UnitHandle {
-  /** Whether the unit ever opened its transaction. */
-  readonly opened: boolean;
+  /** Whether the unit ever opened its transaction or queued work: whether `finish` has anything to do. */
+  readonly pending: boolean;
   /** The first statement error inside the transaction, if any. */
   readonly failure: unknown;
   /**
@@ -95,6 +107,15 @@ export interface UnitHandle {
    * (everything is then rolled back). Without, ROLLBACK (never rejects). Nothing to do if never opened.
    */
   finish(commit: boolean, outcome?: Outcome): Promise<void>;
+}
+
+function deferredWork(unit: Unit): DeferredWork {
+  return {
+    beforeCommit: (key, task) => {
+      if (!unit.beforeCommit.has(key)) unit.beforeCommit.set(key, task);
+    },
+    afterCommit: (task) => void unit.afterCommit.push(task),
+  };
 }
 
 export function createUnitOfWork(root: Db): UnitOfWork {
@@ -136,10 +157,17 @@ export function createUnitOfWork(root: Db): UnitOfWork {
     return unit.opening;
   }
 
+  /** Queued work of a unit that never opened a transaction: each task on the pool, in order. */
+  async function finishUnopened(unit: Unit, commit: boolean, outcome: Outcome): Promise<void> {
+    if (!commit) return;
+    for (const task of unit.beforeCommit.values()) await task(root, outcome);
+    for (const task of unit.afterCommit) task();
+  }
+
   async function finish(unit: Unit, commit: boolean, outcome: Outcome): Promise<void> {
     if (unit.finished) return;
     unit.finished = true;
-    if (!unit.opening) return;
+    if (!unit.opening) return finishUnopened(unit, commit, outcome);
     let trx: Db;
     try {
       trx = await unit.opening;
@@ -186,8 +214,8 @@ export function createUnitOfWork(root: Db): UnitOfWork {
       return {
         result,
         unit: {
-          get opened() {
-            return unit.opening !== undefined;
+          get pending() {
+            return unit.opening !== undefined || unit.beforeCommit.size > 0 || unit.afterCommit.length > 0;
           },
           get failure() {
             return unit.failure;
@@ -203,13 +231,11 @@ export function createUnitOfWork(root: Db): UnitOfWork {
     open() {
       const unit = current();
       if (!unit?.trx) return undefined;
-      return {
-        trx: unit.trx,
-        beforeCommit: (key, task) => {
-          if (!unit.beforeCommit.has(key)) unit.beforeCommit.set(key, task);
-        },
-        afterCommit: (task) => void unit.afterCommit.push(task),
-      };
+      return { trx: unit.trx, ...deferredWork(unit) };
+    },
+    deferred() {
+      const unit = current();
+      return unit && !unit.finished ? deferredWork(unit) : undefined;
     },
   };
 }
