@@ -113,7 +113,7 @@ export function createAdapterClass(deps: AdapterDeps) {
           await revokeGrants(writer, [created.grantId], { reason: 'grant_revoked', coverUntil: await revocationCoverUntil(writer, deps.accessTokenTtlSeconds), deleteGrants: true });
           deps.grants.delete(created.grantId);
         }
-        throw new errors.InvalidGrant('refresh token already used');
+        throw Object.assign(new errors.InvalidGrant('refresh token already used'), { revokedGrantId: created.grantId });
       });
     }
     return pending;

@@ -50,6 +50,8 @@ export function createUnitOfWork(root: Db): UnitOfWork & { install(provider: Pro
       } catch (error) {
         // Another request spent the refresh token first: this one is a replay (its grant is revoked by now).
         if (error instanceof errors.InvalidGrant) {
+          const { revokedGrantId } = error as { revokedGrantId?: string | null };
+          if (revokedGrantId) provider.emit('grant.revoked', ctx, revokedGrantId);
           provider.emit('grant.error', ctx, error);
           return refuse(ctx, error);
         }

@@ -9,6 +9,8 @@ import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { bearerHash } from '../../src/store/bearer-hash.ts';
 import { revokeGrant } from '../../src/domain/grants-and-sessions.ts';
 import type * as oidc from 'openid-client';
+import pg from 'pg';
+import { grantLockSql } from '../../src/store/grant-locks.ts';
 
 interface Statement {
   sql: string;
@@ -176,5 +178,38 @@ describe('parallel redemptions of one refresh token', () => {
       expect(Number((await server.runtime.db('tokens').where('grant_id', grantId).count({ n: '*' }))[0]!.n)).toBe(0);
     }
     expect(server.logs.join('').includes('SecondConnectionRefused')).toBe(false);
+  });
+});
+
+describe.skipIf(!process.env.DATABASE_URL)('two refreshes that both read the token before either writes (PostgreSQL: a lock held from outside)', () => {
+  it('exactly one wins; the other is refused at its write as a replay, and the grant is revoked', async () => {
+    const tokens = await signIn();
+    const grantId = (await tokenRow(tokens.refresh_token!))!.grant_id as string;
+    // Hold the grant's lock on a connection of our own: both requests read the token (unspent), build their
+    // answers and then wait at their write, which takes the same lock first.
+    const holder = new pg.Client({ connectionString: server.config.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`select ${grantLockSql('$1::text')}`, [grantId]);
+      const answers = Promise.all([refresh(tokens.refresh_token!), refresh(tokens.refresh_token!)]);
+      // Both writes are waiting for the lock (the signal, not a timer).
+      for (let waiting = 0; waiting < 2; ) {
+        const { rows } = await holder.query<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`);
+        waiting = rows[0]!.n;
+      }
+      await holder.query('commit');
+      const responses = await answers;
+      expect(responses.map((r) => r.status).sort()).toEqual([200, 400]);
+      const bodies = await Promise.all(responses.map(async (r) => (await r.json()) as { error?: string; refresh_token?: string }));
+      expect(bodies.find((b) => b.error)?.error).toBe('invalid_grant');
+      // The refused one revoked the grant: the winner's successor is gone too (RFC 9700 §4.14.2).
+      const winner = bodies.find((b) => b.refresh_token)!;
+      expect(await tokenRow(winner.refresh_token!)).toBeUndefined();
+      expect(await server.runtime.db('revocations').where({ kind: 'grant', value: grantId }).first()).toBeDefined();
+      expect(server.logs.join('')).not.toContain('server_error');
+    } finally {
+      await holder.end();
+    }
   });
 });
