@@ -5,7 +5,7 @@
 // - The name is derived from the text, so one name never stands for two texts (pg refuses that).
 // - Named statements list their columns instead of `select *`: a plan cached before a migration adds a
 //   column would otherwise fail with "cached plan must not change result type" until the process restarts.
-// - A pooler in transaction mode needs protocol-level prepared statements (PgBouncer ≥ 1.21).
+// - Behind a pooler this needs session mode (as LISTEN does) or protocol-level prepared statements (PgBouncer ≥ 1.21).
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Db } from './db.ts';
