@@ -119,6 +119,8 @@ export class Workload {
   readonly maxChains: number;
   readonly chains = new Set<Chain>();
   readonly ccTokens: JwtToken[] = [];
+  /** JWTs being introspected now: revoke:jwt leaves them alone, or its revocation could overtake the check. */
+  private readonly jwtsInCheck = new Set<string>();
   readonly revoked: RevokedToken[] = [];
   /** Chains taken out of the workload (chaos: the tokens to check after the faults), by label. */
   readonly reserved = new Map<string, Chain[]>();
@@ -230,11 +232,16 @@ export class Workload {
         const now = wallNow();
         const token = pickRandom(this.ccTokens.filter((t) => t.expiresAt - now > SAFETY_MS));
         if (!token) return;
-        return void (await this.execute(op, 'fixed', () => this.introspectJwt(token.token)));
+        this.jwtsInCheck.add(token.token);
+        try {
+          return void (await this.execute(op, 'fixed', () => this.introspectJwt(token.token)));
+        } finally {
+          this.jwtsInCheck.delete(token.token);
+        }
       }
       case 'revoke:jwt': {
         const now = wallNow();
-        const index = this.ccTokens.findIndex((t) => t.expiresAt - now > SAFETY_MS);
+        const index = this.ccTokens.findIndex((t) => t.expiresAt - now > SAFETY_MS && !this.jwtsInCheck.has(t.token));
         if (index < 0) return;
         const [token] = this.ccTokens.splice(index, 1);
         return void (await this.execute(op, 'fixed', () => this.revokeJwt(token!.token)));
