@@ -181,7 +181,12 @@ export function createAdapterClass(deps: AdapterDeps) {
       const rotation = this.model === 'RefreshToken' || this.model === 'AccessToken' ? rotationInUnit() : undefined;
       if (rotation) {
         rotation.grantId ??= typeof payload.grantId === 'string' ? payload.grantId : null;
-        return void rotation.writes.push({ model: this.model, id, payload: structuredClone(payload), expiresInSeconds: expiresIn });
+        // A token saved twice in one exchange is written once, as last saved (one statement cannot insert it twice).
+        const write = { model: this.model, id, payload: structuredClone(payload), expiresInSeconds: expiresIn };
+        const earlier = rotation.writes.findIndex((w) => w.id === id);
+        if (earlier >= 0) rotation.writes[earlier] = write;
+        else rotation.writes.push(write);
+        return;
       }
       await this.records.upsert(id, payload, expiresIn);
       // A grant changed (consent given again): every process drops its cached copy.
