@@ -44,16 +44,19 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** In-memory embedded database only: start from this image (store/db.ts). */
   memoryImage?: Blob;
+  /** Embedded database on disk: where a new data directory's pre-built image is looked for (store/db.ts). */
+  imageDir?: string;
   /** People sign in through this process (default); a CLI command's runtime checks no password (password.ts). */
   signIns?: boolean;
 }
 
-export async function openRuntime(config: Config, logger: Logger, { migrate = true, clock = systemClock, memoryImage, signIns = true }: RuntimeOptions = {}): Promise<Runtime> {
+export async function openRuntime(config: Config, logger: Logger, { migrate = true, clock = systemClock, memoryImage, imageDir, signIns = true }: RuntimeOptions = {}): Promise<Runtime> {
   const db = createDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolMax: config.databasePoolMax,
     memoryImage,
+    imageDir,
     log: (level, message) => logger[level]({ component: 'database' }, message),
   });
   try {

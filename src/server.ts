@@ -50,6 +50,8 @@ export interface ServerOptions {
   clock?: Clock;
   /** TESSERA_DATA_DIR=:memory: only: start from this database image (store/db.ts). */
   memoryImage?: Blob;
+  /** Embedded on disk: where a new data directory's pre-built image is looked for (default: the checkout's). */
+  imageDir?: string;
 }
 
 export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {

@@ -1,6 +1,6 @@
 // The one place a database connection is made. PostgreSQL through `pg` when a URL is given, otherwise
 // embedded PostgreSQL (PGlite) through `knex-pglite` — the same SQL runs on both.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
@@ -8,6 +8,7 @@ import type ClientPgLite from 'knex-pglite';
 import type { PGlite } from '@electric-sql/pglite';
 import { migrations } from '../../migrations/index.ts';
 import { makeDataDirPrivate, makeEntriesPrivate } from './data-dir.ts';
+import { DEFAULT_IMAGE_DIR, readImage } from './embedded-image.ts';
 import { withMigrationLock } from './migration-lock.ts';
 
 export type Db = Knex;
@@ -17,13 +18,18 @@ export interface DatabaseOptions {
   databaseUrl: string | undefined;
   dataDir: string;
   poolMax?: number;
-  /** Where knex's own warnings go (it prints to the console with stack traces otherwise). */
-  log?: (level: 'warn' | 'error' | 'debug', message: string) => void;
+  /** Where knex's own warnings go (it prints to the console with stack traces otherwise), and how a new embedded database began. */
+  log?: (level: 'info' | 'warn' | 'error' | 'debug', message: string) => void;
   /**
    * In memory only: start from this image of a database (PGlite's dumpDataDir) instead of an empty one.
    * Skips the second PGlite spends creating a cluster; the test suite starts many servers from one image.
    */
   memoryImage?: Blob | undefined;
+  /**
+   * On disk only: where to look for the pre-built image a new data directory starts from (store/embedded-image.ts;
+   * default: the checkout's .cache/embedded-image). No matching image there: the cluster is created (initdb).
+   */
+  imageDir?: string | undefined;
 }
 
 /**
@@ -88,7 +94,8 @@ export function createDatabase(options: DatabaseOptions): Db {
     makeDataDirPrivate(options.dataDir);
     const dir = join(options.dataDir, 'pgdata');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    connection = { filename: dir, pglite: new PGlite({ dataDir: dir, startParams }) };
+    const image = newClusterImage(dir, options);
+    connection = { filename: dir, pglite: new PGlite({ dataDir: dir, startParams, ...(image ? { loadDataDir: image } : {}) }) };
   }
   return knexFactory({
     client: PgLiteClient as unknown as typeof Knex.Client,
@@ -97,6 +104,29 @@ export function createDatabase(options: DatabaseOptions): Db {
     migrations: { migrationSource },
     log: knexLog(options.log),
   });
+}
+
+/**
+ * For a new (empty) PGlite directory, the pre-built image to load into it, if one matches this code. PGlite
+ * writes the image's files into the directory and opens them as its own (a later start finds the cluster,
+ * as after initdb); the migrations still run afterwards and find nothing to do. A directory holding anything
+ * is left to PGlite as before: it opens a cluster there, or refuses to load an image over one.
+ */
+function newClusterImage(dir: string, options: DatabaseOptions): Blob | undefined {
+  if (readdirSync(dir).length > 0) return undefined;
+  let found: ReturnType<typeof readImage>;
+  try {
+    found = readImage(options.imageDir ?? DEFAULT_IMAGE_DIR);
+  } catch (error) {
+    options.log?.('warn', `new embedded database: cannot read the pre-built image (${(error as Error).message}), creating the cluster (initdb)`);
+    return undefined;
+  }
+  const { path, image } = found;
+  options.log?.(
+    'info',
+    image ? `new embedded database: loading the pre-built image ${path}` : `new embedded database: no pre-built image (${path}), creating the cluster (initdb)`,
+  );
+  return image;
 }
 
 /**

@@ -1,0 +1,80 @@
+// The pre-built embedded cluster ("image"): a PGlite data directory already created (initdb) and migrated,
+// made ahead of time by scripts/build-embedded-image.ts (after `npm ci`, and in the Dockerfile). A first
+// start on a new data directory loads it (store/db.ts) instead of spending most of its time in initdb and
+// the migrations (docs/benchmarks.md, "CLI and start-up"). It holds the schema and knex's record of the
+// migrations, nothing of an instance (store/make-embedded-image.ts checks): keys, the development secret
+// and every row are made by the first start, as without it.
+// The file name carries a key of everything that shapes the image — PGlite's version (its on-disk format),
+// knex's (its migration tables) and every migration file's contents — so an image made by other code is
+// simply not found, and the first start creates its cluster as before. Correctness never depends on it.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Where the image is kept: in the checkout (or /app in the container image), next to what it is made from,
+ * never committed (.gitignore). Not under node_modules/.cache, so checkouts sharing one node_modules (a
+ * worktree with a link to it) do not share or remove each other's images.
+ */
+export const DEFAULT_IMAGE_DIR = fileURLToPath(new URL('../../.cache/embedded-image', import.meta.url));
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/** Raised when the way an image is made or read changes, so older images stop matching. */
+const IMAGE_FORMAT = 1;
+
+/** What the key is made of; `currentImageInputs()` reads it from the installed packages and the migrations folder. */
+export interface ImageInputs {
+  pglite: string;
+  knex: string;
+  /** Every file of migrations/ (index.ts too: it orders them), by name. */
+  migrations: ReadonlyArray<{ name: string; content: string }>;
+}
+
+/** The image's file name for these inputs: PGlite's version (for people) and a hash of all of them. */
+export function imageFileName(inputs: ImageInputs): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ format: IMAGE_FORMAT, pglite: inputs.pglite, knex: inputs.knex }));
+  for (const { name, content } of [...inputs.migrations].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    hash.update(`\0${name}\0${createHash('sha256').update(content).digest('hex')}`);
+  }
+  return `pglite-${inputs.pglite}-${hash.digest('hex').slice(0, 16)}.tar`;
+}
+
+export function currentImageInputs(): ImageInputs {
+  return {
+    pglite: packageVersion('@electric-sql/pglite'),
+    knex: packageVersion('knex'),
+    migrations: readdirSync(MIGRATIONS_DIR)
+      .filter((name) => !name.startsWith('.'))
+      .map((name) => ({ name, content: readFileSync(join(MIGRATIONS_DIR, name), 'utf8') })),
+  };
+}
+
+/** The path of the image this code would load from `dir`, whether or not it is there. */
+export function imagePath(dir: string = DEFAULT_IMAGE_DIR, inputs: ImageInputs = currentImageInputs()): string {
+  return join(dir, imageFileName(inputs));
+}
+
+/** The image matching this code in `dir`, read whole (PGlite takes a Blob), or undefined when there is none. */
+export function readImage(dir: string = DEFAULT_IMAGE_DIR): { path: string; image: Blob | undefined } {
+  const path = imagePath(dir);
+  return { path, image: existsSync(path) ? new Blob([readFileSync(path)], { type: 'application/x-tar' }) : undefined };
+}
+
+/** The installed version of a package (PGlite exports no ./package.json: found above its entry point). */
+function packageVersion(name: string): string {
+  let dir = dirname(createRequire(import.meta.url).resolve(name));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === name && pkg.version) return pkg.version;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the package.json of ${name}`);
+    dir = parent;
+  }
+}
