@@ -1,4 +1,4 @@
-// The pre-built embedded cluster (store/embedded-image.ts): a first start on a
+// The pre-built embedded cluster (store/embedded-image.ts, scripts/build-embedded-image.ts): a first start on a
 // new data directory loads a matching image instead of creating its cluster (initdb) and migrating, and is then
 // like any other first start — every migration recorded, keys of its own, owner-only files, the same cluster on
 // the next start. An image that does not match this code is not used; one that is behind is migrated; none
@@ -6,7 +6,8 @@
 // DATABASE_URL is set for the rest of the suite. The server runs in this process (the code `tessera serve` runs).
 // Which cluster a server runs on is told by PostgreSQL's system identifier: initdb picks it at random and an
 // image carries it, so a server whose identifier is the image's started from that image.
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,9 +20,10 @@ import { runOperation } from '../../src/services/operations.ts';
 import { createSecretBox } from '../../src/domain/secret-box.ts';
 import { ensureKeys } from '../../src/domain/keys.ts';
 import { createDatabase, type Db } from '../../src/store/db.ts';
-import { currentImageInputs, imageFileName } from '../../src/store/embedded-image.ts';
+import { currentImageInputs, imageFileName, imagePath } from '../../src/store/embedded-image.ts';
 import { assertHoldsNoInstanceData, makeEmbeddedImage } from '../../src/store/make-embedded-image.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { ROOT } from '../helpers/cli.ts';
 
 const SLOW = { timeout: 120_000 };
 const MIGRATION_NAMES = migrations.map(([name]) => name);
@@ -193,5 +195,29 @@ describe('the image itself', SLOW, () => {
       await ensureKeys(db, createSecretBox('image-test-secret-image-test-secret-0123456789'));
       await expect(assertHoldsNoInstanceData(db)).rejects.toThrow(/keys/);
     });
+  });
+
+  it('is written by the build script under the name this code looks for, replacing images of other keys', async () => {
+    const dir = join(parent, 'built');
+    mkdirSync(dir);
+    const stale = join(dir, imageFileName({ ...currentImageInputs(), knex: '0.0.1' }));
+    writeFileSync(stale, 'an image for other code');
+    const run = () =>
+      new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [join(ROOT, 'scripts/build-embedded-image.ts'), '--dir', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+        child.once('error', reject);
+        child.once('close', (code) => resolve({ code, output }));
+      });
+    const first = await run();
+    expect(first.code, first.output).toBe(0);
+    expect(readdirSync(dir)).toEqual([imageFileName(currentImageInputs())]);
+    const built = new Blob([readFileSync(imagePath(dir))]);
+    expect(await inMemory(built, appliedMigrations)).toEqual(MIGRATION_NAMES);
+    const again = await run();
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toContain('is current');
   });
 });
