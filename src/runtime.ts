@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { createDatabase, migrateToLatest, type Db } from './store/db.ts';
+import { DEFAULT_IMAGE_DIR } from './store/embedded-image.ts';
 import { createSecretBox, type SecretBox } from './domain/secret-box.ts';
 import { createPasswordHasher, type PasswordHasher } from './domain/password.ts';
 
@@ -44,7 +45,7 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** In-memory embedded database only: start from this image (store/db.ts). */
   memoryImage?: Blob;
-  /** Embedded database on disk: where a new data directory's pre-built image is looked for (store/db.ts). */
+  /** Embedded database on disk: where a new data directory's pre-built image is looked for (default: the checkout's). */
   imageDir?: string;
   /** People sign in through this process (default); a CLI command's runtime checks no password (password.ts). */
   signIns?: boolean;
@@ -56,7 +57,10 @@ export async function openRuntime(config: Config, logger: Logger, { migrate = tr
     dataDir: config.dataDir,
     poolMax: config.databasePoolMax,
     memoryImage,
-    imageDir,
+    // The image is a migrated database: only an opening that migrates anyway may start from it, and gains
+    // nothing but time. `migrate` and doctor open unmigrated to report what a new database lacks, so a new
+    // directory they open is created empty, as before.
+    imageDir: migrate ? (imageDir ?? DEFAULT_IMAGE_DIR) : undefined,
     log: (level, message) => logger[level]({ component: 'database' }, message),
   });
   try {

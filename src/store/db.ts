@@ -8,7 +8,7 @@ import type ClientPgLite from 'knex-pglite';
 import type { PGlite } from '@electric-sql/pglite';
 import { migrations } from '../../migrations/index.ts';
 import { makeDataDirPrivate, makeEntriesPrivate } from './data-dir.ts';
-import { DEFAULT_IMAGE_DIR, readImage } from './embedded-image.ts';
+import { readImage } from './embedded-image.ts';
 import { withMigrationLock } from './migration-lock.ts';
 
 export type Db = Knex;
@@ -26,8 +26,8 @@ export interface DatabaseOptions {
    */
   memoryImage?: Blob | undefined;
   /**
-   * On disk only: where to look for the pre-built image a new data directory starts from (store/embedded-image.ts;
-   * default: the checkout's .cache/embedded-image). No matching image there: the cluster is created (initdb).
+   * On disk only: where to look for a pre-built image (store/embedded-image.ts) to start a new data directory
+   * from. Unset, or no image there matching this code: the cluster is created (initdb).
    */
   imageDir?: string | undefined;
 }
@@ -110,13 +110,13 @@ export function createDatabase(options: DatabaseOptions): Db {
  * For a new (empty) PGlite directory, the pre-built image to load into it, if one matches this code. PGlite
  * writes the image's files into the directory and opens them as its own (a later start finds the cluster,
  * as after initdb); the migrations still run afterwards and find nothing to do. A directory holding anything
- * is left to PGlite as before: it opens a cluster there, or refuses to load an image over one.
+ * is left to PGlite as before (it opens the cluster there; it would refuse to load an image over one).
  */
 function newClusterImage(dir: string, options: DatabaseOptions): Blob | undefined {
-  if (readdirSync(dir).length > 0) return undefined;
+  if (!options.imageDir || readdirSync(dir).length > 0) return undefined;
   let found: ReturnType<typeof readImage>;
   try {
-    found = readImage(options.imageDir ?? DEFAULT_IMAGE_DIR);
+    found = readImage(options.imageDir);
   } catch (error) {
     options.log?.('warn', `new embedded database: cannot read the pre-built image (${(error as Error).message}), creating the cluster (initdb)`);
     return undefined;

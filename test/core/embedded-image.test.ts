@@ -15,11 +15,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
+import { openRuntime } from '../../src/runtime.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { runOperation } from '../../src/services/operations.ts';
 import { createSecretBox } from '../../src/domain/secret-box.ts';
 import { ensureKeys } from '../../src/domain/keys.ts';
-import { createDatabase, type Db } from '../../src/store/db.ts';
+import { createDatabase, migrateToLatest, type Db } from '../../src/store/db.ts';
 import { currentImageInputs, imageFileName, imagePath } from '../../src/store/embedded-image.ts';
 import { assertHoldsNoInstanceData, makeEmbeddedImage } from '../../src/store/make-embedded-image.ts';
 import { freePort } from '../helpers/free-port.ts';
@@ -171,6 +172,36 @@ describe('a first start from the pre-built image', SLOW, () => {
       expect(await appliedMigrations(db)).toEqual(MIGRATION_NAMES);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('a CLI command opening a new data directory itself', SLOW, () => {
+  const configFor = (dataDir: string) => {
+    const result = parseConfig({ TESSERA_DATA_DIR: dataDir, TESSERA_SECRET: 'cli-test-secret-cli-test-secret-0123456789', LOG_LEVEL: 'silent' });
+    if (!result.ok) throw new Error(result.problems.join('; '));
+    return result.config;
+  };
+
+  it('starts from the image when it migrates on opening (every command but migrate and doctor)', async () => {
+    const imageDir = await imageDirWith(image);
+    const runtime = await openRuntime(configFor(join(parent, 'cli-command')), createLogger('silent'), { imageDir, signIns: false });
+    try {
+      expect(await systemIdentifier(runtime.db)).toBe(imageId);
+      expect(await appliedMigrations(runtime.db)).toEqual(MIGRATION_NAMES);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('creates an empty cluster for `migrate` (it opens unmigrated), which then applies and reports every migration', async () => {
+    const imageDir = await imageDirWith(image);
+    const runtime = await openRuntime(configFor(join(parent, 'cli-migrate')), createLogger('silent'), { imageDir, migrate: false, signIns: false });
+    try {
+      expect(await systemIdentifier(runtime.db)).not.toBe(imageId);
+      expect(await migrateToLatest(runtime.db)).toEqual(MIGRATION_NAMES);
+    } finally {
+      await runtime.close();
     }
   });
 });
