@@ -1,6 +1,6 @@
 // The one place a database connection is made. PostgreSQL through `pg` when a URL is given, otherwise
 // embedded PostgreSQL (PGlite) through `knex-pglite` — the same SQL runs on both.
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
@@ -8,7 +8,7 @@ import type ClientPgLite from 'knex-pglite';
 import type { PGlite } from '@electric-sql/pglite';
 import { migrations } from '../../migrations/index.ts';
 import { makeDataDirPrivate, makeEntriesPrivate } from './data-dir.ts';
-import { readImage } from './embedded-image.ts';
+import { restoreImage } from './embedded-image.ts';
 import { withMigrationLock } from './migration-lock.ts';
 
 export type Db = Knex;
@@ -93,9 +93,9 @@ export function createDatabase(options: DatabaseOptions): Db {
   } else {
     makeDataDirPrivate(options.dataDir);
     const dir = join(options.dataDir, 'pgdata');
+    if (options.imageDir) startFromImage(dir, options.imageDir, options.log);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const image = newClusterImage(dir, options);
-    connection = { filename: dir, pglite: new PGlite({ dataDir: dir, startParams, ...(image ? { loadDataDir: image } : {}) }) };
+    connection = { filename: dir, pglite: new PGlite({ dataDir: dir, startParams }) };
   }
   return knexFactory({
     client: PgLiteClient as unknown as typeof Knex.Client,
@@ -107,26 +107,19 @@ export function createDatabase(options: DatabaseOptions): Db {
 }
 
 /**
- * For a new (empty) PGlite directory, the pre-built image to load into it, if one matches this code. PGlite
- * writes the image's files into the directory and opens them as its own (a later start finds the cluster,
- * as after initdb); the migrations still run afterwards and find nothing to do. A directory holding anything
- * is left to PGlite as before (it opens the cluster there; it would refuse to load an image over one).
+ * A new PGlite directory (missing or empty) becomes a copy of the pre-built image matching this code, if there
+ * is one (store/embedded-image.ts). PGlite then finds a cluster there, as after initdb, and the migrations run
+ * next find nothing to do. No image, or one that cannot be used: PGlite creates the cluster (initdb), as without
+ * the image. A directory holding anything is left to PGlite as before.
  */
-function newClusterImage(dir: string, options: DatabaseOptions): Blob | undefined {
-  if (!options.imageDir || readdirSync(dir).length > 0) return undefined;
-  let found: ReturnType<typeof readImage>;
+function startFromImage(dir: string, imageDir: string, log: DatabaseOptions['log']): void {
+  if (existsSync(dir) && readdirSync(dir).length > 0) return;
   try {
-    found = readImage(options.imageDir);
+    const image = restoreImage(imageDir, dir);
+    log?.('info', image ? `new embedded database: copied from the pre-built image ${image}` : `new embedded database: no pre-built image for this version in ${imageDir}, creating the cluster (initdb)`);
   } catch (error) {
-    options.log?.('warn', `new embedded database: cannot read the pre-built image (${(error as Error).message}), creating the cluster (initdb)`);
-    return undefined;
+    log?.('warn', `new embedded database: the pre-built image could not be used (${(error as Error).message}), creating the cluster (initdb)`);
   }
-  const { path, image } = found;
-  options.log?.(
-    'info',
-    image ? `new embedded database: loading the pre-built image ${path}` : `new embedded database: no pre-built image (${path}), creating the cluster (initdb)`,
-  );
-  return image;
 }
 
 /**

@@ -1,17 +1,18 @@
 // The pre-built embedded cluster ("image"): a PGlite data directory already created (initdb) and migrated,
 // made ahead of time by scripts/build-embedded-image.ts (after `npm ci`, and in the Dockerfile). A first
-// start on a new data directory loads it (store/db.ts) instead of spending most of its time in initdb and
-// the migrations (docs/benchmarks.md, "CLI and start-up"). It holds the schema and knex's record of the
-// migrations, nothing of an instance (store/make-embedded-image.ts checks): keys, the development secret
-// and every row are made by the first start, as without it.
+// start on a new data directory is copied from it (store/db.ts) instead of spending most of its time in
+// initdb and the migrations (docs/benchmarks.md, "CLI and start-up"). It holds the schema and knex's record
+// of the migrations, nothing of an instance (store/make-embedded-image.ts checks): keys, the development
+// secret and every row are made by the first start, as without it.
 // The file name carries a key of everything that shapes the image — PGlite's version (its on-disk format),
 // knex's (its migration tables) and every migration file's contents — so an image made by other code is
 // simply not found, and the first start creates its cluster as before. Correctness never depends on it.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { extractTar } from './untar.ts';
 
 /**
  * Where the image is kept: in the checkout (or /app in the container image), next to what it is made from,
@@ -58,10 +59,28 @@ export function imagePath(dir: string = DEFAULT_IMAGE_DIR, inputs: ImageInputs =
   return join(dir, imageFileName(inputs));
 }
 
-/** The image matching this code in `dir`, read whole (PGlite takes a Blob), or undefined when there is none. */
-export function readImage(dir: string = DEFAULT_IMAGE_DIR): { path: string; image: Blob | undefined } {
-  const path = imagePath(dir);
-  return { path, image: existsSync(path) ? new Blob([readFileSync(path)], { type: 'application/x-tar' }) : undefined };
+/**
+ * Makes `target` (a PGlite data directory that does not exist or is empty) a copy of the image in `imageDir`
+ * that matches this code, and returns the image's path; undefined, and nothing done, when there is none.
+ * Extracted beside the target and renamed into place, so an interrupted copy never leaves half a cluster
+ * where PGlite would open it; on any failure the partial copy is removed and the error thrown.
+ */
+export function restoreImage(imageDir: string, target: string): string | undefined {
+  const path = imagePath(imageDir);
+  if (!existsSync(path)) return undefined;
+  const partial = `${target}.partial`;
+  rmSync(partial, { recursive: true, force: true }); // left by an interrupted first start
+  mkdirSync(partial, { mode: 0o700 });
+  try {
+    extractTar(readFileSync(path), partial);
+    if (!existsSync(join(partial, 'PG_VERSION'))) throw new Error(`${path} holds no database cluster`);
+    if (existsSync(target)) rmdirSync(target); // empty (the caller checked); rename would not replace it everywhere
+    renameSync(partial, target);
+  } catch (error) {
+    rmSync(partial, { recursive: true, force: true });
+    throw error;
+  }
+  return path;
 }
 
 /** The installed version of a package (PGlite exports no ./package.json: found above its entry point). */

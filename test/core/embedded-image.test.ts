@@ -1,8 +1,8 @@
 // The pre-built embedded cluster (store/embedded-image.ts, scripts/build-embedded-image.ts): a first start on a
-// new data directory loads a matching image instead of creating its cluster (initdb) and migrating, and is then
-// like any other first start — every migration recorded, keys of its own, owner-only files, the same cluster on
-// the next start. An image that does not match this code is not used; one that is behind is migrated; none
-// carries an instance's data. Embedded only: these run on PGlite in directories of their own, also when
+// new data directory is copied from a matching image instead of creating its cluster (initdb) and migrating,
+// and is then like any other first start — every migration recorded, keys of its own, owner-only files, the
+// same cluster on the next start. An image that does not match this code, or is damaged, is not used; one that
+// is behind is migrated; none carries an instance's data. Embedded only: these run on PGlite in directories of their own, also when
 // DATABASE_URL is set for the rest of the suite. The server runs in this process (the code `tessera serve` runs).
 // Which cluster a server runs on is told by PostgreSQL's system identifier: initdb picks it at random and an
 // image carries it, so a server whose identifier is the image's started from that image.
@@ -94,7 +94,7 @@ function openEntries(dir: string): string[] {
 }
 
 describe('a first start from the pre-built image', SLOW, () => {
-  it('loads a matching image into a new data directory: migrated, keys of its own, owner-only, the same cluster after a restart', async () => {
+  it('copies a matching image into a new data directory: migrated, keys of its own, owner-only, the same cluster after a restart', async () => {
     const imageDir = await imageDirWith(image);
     const dataDir = join(parent, 'first'); // not there yet: serve creates it
     let server = await startEmbedded(dataDir, imageDir);
@@ -113,7 +113,7 @@ describe('a first start from the pre-built image', SLOW, () => {
     }
     expect(openEntries(dataDir)).toEqual([]);
 
-    // The second start finds its own cluster (the image is still there, and not loaded again).
+    // The second start finds its own cluster (the image is still there, and not copied again).
     server = await startEmbedded(dataDir, imageDir);
     try {
       const db = server.runtime.db;
@@ -161,7 +161,35 @@ describe('a first start from the pre-built image', SLOW, () => {
     }
   });
 
-  it('migrates an image that is behind the code (the migrations still run after loading it)', async () => {
+  it('falls back to initdb when the image under this name is damaged, and leaves nothing of it behind', async () => {
+    const whole = Buffer.from(await image.arrayBuffer());
+    const imageDir = await imageDirWith(new Blob([whole.subarray(0, Math.floor(whole.length / 2))]));
+    const dataDir = join(parent, 'damaged');
+    const server = await startEmbedded(dataDir, imageDir);
+    try {
+      expect(await systemIdentifier(server.runtime.db)).not.toBe(imageId);
+      expect(await appliedMigrations(server.runtime.db)).toEqual(MIGRATION_NAMES);
+    } finally {
+      await server.close();
+    }
+    expect(readdirSync(dataDir).sort()).toEqual(['dev-secret', 'pgdata']);
+  });
+
+  it('copies the image again after a first start that was interrupted while copying it', async () => {
+    const dataDir = join(parent, 'interrupted');
+    // What a first start killed mid-copy leaves: a partial copy beside PGlite's directory, never in it.
+    mkdirSync(join(dataDir, 'pgdata.partial', 'base'), { recursive: true });
+    writeFileSync(join(dataDir, 'pgdata.partial', 'PG_VERSION'), '18\n');
+    const server = await startEmbedded(dataDir, await imageDirWith(image));
+    try {
+      expect(await systemIdentifier(server.runtime.db)).toBe(imageId);
+    } finally {
+      await server.close();
+    }
+    expect(existsSync(join(dataDir, 'pgdata.partial'))).toBe(false);
+  });
+
+  it('migrates an image that is behind the code (the migrations still run after copying it)', async () => {
     const behind = await makeEmbeddedImage({ upTo: migrations.length - 1 });
     expect(await inMemory(behind, appliedMigrations)).toEqual(MIGRATION_NAMES.slice(0, -1));
     const imageDir = await imageDirWith(behind);
