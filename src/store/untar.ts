@@ -2,7 +2,7 @@
 // checksum, type), the data padded to 512 bytes, zero blocks at the end. Only what it writes is accepted —
 // directories and regular files, names inside the target — and a bad checksum or anything else is refused
 // rather than guessed at (the caller then creates the cluster itself). Done here rather than by PGlite's own
-// loadDataDir, which is slower by most of a second on a 2-core machine (docs/benchmarks.md, "CLI and start-up").
+// loadDataDir, which is 0.6-0.9 s slower on a 2-core machine (docs/benchmarks.md, "Pre-built embedded cluster").
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
