@@ -1,6 +1,6 @@
 // npm run build:embedded-image [-- --dir <directory> --force --best-effort]
 //
-// Makes the pre-built embedded cluster a first start loads instead of creating its own (store/embedded-image.ts):
+// Makes the pre-built embedded cluster a first start copies instead of creating its own (store/embedded-image.ts):
 // a new in-memory PGlite database, migrated by the code the server runs, checked to hold no row of an
 // instance, written as .cache/embedded-image/pglite-<version>-<key>.tar. Run by `npm ci` / `npm install`
 // (postinstall, with --best-effort) and by the Dockerfile. Images of other keys in the directory are

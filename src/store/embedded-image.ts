@@ -1,9 +1,9 @@
 // The pre-built embedded cluster ("image"): a PGlite data directory already created (initdb) and migrated,
 // made ahead of time by scripts/build-embedded-image.ts (after `npm ci`, and in the Dockerfile). A first
 // start on a new data directory is copied from it (store/db.ts) instead of spending most of its time in
-// initdb and the migrations (docs/benchmarks.md, "CLI and start-up"). It holds the schema and knex's record
-// of the migrations, nothing of an instance (store/make-embedded-image.ts checks): keys, the development
-// secret and every row are made by the first start, as without it.
+// initdb and the migrations (docs/benchmarks.md, "Pre-built embedded cluster"). It holds the schema and
+// knex's record of the migrations, nothing of an instance (store/make-embedded-image.ts checks): keys, the
+// development secret and every row are made by the first start, as without it.
 // The file name carries a key of everything that shapes the image — PGlite's version (its on-disk format),
 // knex's (its migration tables) and every migration file's contents — so an image made by other code is
 // simply not found, and the first start creates its cluster as before. Correctness never depends on it.
@@ -54,7 +54,7 @@ export function currentImageInputs(): ImageInputs {
   };
 }
 
-/** The path of the image this code would load from `dir`, whether or not it is there. */
+/** The path of the image this code would copy from `dir`, whether or not it is there. */
 export function imagePath(dir: string = DEFAULT_IMAGE_DIR, inputs: ImageInputs = currentImageInputs()): string {
   return join(dir, imageFileName(inputs));
 }

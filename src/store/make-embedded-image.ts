@@ -1,5 +1,5 @@
 // Making an image of a migrated embedded database (PGlite's dumpDataDir, an uncompressed tar of its data
-// directory): the pre-built cluster a first start loads (scripts/build-embedded-image.ts, store/embedded-image.ts)
+// directory): the pre-built cluster a first start copies (scripts/build-embedded-image.ts, store/embedded-image.ts)
 // and the one every in-memory test server starts from (test/helpers/memory-image.ts). Both are made here, by the
 // same migrations a server runs, so an image differs from a cluster a start creates only in having skipped initdb.
 import { createDatabase, migrateToLatest, type Db } from './db.ts';
