@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { extractTar } from './untar.ts';
+import { x as extractTar } from 'tar';
+import { makeEntriesPrivate } from './data-dir.ts';
 
 /**
  * Where the image is kept: in the checkout (or /app in the container image), next to what it is made from,
@@ -72,7 +73,19 @@ export function restoreImage(imageDir: string, target: string): string | undefin
   rmSync(partial, { recursive: true, force: true }); // left by an interrupted first start
   mkdirSync(partial, { mode: 0o700 });
   try {
-    extractTar(readFileSync(path), partial);
+    // node-tar keeps every entry inside `cwd` (the leading '/' PGlite writes is stripped, with a note; `..` is
+    // refused). Any other warning — a damaged header, a skipped entry — means a cluster missing a file: refused.
+    // PGlite writes only directories and files, so nothing else is taken.
+    const problems: string[] = [];
+    extractTar({
+      file: path,
+      cwd: partial,
+      sync: true,
+      filter: (_path, entry) => 'type' in entry && (entry.type === 'File' || entry.type === 'Directory'),
+      onwarn: (code, message) => void (code === 'TAR_ENTRY_INFO' ? undefined : problems.push(`${code}: ${String(message)}`)),
+    });
+    if (problems.length > 0) throw new Error(`${path} is damaged (${problems[0]})`);
+    makeEntriesPrivate(partial); // the archive's modes, past the umask: owner-only again, as data-dir.ts keeps it
     if (!existsSync(join(partial, 'PG_VERSION'))) throw new Error(`${path} holds no database cluster`);
     if (existsSync(target)) rmdirSync(target); // empty (the caller checked); rename would not replace it everywhere
     renameSync(partial, target);
