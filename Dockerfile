@@ -22,7 +22,12 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts \
   && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \
        -o -name '*.md' -o -name '*.markdown' -o -name '*.ts' -o -name '*.mts' -o -name '*.cts' \) -delete
 
-FROM dependencies AS embedded-image
+# From the base image again (not `FROM dependencies`), with the dependencies copied in: the same result, and a
+# FROM that always names an image, which is what registries and image checkers expect to find there.
+FROM node:24-bookworm-slim AS embedded-image
+WORKDIR /app
+COPY --from=dependencies /app/package.json /app/package-lock.json ./
+COPY --from=dependencies /app/node_modules ./node_modules
 COPY src ./src
 COPY migrations ./migrations
 COPY scripts/build-embedded-image.ts ./scripts/
