@@ -5,7 +5,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import { createEngineRecordStore, createTokenLookups, type Payload, type RotationWrite } from '../store/engine-records.ts';
 import { deleteClient, findClientById, upsertClient } from '../store/clients.ts';
-import { revokeGrants, revokeGrantTokens } from '../store/revocations.ts';
+import { revokeGrants } from '../store/revocations.ts';
 import type { UnitOfWork } from '../store/unit-of-work.ts';
 import { revocationCoverUntil } from '../store/resource-servers.ts';
 import { ACCOUNT_CLIENT_ID, checkClientMetadata, clientSecretContext } from '../domain/clients.ts';
@@ -61,6 +61,10 @@ export function createAdapterClass(deps: AdapterDeps) {
   const { db, box, clients, unitOfWork } = deps;
   const tokenLookups = createTokenLookups(db);
 
+  /** A grant revoked as a replay revokes it (RFC 9700 §4.14.2): its tokens, and the JWTs it may have issued. */
+  const revokeReplayedGrant = async (writer: Db, grantId: string, deleteGrant: boolean) =>
+    revokeGrants(writer, [grantId], { reason: 'grant_revoked', coverUntil: await revocationCoverUntil(writer, deps.accessTokenTtlSeconds), deleteGrants: deleteGrant });
+
   /**
    * A grant to revoke from inside a refresh exchange's transaction (a replayed refresh token): the engine
    * asks once per token model and once more to delete the grant, in parallel; here that becomes one
@@ -79,10 +83,7 @@ export function createAdapterClass(deps: AdapterDeps) {
     }
     const entry = { deleteGrant };
     pending.set(grantId, entry);
-    unit.beforeCommit(`revoke-grant:${grantId}`, async (trx) => {
-      const coverUntil = await revocationCoverUntil(trx, deps.accessTokenTtlSeconds);
-      await revokeGrants(trx, [grantId], { reason: 'grant_revoked', coverUntil, deleteGrants: entry.deleteGrant });
-    });
+    unit.beforeCommit(`revoke-grant:${grantId}`, (trx) => revokeReplayedGrant(trx, grantId, entry.deleteGrant));
     // The revocation dropped the cached grant before COMMIT; drop a copy read since.
     unit.afterCommit(() => deps.grants.delete(grantId));
     return true;
@@ -110,7 +111,7 @@ export function createAdapterClass(deps: AdapterDeps) {
         if (!outcome.succeeded) return;
         if (await refreshRecords.rotate(created.consumed, created.grantId, created.writes)) return;
         if (created.grantId) {
-          await revokeGrants(writer, [created.grantId], { reason: 'grant_revoked', coverUntil: await revocationCoverUntil(writer, deps.accessTokenTtlSeconds), deleteGrants: true });
+          await revokeReplayedGrant(writer, created.grantId, true);
           deps.grants.delete(created.grantId);
         }
         throw Object.assign(new errors.InvalidGrant('refresh token already used'), { revokedGrantId: created.grantId });
@@ -267,7 +268,7 @@ export function createAdapterClass(deps: AdapterDeps) {
 
     async revokeByGrantId(grantId: string): Promise<void> {
       if (revokeInUnit(grantId, false)) return;
-      await revokeGrantTokens(db, grantId, 'grant_revoked', await revocationCoverUntil(db, deps.accessTokenTtlSeconds));
+      await revokeReplayedGrant(db, grantId, false);
     }
   }
 

@@ -177,6 +177,26 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
   const ROTATABLE = `select ${TOKEN_COLUMNS}, (consumed_at is not null and ${graceSeconds > 0 ? IN_GRACE : 'false'}) as spendable
     from tokens where id_hash = ? and model = 'RefreshToken'`;
   const readRotatable = async (idHash: string) => (await preparedRows<NonNullable<TokenRow> & { spendable: boolean }>(db, ROTATABLE, [idHash]))[0];
+  /** The token as the engine should see it: a consumed one the grace window lets be spent again shown unspent. */
+  const hydrateRotatable = (id: string, row: NonNullable<TokenRow> & { spendable: boolean }): Payload => hydrate(id, row.spendable ? { ...row, consumed_at: null } : row)!;
+
+  // A rotation's writes (`rotate`), its text built once: the grant's lock first (store/grant-locks.ts) — a
+  // revocation holding it has deleted the token by the time the update reaches the row (READ COMMITTED
+  // rechecks a row changed since the statement began, and skips a deleted one), and one waiting for it sees
+  // the new rows once this statement commits.
+  const ROTATE = `with locked as materialized (select set_config('lock_timeout', '${LOCK_TIMEOUT}', true), ${grantLockSql('?::text')}),
+        spent as (
+          update tokens set consumed_at = coalesce(consumed_at, now())
+          where id_hash = ? and model = 'RefreshToken' and exists (select from locked)
+            and (consumed_at is null${graceSeconds > 0 ? ` or ${IN_GRACE}` : ''})
+          returning id_hash
+        ),
+        stored as (
+          insert into tokens (${ROTATION_COLUMNS})
+          select ${ROTATION_COLUMNS} from jsonb_populate_recordset(null::tokens, ?::jsonb) where exists (select from spent)
+          returning id_hash
+        )
+        select exists (select from spent) as spent`;
 
   return {
     async upsert(id, payload, expiresInSeconds) {
@@ -236,13 +256,13 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
       // began, so the read must come after the wait for the lock, not in the same statement.
       if (!(await lockGrant(idHash))) return undefined;
       const row = await readRotatable(idHash);
-      return row && hydrate(id, row.spendable ? { ...row, consumed_at: null } : row);
+      return row && hydrateRotatable(id, row);
     },
 
     async findRotatable(id) {
       if (model !== 'RefreshToken') throw new Error('findRotatable is for refresh tokens');
       const row = await readRotatable(keyOf(id));
-      return row && { payload: hydrate(id, row.spendable ? { ...row, consumed_at: null } : row)!, spendable: row.consumed_at == null || row.spendable };
+      return row && { payload: hydrateRotatable(id, row), spendable: row.consumed_at == null || row.spendable };
     },
 
     async rotate(consumedId, grantId, writes) {
@@ -252,26 +272,7 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
         if (writes.length > 0) await db.raw(`insert into tokens (${ROTATION_COLUMNS}) select ${ROTATION_COLUMNS} from jsonb_populate_recordset(null::tokens, ?::jsonb)`, [rows]);
         return true;
       }
-      // Lock first (store/grant-locks.ts): a revocation holding it has deleted the token by the time the
-      // update reaches the row (READ COMMITTED rechecks a row changed since the statement began, and skips a
-      // deleted one), and one waiting for it sees the new rows once this statement commits.
-      const [result] = await preparedRows<{ spent: boolean }>(
-        db,
-        `with locked as materialized (select set_config('lock_timeout', '${LOCK_TIMEOUT}', true), ${grantLockSql('?::text')}),
-        spent as (
-          update tokens set consumed_at = coalesce(consumed_at, now())
-          where id_hash = ? and model = 'RefreshToken' and exists (select from locked)
-            and (consumed_at is null${graceSeconds > 0 ? ` or ${IN_GRACE}` : ''})
-          returning id_hash
-        ),
-        stored as (
-          insert into tokens (${ROTATION_COLUMNS})
-          select ${ROTATION_COLUMNS} from jsonb_populate_recordset(null::tokens, ?::jsonb) where exists (select from spent)
-          returning id_hash
-        )
-        select exists (select from spent) as spent`,
-        [grantId ?? '', bearerHash(consumedId), rows],
-      );
+      const [result] = await preparedRows<{ spent: boolean }>(db, ROTATE, [grantId ?? '', bearerHash(consumedId), rows]);
       return Boolean(result?.spent);
     },
   };

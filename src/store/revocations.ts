@@ -160,11 +160,6 @@ export async function revokeGrants(
   });
 }
 
-export async function revokeGrantTokens(db: Db, grantId: string, reason: string, coverUntil: Date): Promise<void> {
-  await revokeGrants(db, [grantId], { reason, coverUntil, deleteGrants: false });
-}
-
-
 export interface JwtTokenState {
   revoked: boolean;
   grantExists: boolean;
