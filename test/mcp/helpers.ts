@@ -17,6 +17,8 @@ export interface McpExample {
   /** The MCP endpoint, which is also the resource identifier. */
   resource: string;
   validator: TokenValidator;
+  /** The MCP server's own client, for introspection (from `resource create`). */
+  introspection: { clientId: string; clientSecret: string };
   close(): Promise<void>;
 }
 
@@ -24,7 +26,7 @@ export interface McpExample {
 export async function startMcpExample(tessera: TestServer): Promise<McpExample> {
   const port = await freePort();
   const resource = `http://127.0.0.1:${port}/mcp`;
-  await runOperation(tessera.operations, 'resource.create', { identifier: resource, name: 'Example MCP server', scopes: [{ name: MCP_SCOPE, description: 'Use the example tools' }] });
+  const created = await runOperation(tessera.operations, 'resource.create', { identifier: resource, name: 'Example MCP server', scopes: [{ name: MCP_SCOPE, description: 'Use the example tools' }] });
   const validator = createTokenValidator({ issuer: tessera.issuer, audience: resource, mode: 'local' });
   await validator.start();
   const server: Server = createServer(createMcpApp({ validator, issuer: tessera.issuer, resource }).callback());
@@ -33,6 +35,7 @@ export async function startMcpExample(tessera: TestServer): Promise<McpExample> 
   return {
     resource,
     validator,
+    introspection: { clientId: created.introspection_client.client_id, clientSecret: created.introspection_client.client_secret! },
     close: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

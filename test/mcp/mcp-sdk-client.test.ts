@@ -140,6 +140,15 @@ describe('the MCP SDK client through Tessera', () => {
     const caller = await callTools(provider);
     expect(caller).toMatchObject({ client_id: documentUrl(), scope: 'mcp:tools' });
     expect(await refreshes(provider)).toMatchObject({ client_id: documentUrl() });
+    // Such a client has no row in the clients table; its token is active at introspection all the same.
+    const introspected = await (
+      await fetch(`${tessera.issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${mcp.introspection.clientId}:${mcp.introspection.clientSecret}`).toString('base64')}` },
+        body: new URLSearchParams({ token: provider.stored!.access_token }),
+      })
+    ).json();
+    expect(introspected).toMatchObject({ active: true, client_id: documentUrl(), aud: mcp.resource, scope: 'mcp:tools' });
   });
 
   it('refuses a token issued for another resource', async () => {
