@@ -130,6 +130,18 @@ describe('the MCP SDK client through Tessera', () => {
     expect(await refreshes(provider)).toMatchObject({ client_id: clientId, sub: caller.sub });
   });
 
+  it('answers hostile requests with a valid token with 4xx, never 5xx', async () => {
+    const provider = new MemoryOAuthProvider();
+    await authorizeThroughTessera(provider);
+    const headers = { authorization: `Bearer ${provider.stored!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    for (const [method, body] of [['POST', 'not json'], ['POST', '{"jsonrpc":"2.0","id":1,"method":'], ['GET', undefined], ['DELETE', undefined], ['PUT', '{}']] as const) {
+      const res = await fetch(mcp.resource, { method, headers, ...(body === undefined ? {} : { body }) });
+      await res.arrayBuffer();
+      expect(res.status, `${method} ${body}`).toBeGreaterThanOrEqual(400);
+      expect(res.status, `${method} ${body}`).toBeLessThan(500);
+    }
+  });
+
   it('uses a client ID metadata document, shown as an unverified app from its host, calls a tool and refreshes', async () => {
     const provider = new MemoryOAuthProvider({ clientMetadataUrl: documentUrl() });
     const pages = await authorizeThroughTessera(provider);
