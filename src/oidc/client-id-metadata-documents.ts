@@ -151,8 +151,3 @@ export function createClientIdMetadataDocuments(config: Settings): ClientIdMetad
 
   return { feature, guardMetadata, install };
 }
-
-/** The host of a client built from a metadata document (shown as "unverified app from <host>"), or undefined. */
-export function documentHostOf(client: { clientId: string } | undefined): string | undefined {
-  return client ? documentUrlOf(client.clientId)?.host : undefined;
-}
