@@ -4,14 +4,32 @@
 // (the production default refuses private addresses — the `guarded` server below). Errors are read from the
 // pushed authorization request endpoint (RFC 9126), which loads the client exactly as /auth does and answers
 // in JSON; one case checks the HTML page /auth shows. A request that reached the documents server is in
-// `documents.requests`, so "refused before fetching" is seen, not assumed.
+// `documents.requests`, so "refused before fetching" is seen, not assumed. The engine's own guard (the
+// address connected to, after DNS resolution) is seen with this machine's host name where it resolves to
+// 127.0.0.1 (the certificate covers it): fetched by the server that allows private addresses, refused by the
+// one that does not; the case is skipped on a machine whose host name does not resolve to loopback.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostname } from 'node:os';
+import { lookup } from 'node:dns/promises';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { startHttpsServer, type HttpsServer } from '../helpers/https-server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { createUser, REDIRECT_URI } from '../helpers/oauth.ts';
 import { runOperation } from '../../src/services/operations.ts';
+import { isHostPattern } from '../../src/domain/client-id-metadata-documents.ts';
+
+/**
+ * This machine's host name when it resolves to 127.0.0.1 (usual: /etc/hosts): a name whose address is private
+ * although the URL does not say so, which only the engine's guard on the connected address can stop.
+ */
+async function loopbackHostName(): Promise<string | undefined> {
+  const name = hostname().toLowerCase();
+  if (!isHostPattern(name) || name === 'localhost' || name.startsWith('*')) return undefined;
+  const address = await lookup(name, { family: 4 }).catch(() => undefined);
+  return address?.address === '127.0.0.1' ? name : undefined;
+}
+const loopbackName = await loopbackHostName();
 
 let off: TestServer; // the defaults: no client ID metadata documents
 let on: TestServer; // on; allow-list 127.0.0.1 and *.example.com, deny-list denied.example.com
@@ -36,7 +54,8 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };
-    if (path.startsWith('/ok/')) return json(valid(path), { 'cache-control': 'max-age=600' });
+    // Valid wherever it is asked for (its client_id names the host the request came to).
+    if (path.startsWith('/ok/')) return json(valid(path, { client_id: `https://${req.headers.host}${path}` }), { 'cache-control': 'max-age=600' });
     if (path === '/logo.json') return json(valid(path, { logo_uri: 'https://cdn.example.com/brand.png', client_name: 'Totally Official' }));
     if (path === '/mismatch.json') return json(valid(path, { client_id: url('/someone-else.json') }));
     if (path === '/no-redirect-uris.json') return json({ client_id: url(path), token_endpoint_auth_method: 'none' });
@@ -52,8 +71,8 @@ beforeAll(async () => {
     if (path === '/backchannel.json') return json(valid(path, { backchannel_logout_uri: 'https://10.0.0.1/logout' }));
     if (path === '/flaky.json') return flakyFixed ? json(valid(path)) : void res.writeHead(500).end();
     res.writeHead(404).end();
-  });
-  const lists = { CLIENT_ID_METADATA_DOCUMENT_ALLOWED_HOSTS: '127.0.0.1, *.example.com', CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS: 'denied.example.com' };
+  }, { dnsNames: loopbackName ? [loopbackName] : [] });
+  const lists = { CLIENT_ID_METADATA_DOCUMENT_ALLOWED_HOSTS: `127.0.0.1, *.example.com${loopbackName ? `, ${loopbackName}` : ''}`, CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS: 'denied.example.com' };
   [off, on, guarded] = await Promise.all([
     startTestServer(),
     startTestServer({ env: { CLIENT_ID_METADATA_DOCUMENTS: 'true', CLIENT_ID_METADATA_DOCUMENT_SCOPES: 'mcp:tools', REGISTRATION_FETCH_ALLOW_PRIVATE: 'true', ...lists } }),
@@ -195,11 +214,24 @@ describe('client ID metadata documents: hosts', () => {
     expect(fetchesOf('/ok/guarded.json')).toBe(0);
   });
 
-  it('refuses a host whose address is private even when the URL does not say so (the engine guard)', async () => {
-    // An IPv4-mapped IPv6 literal of 127.0.0.1: refused whether by the URL check or by the connection guard.
-    const { body } = await push(guarded, `https://[::ffff:127.0.0.1]:${new URL(documents.url).port}/ok/mapped.json`);
-    expect(body.error).toBe('invalid_client');
-    expect(fetchesOf('/ok/mapped.json')).toBe(0);
+  it.runIf(loopbackName !== undefined)('refuses a host name that resolves to a loopback address, at connection time (the engine guard)', async () => {
+    const port = new URL(documents.url).port;
+    // Control: the same kind of document on the same name is fetched where private addresses are allowed.
+    expect((await push(on, `https://${loopbackName}:${port}/ok/dns-control.json`)).status).toBe(201);
+    expect(fetchesOf('/ok/dns-control.json')).toBe(1);
+    const { body } = await push(guarded, `https://${loopbackName}:${port}/ok/dns-guarded.json`);
+    expect(body).toMatchObject({ error: 'invalid_client', error_description: 'client_id metadata document fetch failed' });
+    expect(fetchesOf('/ok/dns-guarded.json')).toBe(0);
+  });
+
+  it('refuses an address literal of a private host however it is spelled, before any request', async () => {
+    const port = new URL(documents.url).port;
+    for (const host of ['[::ffff:127.0.0.1]', '127.1', '2130706433', '0x7f.0.0.1']) {
+      const { body } = await push(guarded, `https://${host}:${port}/ok/spelled.json`);
+      expect(body.error, host).toBe('invalid_client');
+      expect(body.error_description, host).toMatch(/private network addresses/);
+    }
+    expect(fetchesOf('/ok/spelled.json')).toBe(0);
   });
 });
 
