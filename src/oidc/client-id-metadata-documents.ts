@@ -23,6 +23,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { createFailureMemory, createHostFetchBudget, documentUrlOf, hostRefusal } from '../domain/client-id-metadata-documents.ts';
 import { privilegedScopes } from '../domain/scope-privileges.ts';
+import { checkClientMetadata } from '../domain/client-metadata.ts';
 import { namesPrivateHost } from './outbound.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 
@@ -85,6 +86,9 @@ export function createClientIdMetadataDocuments(config: Settings): ClientIdMetad
   function checkDocumentMetadata(metadata: Record<string, unknown>): void {
     const owned = Object.keys(metadata).find((key) => key.startsWith('tessera_') && metadata[key] !== undefined);
     if (owned) throw new errors.InvalidClientMetadata(`client_id metadata document must not set ${owned}: it is set by the server's operators`);
+    // The rules every stored client meets (redirect URI schemes, display URIs, sizes, grant/response types).
+    const problem = checkClientMetadata(metadata);
+    if (problem) throw new errors.InvalidClientMetadata(problem.code === 'invalid_redirect_uri' ? `redirect_uris: ${problem.description}` : problem.description);
     // The engine refused a document naming a shared-secret method; one here is the server's default, which
     // a client without a secret cannot use: such a client authenticates with nothing but PKCE.
     if (typeof metadata.token_endpoint_auth_method !== 'string' || SECRET_AUTH_METHODS.has(metadata.token_endpoint_auth_method)) {

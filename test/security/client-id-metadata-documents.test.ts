@@ -69,6 +69,8 @@ beforeAll(async () => {
     if (path === '/secret.json') return json(valid(path, { token_endpoint_auth_method: 'client_secret_basic' }));
     if (path === '/client-credentials.json') return json(valid(path, { grant_types: ['client_credentials'] }));
     if (path === '/backchannel.json') return json(valid(path, { backchannel_logout_uri: 'https://10.0.0.1/logout' }));
+    if (path === '/javascript-redirect.json') return json(valid(path, { redirect_uris: ['javascript:alert(1)//'] }));
+    if (path === '/data-logo.json') return json(valid(path, { logo_uri: 'data:image/png;base64,AAAA' }));
     if (path === '/flaky.json') return flakyFixed ? json(valid(path)) : void res.writeHead(500).end();
     res.writeHead(404).end();
   }, { dnsNames: loopbackName ? [loopbackName] : [] });
@@ -135,6 +137,8 @@ describe('client ID metadata documents: refused documents', () => {
     ['a shared-secret authentication method', '/secret.json', /^invalid_client_metadata$/, /shared-secret/],
     ['a grant type other than the code flow and refresh', '/client-credentials.json', /^invalid_client_metadata$/, /grant_types/],
     ['a back-channel logout URI', '/backchannel.json', /^invalid_client_metadata$/, /backchannel_logout_uri/],
+    ['a javascript: redirect URI', '/javascript-redirect.json', /^invalid_redirect_uri$/, /redirect_uris/],
+    ['a data: logo', '/data-logo.json', /^invalid_client_metadata$/, /logo_uri/],
   ];
   for (const [what, path, error, description] of cases) {
     it(`refuses ${what} with ${error.source.replace(/[\^$]/g, '')}`, async () => {
