@@ -14,7 +14,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { startHttpsServer, type HttpsServer } from '../helpers/https-server.ts';
-import { createUser, REDIRECT_URI } from '../helpers/oauth.ts';
+import * as oidc from 'openid-client';
+import { createClient, createUser, discover, REDIRECT_URI } from '../helpers/oauth.ts';
 import { serviceClient, serviceToken, registerApi } from '../resource-server-module/helpers.ts';
 import { MemoryOAuthProvider, signInAndAllow, startMcpExample, type McpExample } from './helpers.ts';
 
@@ -161,6 +162,22 @@ describe('the MCP SDK client through Tessera', () => {
       })
     ).json();
     expect(introspected).toMatchObject({ active: true, client_id: documentUrl(), aud: mcp.resource, scope: 'mcp:tools' });
+  });
+
+  it('answers a token for this server without its scope with 403 insufficient_scope, naming the scope and the metadata', async () => {
+    // A service whose default resource is the MCP server gets a token for it with none of its scopes.
+    const client = await createClient(tessera, { name: 'No-scope service', grantTypes: ['client_credentials'], redirectUris: [], defaultResource: mcp.resource });
+    const token = (await oidc.clientCredentialsGrant(await discover(tessera, client), {})).access_token;
+    const res = await fetch(mcp.resource, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(403);
+    const challenge = res.headers.get('www-authenticate')!;
+    expect(challenge).toMatch(/^Bearer resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/mcp", /);
+    expect(challenge).toContain('error="insufficient_scope"');
+    expect(challenge).toContain('scope="mcp:tools"');
   });
 
   it('refuses a token issued for another resource', async () => {
