@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { isPrivilegedScope } from './domain/scope-privileges.ts';
 import { isScopeToken } from './domain/wire-syntax.ts';
+import { isHostPattern } from './domain/client-id-metadata-documents.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().max(10 * 365 * 24 * 3600).default(fallback);
 const bool = (fallback: boolean) =>
@@ -26,6 +27,14 @@ const absoluteHttpUrl = z
       return false;
     }
   }, 'must be an absolute http(s) URL without query or fragment');
+
+/** Host names, separated by commas or spaces: `example.com` (that host) or `*.example.com` (its subdomains). */
+const hostList = z
+  .string()
+  .max(8192)
+  .transform((v) => v.toLowerCase().split(/[\s,]+/).filter(Boolean))
+  .refine((hosts) => hosts.every(isHostPattern), 'must be host names (example.com) or subdomain patterns (*.example.com), separated by commas or spaces')
+  .default([]);
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -61,6 +70,17 @@ const envSchema = z.object({
   /** The old name of BACKCHANNEL_LOGOUT_ALLOW_PRIVATE, still accepted. */
   OUTBOUND_ALLOW_PRIVATE: optionalBool,
   REGISTRATION_FETCH_ALLOW_PRIVATE: bool(false),
+  // Client ID Metadata Documents (oidc/client-id-metadata-documents.ts): off unless the operator turns them on.
+  CLIENT_ID_METADATA_DOCUMENTS: bool(false),
+  CLIENT_ID_METADATA_DOCUMENT_ALLOWED_HOSTS: hostList,
+  CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS: hostList,
+  CLIENT_ID_METADATA_DOCUMENT_SCOPES: z
+    .string()
+    .max(4096)
+    .refine((v) => v.split(/[\s,]+/).filter(Boolean).every(isScopeToken), 'must be space-separated scope tokens (RFC 6749 §3.3)')
+    .refine((v) => !v.split(/[\s,]+/).some(isPrivilegedScope), 'must not name admin: scopes or revocations:read (never held by such clients)')
+    .default(''),
+  CLIENT_ID_METADATA_DOCUMENT_FETCHES_PER_MINUTE: z.coerce.number().int().min(1).max(10000).default(20),
   ROLES_IN_TOKENS: bool(true),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
@@ -138,6 +158,22 @@ function configFrom(e: EnvValues) {
      * which anyone allowed to register chooses (REGISTRATION_FETCH_ALLOW_PRIVATE).
      */
     registrationFetchAllowPrivate: e.REGISTRATION_FETCH_ALLOW_PRIVATE,
+    /**
+     * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; MCP's preferred way to
+     * register): an https client_id whose JSON metadata Tessera fetches. Off by default; such clients are
+     * unverified third parties (oidc/client-id-metadata-documents.ts, docs/agents-and-devices.md#mcp).
+     */
+    clientIdMetadataDocuments: {
+      enabled: e.CLIENT_ID_METADATA_DOCUMENTS,
+      /** Only documents on these hosts are fetched (empty: any public host). */
+      allowedHosts: Object.freeze(e.CLIENT_ID_METADATA_DOCUMENT_ALLOWED_HOSTS),
+      /** Documents on these hosts are never fetched (wins over the allow-list). */
+      deniedHosts: Object.freeze(e.CLIENT_ID_METADATA_DOCUMENT_DENIED_HOSTS),
+      /** API scopes such clients may hold (besides the OpenID Connect ones); never a privileged scope. */
+      scopes: Object.freeze(e.CLIENT_ID_METADATA_DOCUMENT_SCOPES.split(/[\s,]+/).filter(Boolean)),
+      /** Document fetches per host and minute, per process (cached documents are not fetched again). */
+      fetchesPerHostPerMinute: e.CLIENT_ID_METADATA_DOCUMENT_FETCHES_PER_MINUTE,
+    },
     /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
     rolesInTokens: e.ROLES_IN_TOKENS,
     loginThrottle: {

@@ -12,6 +12,7 @@ import { readPageForm, text, trimmed } from './forms.ts';
 import { csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
+import { documentUrlOf } from '../domain/client-id-metadata-documents.ts';
 
 export interface InteractionDeps {
   live: LiveProvider;
@@ -45,10 +46,14 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
     const client = await provider().Client.find(String(details.params.client_id));
     const meta: Record<string, unknown> = client?.metadata() ?? {};
     const https = (v: unknown) => (typeof v === 'string' && /^https?:\/\//.test(v) ? v : undefined);
+    // A client ID metadata document's client is whoever controls that host: named by its host, first and
+    // prominently, and never shown with a logo of its choosing (phishing: a copied name and logo).
+    const unverifiedHost = client ? documentUrlOf(client.clientId)?.host : undefined;
     return {
       id: String(details.params.client_id),
       name: client?.clientName ?? String(details.params.client_id),
-      logoUri: https(meta.logo_uri),
+      unverifiedHost,
+      logoUri: unverifiedHost ? undefined : https(meta.logo_uri),
       policyUri: https(meta.policy_uri),
       tosUri: https(meta.tos_uri),
       clientUri: https(meta.client_uri),

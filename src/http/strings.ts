@@ -72,6 +72,9 @@ export const strings = {
     website: 'Website',
     unknownScope: 'Use the permission',
     resource: 'on',
+    /** A client ID metadata document's client: anyone who controls that host. */
+    unverified: (host: string) => `Unverified app from ${host}`,
+    unverifiedNote: 'Its name and details come from that website and were not checked by this server. Continue only if you trust it.',
   },
   logout: {
     title: 'Sign out?',

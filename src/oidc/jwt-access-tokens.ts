@@ -10,6 +10,7 @@ import { jwtSubjectState, jwtTokenState, recordRevocations, type JwtTokenState, 
 import type { AccessTokenVerifier } from '../domain/access-token-verifier.ts';
 import type { TokenIdentity } from '../domain/revocation-state.ts';
 import { createShortLivedCache } from './short-lived-cache.ts';
+import { isDocumentClientId } from '../domain/client-id-metadata-documents.ts';
 
 /** The in-memory revocations (revocation-watch.ts): undefined when memory may be behind. */
 export interface RevocationMemory {
@@ -56,7 +57,9 @@ export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerif
       if ((model === 'AccessToken') !== fromGrant) return undefined;
       const { iss: _iss, sub, aud, exp, iat, nbf: _nbf, jti, client_id: clientId, scope, gid, ...extra } = claims;
       const state = await stateOf({ jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined, issuedAt: iat! });
-      if (state.revoked || !state.grantExists || !state.clientEnabled || !state.accountEnabled) return undefined;
+      // A client ID metadata document's client has no row to disable (operators deny-list its host instead).
+      const clientEnabled = state.clientEnabled || isDocumentClientId(clientId);
+      if (state.revoked || !state.grantExists || !clientEnabled || !state.accountEnabled) return undefined;
 
       const audiences = Array.isArray(aud) ? aud : aud ? [aud] : [];
       if (recent.size >= RECENT_LIMIT) recent.delete(recent.keys().next().value!);

@@ -28,6 +28,7 @@ import { guardDatabase, retryAfterOutages } from './database-errors.ts';
 import { observeEngine } from './observe.ts';
 import { createEngineFetch, refusePrivateMetadataUris } from './outbound.ts';
 import { limitClientAssertionLifetime } from './client-assertions.ts';
+import { createClientIdMetadataDocuments } from './client-id-metadata-documents.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditBuffer } from '../domain/audit-buffer.ts';
 
@@ -76,6 +77,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const db = unitOfWork.db;
   // `Secure` follows ctx.secure: TLS, or X-Forwarded-Proto from a trusted proxy (TRUST_PROXY).
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
+  // https client_ids resolved from their metadata documents, under Tessera's policy (CLIENT_ID_METADATA_DOCUMENTS).
+  const documents = createClientIdMetadataDocuments(config);
 
   const configuration: Configuration = {
     adapter: createAdapterClass({
@@ -101,9 +104,12 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     // Tessera's own client properties, settable by operators only (registrant-metadata.ts).
     extraClientMetadata: {
       properties: [...SERVER_OWNED_PROPERTIES],
-      validator: refusePrivateMetadataUris(
-        createRegistrantMetadataValidator({ openScopes: config.registrationPolicy === 'open' ? config.registrationOpenScopes : null }),
-        config,
+      validator: documents.guardMetadata(
+        refusePrivateMetadataUris(
+          createRegistrantMetadataValidator({ openScopes: config.registrationPolicy === 'open' ? config.registrationOpenScopes : null }),
+          config,
+          SERVER_OWNED_PROPERTIES[0],
+        ),
         SERVER_OWNED_PROPERTIES[0],
       ),
     },
@@ -158,6 +164,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
+      clientIdMetadataDocument: documents.feature,
       ...createRegistrationFeature(db, config.registrationPolicy),
       rpInitiatedLogout: {
         enabled: true,
@@ -204,6 +211,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   answerUnknownRoutes(provider, deps.pages);
   acceptRotatedSecrets(provider, db, deps.box);
   rememberClientInstances(provider);
+  documents.install(provider);
   attachRegistrationHooks(provider, db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);

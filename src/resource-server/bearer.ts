@@ -10,6 +10,8 @@ export interface AccessRequirements {
   roles?: string[];
   /** The realm named in WWW-Authenticate (default "api"). */
   realm?: string;
+  /** RFC 9728: this API's protected-resource metadata URL, named in its challenges (protected-resource-metadata.ts). */
+  resourceMetadata?: string;
 }
 
 export type AccessDecision =

@@ -8,6 +8,16 @@
 export { createTokenValidator } from './validator.ts';
 export { requireAccess, type KoaLikeContext } from './koa.ts';
 export { checkAccess, grantedScopes, type AccessDecision, type AccessRequirements } from './bearer.ts';
+export {
+  announceResourceMetadata,
+  protectedResourceMetadata,
+  protectedResourceMetadataResponse,
+  protectedResourceMetadataUrl,
+  serveProtectedResourceMetadata,
+  type KoaLikeRequestContext,
+  type MetadataResponse,
+  type ProtectedResourceMetadataOptions,
+} from './protected-resource-metadata.ts';
 export type {
   AccessTokenClaims,
   FeedCheckpoint,

@@ -4,6 +4,7 @@
 // Koa is not imported: the context is described structurally, so this module runs without Koa installed.
 import { checkAccess, type AccessRequirements } from './bearer.ts';
 import type { TokenValidator } from './types.ts';
+import { announceResourceMetadata } from './protected-resource-metadata.ts';
 
 /** The part of a Koa context the middleware touches. */
 export interface KoaLikeContext {
@@ -16,7 +17,7 @@ export interface KoaLikeContext {
 
 export function requireAccess(validator: TokenValidator, requirements: AccessRequirements = {}) {
   return async function requireAccessMiddleware(ctx: KoaLikeContext, next: () => Promise<unknown>): Promise<void> {
-    const decision = await checkAccess(validator, ctx.get('authorization') || undefined, requirements);
+    const decision = announceResourceMetadata(await checkAccess(validator, ctx.get('authorization') || undefined, requirements), requirements);
     if (!decision.ok) {
       for (const [name, value] of Object.entries(decision.headers)) ctx.set(name, value);
       ctx.set('Cache-Control', 'no-store');

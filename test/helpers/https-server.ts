@@ -27,12 +27,13 @@ const oid = (dotted: string) => {
 const utcTime = (d: Date) => der(0x17, Buffer.from(d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z'));
 const name = (cn: string) => seq(der(0x31, seq(oid('2.5.4.3'), der(0x0c, Buffer.from(cn)))));
 
-/** A self-signed ECDSA P-256 certificate for the IP address 127.0.0.1, valid for a day. */
-function selfSignedCertificate(): { cert: string; key: string } {
+/** A self-signed ECDSA P-256 certificate for the IP address 127.0.0.1 (and `dnsNames`), valid for a day. */
+function selfSignedCertificate(dnsNames: readonly string[] = []): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ecdsaWithSha256 = seq(oid('1.2.840.10045.4.3.2'));
   const now = Date.now();
-  const subjectAltName = seq(oid('2.5.29.17'), der(0x04, seq(der(0x87, Buffer.from([127, 0, 0, 1])))));
+  const names = [der(0x87, Buffer.from([127, 0, 0, 1])), ...dnsNames.map((n) => der(0x82, Buffer.from(n)))];
+  const subjectAltName = seq(oid('2.5.29.17'), der(0x04, seq(...names)));
   const tbs = seq(
     der(0xa0, der(0x02, Buffer.from([2]))), // v3
     der(0x02, Buffer.concat([Buffer.from([0x01]), randomBytes(8)])),
@@ -58,8 +59,11 @@ export interface HttpsServer {
 }
 
 /** Starts the server and adds its certificate to the process's default trusted CAs until `close()`. */
-export async function startHttpsServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HttpsServer> {
-  const { cert, key } = selfSignedCertificate();
+export async function startHttpsServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  options: { /** Host names the certificate also covers (names that resolve to 127.0.0.1). */ dnsNames?: readonly string[] } = {},
+): Promise<HttpsServer> {
+  const { cert, key } = selfSignedCertificate(options.dnsNames);
   const trusted = getCACertificates('default');
   setDefaultCACertificates([...trusted, cert]);
   const requests: string[] = [];
