@@ -62,6 +62,7 @@ const envSchema = z.object({
   OUTBOUND_ALLOW_PRIVATE: optionalBool,
   REGISTRATION_FETCH_ALLOW_PRIVATE: bool(false),
   ROLES_IN_TOKENS: bool(true),
+  DPOP_REQUIRE_NONCE: bool(true),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
   LOGIN_LOCK_SECONDS: seconds(60),
@@ -140,6 +141,8 @@ function configFrom(e: EnvValues) {
     registrationFetchAllowPrivate: e.REGISTRATION_FETCH_ALLOW_PRIVATE,
     /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
     rolesInTokens: e.ROLES_IN_TOKENS,
+    /** RFC 9449 §8: every DPoP proof sent to the server must carry a nonce it issued (DPoP-Nonce). */
+    dpopRequireNonce: e.DPOP_REQUIRE_NONCE,
     loginThrottle: {
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,
       maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,

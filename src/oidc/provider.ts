@@ -28,6 +28,7 @@ import { guardDatabase, retryAfterOutages } from './database-errors.ts';
 import { observeEngine } from './observe.ts';
 import { createEngineFetch, refusePrivateMetadataUris } from './outbound.ts';
 import { limitClientAssertionLifetime } from './client-assertions.ts';
+import { createDPoPFeature, DPOP_SIGNING_ALGS } from './dpop.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditBuffer } from '../domain/audit-buffer.ts';
 
@@ -158,6 +159,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
+      dPoP: createDPoPFeature(deps.box, config.dpopRequireNonce),
       ...createRegistrationFeature(db, config.registrationPolicy),
       rpInitiatedLogout: {
         enabled: true,
@@ -180,6 +182,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       introspectionSigningAlgValues: ['ES256', 'RS256', 'EdDSA'],
       clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      dPoPSigningAlgValues: DPOP_SIGNING_ALGS,
     },
     // OpenID Connect Dynamic Registration §2: RS256 is the default ID token algorithm.
     clientDefaults: {

@@ -8,8 +8,12 @@
 export { createTokenValidator } from './validator.ts';
 export { requireAccess, type KoaLikeContext } from './koa.ts';
 export { checkAccess, grantedScopes, type AccessDecision, type AccessRequirements } from './bearer.ts';
+export { accessTokenHash, boundKeyOf } from './dpop.ts';
 export type {
   AccessTokenClaims,
+  DPoPOptions,
+  ProofRequest,
+  ProofResult,
   FeedCheckpoint,
   FeedClock,
   FeedOptions,
