@@ -203,6 +203,8 @@ export async function checkBinding(
   request: ProofRequest | undefined,
 ): Promise<ProofResult | { ok: true; jkt?: undefined }> {
   const jkt = boundKeyOf(presented.claims);
+  // Fail closed: a confirmation this module cannot check (RFC 8705 `x5t#S256`, a malformed `cnf`) is not ignored.
+  if (!jkt && presented.claims.cnf !== undefined) return { ok: false, error: 'invalid_token', description: 'The access token is bound in a way this API cannot check' };
   if (!jkt) {
     if (presented.scheme === 'bearer') return { ok: true };
     return { ok: false, error: 'invalid_token', description: 'The access token is not bound to a key; send it as a Bearer token' };
