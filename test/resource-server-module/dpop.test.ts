@@ -185,6 +185,18 @@ describe('DPoP at the token endpoint', () => {
     expect((await callApi(refreshed.access_token, '/local/invoices', { key })).status).toBe(200);
   });
 
+  it("binds the token for Tessera's own userinfo endpoint: useless there without its key", async () => {
+    const app = await createClient(server, { name: 'Agent', authMethod: 'none', scope: 'openid profile' });
+    const config = await discover(server, app);
+    const key = await dpopKey(config);
+    const result = await authorize(server, config, new BrowserSession(server.issuer), { scope: 'openid profile' });
+    const tokens = await oidc.authorizationCodeGrant(config, result.callback, { pkceCodeVerifier: result.codeVerifier, expectedState: result.state, expectedNonce: result.nonce, idTokenExpected: true }, undefined, { DPoP: key.handle });
+    const sub = tokens.claims()!.sub;
+    expect(await oidc.fetchUserInfo(config, tokens.access_token, sub, { DPoP: key.handle })).toMatchObject({ sub });
+    await expect(oidc.fetchUserInfo(config, tokens.access_token, sub)).rejects.toMatchObject({ response: { status: 401 } });
+    await expect(oidc.fetchUserInfo(config, tokens.access_token, sub, { DPoP: (await dpopKey(config)).handle })).rejects.toMatchObject({ response: { status: 401 } });
+  });
+
   it('a client registered with --require-dpop (dpop_bound_access_tokens) gets no token without a proof', async () => {
     const strict = await createClient(server, { name: 'Strict service', redirectUris: [], grantTypes: ['client_credentials'], scope: 'invoices:read', requireDpop: true });
     expect(strict.dpop_bound_access_tokens).toBe(true);
