@@ -89,7 +89,7 @@ export async function checkAccess(validator: TokenValidator, authorization: stri
     };
   }
 
-  const binding = await checkBinding(validator, { scheme: dpop === undefined ? 'bearer' : 'dpop', token: match[1]!, claims: result.claims }, request);
+  const binding = await checkBinding(validator.checkProof, { scheme: dpop === undefined ? 'bearer' : 'dpop', token: match[1]!, claims: result.claims }, request);
   if (!binding.ok) {
     const { error, description } = binding;
     return {

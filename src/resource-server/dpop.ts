@@ -198,7 +198,7 @@ export function dpopToken(authorization: string): string | null | undefined {
  * made by createTokenValidator) accepts no bound token.
  */
 export async function checkBinding(
-  validator: TokenValidator,
+  checkProof: TokenValidator['checkProof'],
   presented: { scheme: 'bearer' | 'dpop'; token: string; claims: AccessTokenClaims },
   request: ProofRequest | undefined,
 ): Promise<ProofResult | { ok: true; jkt?: undefined }> {
@@ -210,6 +210,6 @@ export async function checkBinding(
     return { ok: false, error: 'invalid_token', description: 'The access token is not bound to a key; send it as a Bearer token' };
   }
   if (presented.scheme === 'bearer') return { ok: false, error: 'invalid_token', description: 'The access token is bound to a key: send it with the DPoP scheme and a DPoP proof' };
-  if (!request || !validator.checkProof) return { ok: false, error: 'invalid_dpop_proof', description: 'DPoP proofs cannot be checked for this request' };
-  return validator.checkProof(request, presented.token, jkt);
+  if (!request || !checkProof) return { ok: false, error: 'invalid_dpop_proof', description: 'DPoP proofs cannot be checked for this request' };
+  return checkProof(request, presented.token, jkt);
 }

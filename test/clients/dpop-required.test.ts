@@ -87,6 +87,38 @@ describe('a client that must use DPoP', () => {
     expect(unknown.stderr).toContain('no-such-client');
   });
 
+  it("Tessera's own APIs (admin API, revocation feed) take a bound token only with its key's proof", async () => {
+    // An admin client that must use DPoP.
+    const admin = await runOperation(server.operations, 'client.create', { name: 'DPoP admin', grantTypes: ['client_credentials'], scope: 'admin:clients:read', defaultResource: `${server.issuer}/admin`, requireDpop: true });
+    const adminConfig = await discover(server, admin);
+    const adminKey = oidc.getDPoPHandle(adminConfig, await oidc.randomDPoPKeyPair());
+    const { access_token: adminToken } = await oidc.clientCredentialsGrant(adminConfig, { scope: 'admin:clients:read' }, { DPoP: adminKey });
+    expect(decodeJwt(adminToken)).toHaveProperty('cnf.jkt');
+    const clientsUrl = new URL(`${server.issuer}/admin/v1/clients`);
+    const ok = await oidc.fetchProtectedResource(adminConfig, adminToken, clientsUrl, 'GET', undefined, undefined, { DPoP: adminKey });
+    expect(ok.status).toBe(200);
+    const asBearer = await fetch(clientsUrl, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(asBearer.status).toBe(401);
+    expect(asBearer.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_token"/);
+    const otherKey = oidc.getDPoPHandle(adminConfig, await oidc.randomDPoPKeyPair());
+    await expect(oidc.fetchProtectedResource(adminConfig, adminToken, clientsUrl, 'GET', undefined, undefined, { DPoP: otherKey })).rejects.toMatchObject({ response: { status: 401 } });
+    const noProof = await fetch(clientsUrl, { headers: { authorization: `DPoP ${adminToken}` } });
+    expect(noProof.status).toBe(401);
+    expect(await noProof.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+
+    // A feed token bound to the API's key (its introspection client asked with a proof).
+    const feedApi = await runOperation(server.operations, 'resource.create', { identifier: 'https://feed.example.test/api', scopes: [{ name: 'x:read' }] });
+    const feedClient = feedApi.introspection_client as ClientMetadata;
+    const feedConfig = await discover(server, feedClient);
+    const feedKey = oidc.getDPoPHandle(feedConfig, await oidc.randomDPoPKeyPair());
+    const { access_token: feedToken } = await oidc.clientCredentialsGrant(feedConfig, { scope: 'revocations:read', resource: `${server.issuer}/revocations` }, { DPoP: feedKey });
+    const feedUrl = new URL(`${server.issuer}/revocations/feed?wait=0`);
+    expect((await oidc.fetchProtectedResource(feedConfig, feedToken, feedUrl, 'GET', undefined, undefined, { DPoP: feedKey })).status).toBe(200);
+    const feedAsBearer = await fetch(feedUrl, { headers: { authorization: `Bearer ${feedToken}` } });
+    expect(feedAsBearer.status).toBe(401);
+    expect(feedAsBearer.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_token"/);
+  });
+
   it('dynamic registration: a registrant may ask for it (it only restricts the registrant)', async () => {
     const { initial_access_token: iat } = await runOperation(server.operations, 'iat.create', {});
     const res = await fetch(`${server.issuer}/reg`, {

@@ -133,7 +133,7 @@ describe('htu, the scheme and the challenge', () => {
 
   it('binds schemes to tokens: a bound token needs DPoP, an unbound one Bearer', async () => {
     const claims = (cnf?: unknown) => ({ iss: 'i', aud: 'a', exp: 0, iat: 0, jti: 'j', client_id: 'c', ...(cnf ? { cnf } : {}) }) as AccessTokenClaims;
-    const noProofs = { mode: 'local' } as TokenValidator;
+    const noProofs = undefined as TokenValidator['checkProof'];
     expect(await checkBinding(noProofs, { scheme: 'bearer', token: TOKEN, claims: claims() }, undefined)).toEqual({ ok: true });
     expect(await checkBinding(noProofs, { scheme: 'bearer', token: TOKEN, claims: claims({ jkt: 'x' }) }, undefined)).toMatchObject({ ok: false, error: 'invalid_token' });
     expect(await checkBinding(noProofs, { scheme: 'dpop', token: TOKEN, claims: claims() }, undefined)).toMatchObject({ ok: false, error: 'invalid_token' });
