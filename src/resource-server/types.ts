@@ -29,6 +29,8 @@ export interface AccessTokenClaims {
   gid?: string;
   roles?: string[];
   groups?: string[];
+  /** RFC 9449 §6: the key a DPoP-bound token is bound to (its RFC 7638 thumbprint); checked by checkAccess. */
+  cnf?: { jkt?: string; [member: string]: unknown };
   [claim: string]: unknown;
 }
 
