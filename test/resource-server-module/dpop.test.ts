@@ -185,6 +185,26 @@ describe('DPoP at the token endpoint', () => {
     expect((await callApi(refreshed.access_token, '/local/invoices', { key })).status).toBe(200);
   });
 
+  it('binds the authorization code to the key named by dpop_jkt (RFC 9449 §10): a stolen code is useless', async () => {
+    const app = await createClient(server, { name: 'Agent with dpop_jkt', authMethod: 'none', scope: 'openid' });
+    const config = await discover(server, app);
+    const key = await dpopKey(config);
+    const signIn = async () => {
+      const result = await authorize(server, config, new BrowserSession(server.issuer), { scope: 'openid', extra: { dpop_jkt: key.jkt } });
+      return { callback: result.callback, checks: { pkceCodeVerifier: result.codeVerifier, expectedState: result.state, expectedNonce: result.nonce, idTokenExpected: true } };
+    };
+    // The app's own key redeems it.
+    const mine = await signIn();
+    const tokens = await oidc.authorizationCodeGrant(config, mine.callback, mine.checks, undefined, { DPoP: key.handle });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    // Without a proof, or with another key: refused — and the attempt spends the code, so the thief gets nothing.
+    const stolen = await signIn();
+    await expect(oidc.authorizationCodeGrant(config, stolen.callback, stolen.checks)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const stolenAgain = await signIn();
+    await expect(oidc.authorizationCodeGrant(config, stolenAgain.callback, stolenAgain.checks, undefined, { DPoP: (await dpopKey(config)).handle })).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.authorizationCodeGrant(config, stolenAgain.callback, stolenAgain.checks, undefined, { DPoP: key.handle })).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it("binds the token for Tessera's own userinfo endpoint: useless there without its key", async () => {
     const app = await createClient(server, { name: 'Agent', authMethod: 'none', scope: 'openid profile' });
     const config = await discover(server, app);
