@@ -21,7 +21,7 @@ export type AccessDecision =
       headers: Record<string, string>;
       body: { error: string; error_description: string };
       /** Why the token was refused (absent when there was no token at all), for logs. */
-      reason?: RejectReason | 'insufficient_scope' | 'insufficient_role' | 'invalid_dpop_proof' | 'dpop_binding';
+      reason?: RejectReason | 'insufficient_scope' | 'insufficient_role' | 'invalid_dpop_proof' | 'use_dpop_nonce' | 'dpop_binding';
     };
 
 // RFC 6750 §2.1: b64token.
@@ -95,9 +95,9 @@ export async function checkAccess(validator: TokenValidator, authorization: stri
     return {
       ok: false,
       status: 401,
-      headers: { 'WWW-Authenticate': dpopChallenge(algs, { error, error_description: description }) },
+      headers: { 'WWW-Authenticate': dpopChallenge(algs, { error, error_description: description }), ...('nonce' in binding ? { 'DPoP-Nonce': binding.nonce } : {}) },
       body: { error, error_description: description },
-      reason: error === 'invalid_dpop_proof' ? 'invalid_dpop_proof' : 'dpop_binding',
+      reason: error === 'invalid_token' ? 'dpop_binding' : error,
     };
   }
 

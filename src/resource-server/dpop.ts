@@ -11,7 +11,7 @@
 //   6. the `jti` was not seen before within the window (replay cache, bounded in size and time).
 // A bound token presented as a Bearer token is refused (RFC 9449 §7.2), and so is an unbound token presented
 // under the DPoP scheme (it claims a binding it does not have). Expected outcomes are results, not exceptions.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK } from 'jose';
 import type { AccessTokenClaims, DPoPOptions, ProofRequest, ProofResult, TokenValidator } from './types.ts';
 
@@ -103,6 +103,25 @@ export interface DPoPVerifierSettings {
   publicOrigin: string | undefined;
   /** Seconds since the epoch. */
   now: () => number;
+  /** RFC 9449 §9 nonces, when the API issues them. */
+  nonceSecret: string | undefined;
+}
+
+const NONCE_STEP_SECONDS = 60;
+
+/** RFC 9449 §9: nonces derived from a secret and the minute, so every process of the API agrees without state. */
+export function createNonces(secret: string, now: () => number) {
+  const at = (step: number) => createHmac('sha256', secret).update(`tessera dpop nonce ${step}`).digest('base64url');
+  const step = () => Math.floor(now() / NONCE_STEP_SECONDS);
+  return {
+    current: () => at(step()),
+    /** The current minute's nonce or the previous one (a proof made just before the minute turned). */
+    accepts(nonce: unknown): boolean {
+      if (typeof nonce !== 'string' || nonce.length !== 43) return false;
+      const given = Buffer.from(nonce);
+      return [step(), step() - 1].some((s) => timingSafeEqual(Buffer.from(at(s)), given));
+    },
+  };
 }
 
 /** Checks options once (programming errors throw); undefined values take the defaults. */
@@ -121,11 +140,14 @@ export function dpopSettings(options: DPoPOptions | undefined, clockToleranceSec
       throw new TypeError('createTokenValidator: dpop.publicOrigin must be an absolute URL');
     }
   }
-  return { algorithms, maxAgeSeconds, clockToleranceSeconds, replayCacheSize, publicOrigin, now: options?.now ?? (() => Date.now() / 1000) };
+  const nonceSecret = options?.nonceSecret;
+  if (nonceSecret !== undefined && (typeof nonceSecret !== 'string' || nonceSecret.length < 32)) throw new TypeError('createTokenValidator: dpop.nonceSecret must be at least 32 characters');
+  return { algorithms, maxAgeSeconds, clockToleranceSeconds, replayCacheSize, publicOrigin, now: options?.now ?? (() => Date.now() / 1000), nonceSecret };
 }
 
 export function createDPoPVerifier(settings: DPoPVerifierSettings) {
   const replays = createReplayCache(settings.replayCacheSize, settings.now);
+  const nonces = settings.nonceSecret ? createNonces(settings.nonceSecret, settings.now) : undefined;
   const bad = (description: string, detail?: string): ProofResult => ({ ok: false, error: 'invalid_dpop_proof', description, ...(detail ? { detail } : {}) });
 
   return {
@@ -166,6 +188,8 @@ export function createDPoPVerifier(settings: DPoPVerifierSettings) {
 
       const thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
       if (thumbprint !== jkt) return { ok: false, error: 'invalid_token', description: 'The access token is bound to another key' };
+      // RFC 9449 §9: asked for only once the proof is otherwise good, so the retry is the client's only step.
+      if (nonces && !nonces.accepts(payload.nonce)) return { ok: false, error: 'use_dpop_nonce', description: 'The DPoP proof must carry the nonce this API issued', nonce: nonces.current() };
 
       // Last, so that only a proof that passed every other check takes a place in the cache.
       const expiresAt = iat + settings.maxAgeSeconds + 2 * settings.clockToleranceSeconds;

@@ -131,6 +131,12 @@ export interface DPoPOptions {
   replayCacheSize?: number;
   /** The API's origin as clients call it, when a proxy in front changes scheme, host or port. */
   publicOrigin?: string;
+  /**
+   * RFC 9449 §9: when set (at least 32 characters; the same in every process of the API), every proof must
+   * carry a nonce this API issued: a proof without one is answered 401 `use_dpop_nonce` with a `DPoP-Nonce`
+   * header, and DPoP clients retry with it. Nonces change every minute and are accepted for two.
+   */
+  nonceSecret?: string;
   /** The proofs' clock, in seconds since the epoch (tests). Default: the system clock. */
   now?: () => number;
 }
@@ -147,7 +153,9 @@ export interface ProofRequest {
 
 export type ProofResult =
   | { ok: true; jkt: string }
-  | { ok: false; error: 'invalid_dpop_proof' | 'invalid_token'; description: string; /** For logs. */ detail?: string };
+  | { ok: false; error: 'invalid_dpop_proof' | 'invalid_token'; description: string; /** For logs. */ detail?: string }
+  /** RFC 9449 §9: send `nonce` as the DPoP-Nonce header; the client retries with it. */
+  | { ok: false; error: 'use_dpop_nonce'; description: string; nonce: string };
 
 export interface TokenValidatorOptions {
   /** The issuer URL exactly as in the tokens' `iss` claim. */

@@ -39,7 +39,7 @@ function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): P
 }
 
 /** /<mode>/invoices for each mode (GET reads, POST writes), and /opaque/reports through introspection. */
-function apiApp(byMode: Map<string, TokenValidator>, opaque: TokenValidator): Koa {
+function apiApp(byMode: Map<string, TokenValidator>, opaque: TokenValidator, withNonces: TokenValidator): Koa {
   const app = new Koa();
   const router = new Router();
   const answer = (ctx: Koa.Context) => {
@@ -51,6 +51,7 @@ function apiApp(byMode: Map<string, TokenValidator>, opaque: TokenValidator): Ko
     router.post(`/${slug(mode as ValidationMode)}/invoices`, requireAccess(v, { scopes: ['invoices:read'] }), answer);
   }
   router.get('/opaque/reports', requireAccess(opaque, { scopes: ['invoices:read'] }), answer);
+  router.get('/nonce/invoices', requireAccess(withNonces, { scopes: ['invoices:read'] }), answer);
   app.use(router.routes());
   return app;
 }
@@ -69,8 +70,11 @@ beforeAll(async () => {
   };
   for (const mode of MODES) byMode.set(mode, make(mode, invoices));
   const opaque = make('introspection', reports);
+  // An API that issues its own DPoP nonces (RFC 9449 §9).
+  const withNonces = createTokenValidator({ issuer: server.issuer, audience: INVOICES, mode: 'local', dpop: { nonceSecret: 'n'.repeat(40) } });
+  validators.push(withNonces);
   await Promise.all(validators.map((v) => v.start()));
-  ({ server: api, url: apiUrl } = await listen(apiApp(byMode, opaque).callback()));
+  ({ server: api, url: apiUrl } = await listen(apiApp(byMode, opaque, withNonces).callback()));
 });
 afterAll(async () => {
   if (api) {
@@ -337,6 +341,29 @@ describe('a DPoP-bound opaque token (introspection)', () => {
     expect(await callApi(token, '/opaque/reports', { key })).toMatchObject({ status: 200, body: { cnf: { jkt: key.jkt } } });
     expect((await callApi(token, '/opaque/reports')).status).toBe(401);
     expect((await callApi(token, '/opaque/reports', { key: await dpopKey() })).status).toBe(401);
+  });
+});
+
+describe('an API that issues DPoP nonces (RFC 9449 §9)', () => {
+  it('challenges a proof without its nonce (use_dpop_nonce + DPoP-Nonce); openid-client retries with it', async () => {
+    const key = await dpopKey();
+    const { access_token: token } = await boundServiceToken(key);
+    const htu = `${apiUrl}/nonce/invoices`;
+    const first = await rawCall('/nonce/invoices', { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token }) });
+    expect(first.status).toBe(401);
+    expect(first.headers.get('www-authenticate')).toMatch(/^DPoP error="use_dpop_nonce"/);
+    const nonce = first.headers.get('dpop-nonce')!;
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await rawCall('/nonce/invoices', { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token, nonce }) })).status).toBe(200);
+    const forged = await rawCall('/nonce/invoices', { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token, nonce: 'A'.repeat(43) }) });
+    expect(forged.status).toBe(401);
+    expect(forged.headers.get('dpop-nonce')).toBe(nonce);
+    // openid-client: the challenge, the nonce cached, the request repeated — one call for the application.
+    const fresh = await dpopKey();
+    const { access_token: other } = await boundServiceToken(fresh);
+    expect(await callApi(other, '/nonce/invoices', { key: fresh })).toMatchObject({ status: 200, body: { cnf: { jkt: fresh.jkt } } });
+    // A stolen token is still refused before any nonce is offered.
+    expect(await callApi(other, '/nonce/invoices')).toMatchObject({ status: 401, body: { error: 'invalid_token' } });
   });
 });
 

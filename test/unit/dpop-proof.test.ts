@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
-import { accessTokenHash, checkBinding, createDPoPVerifier, createReplayCache, dpopChallenge, dpopSettings, dpopToken, htuOf } from '../../src/resource-server/dpop.ts';
+import { accessTokenHash, checkBinding, createDPoPVerifier, createNonces, createReplayCache, dpopChallenge, dpopSettings, dpopToken, htuOf } from '../../src/resource-server/dpop.ts';
 import type { AccessTokenClaims, TokenValidator } from '../../src/resource-server/types.ts';
 
 const URL_CALLED = 'https://api.example.test/invoices';
@@ -77,6 +77,35 @@ describe('DPoP proof rules', () => {
     const v = verifierAt(clock, { publicOrigin: 'https://api.example.test' });
     const proof = await proofAt(k, clock.now);
     expect(await v.verify({ method: 'GET', url: 'http://10.0.0.5:8080/invoices?x=1', proof }, TOKEN, k.jkt)).toEqual({ ok: true, jkt: k.jkt });
+  });
+});
+
+describe('API nonces (RFC 9449 §9)', () => {
+  it('accepts the current and the previous minute\'s nonce, nothing older, nothing forged', () => {
+    const clock = { now: 6_000_000 };
+    const nonces = createNonces('s'.repeat(32), () => clock.now);
+    const issued = nonces.current();
+    expect(nonces.accepts(issued)).toBe(true);
+    clock.now += 60;
+    expect(nonces.accepts(issued)).toBe(true);
+    expect(nonces.current()).not.toBe(issued);
+    clock.now += 60;
+    expect(nonces.accepts(issued)).toBe(false);
+    expect(nonces.accepts('A'.repeat(43))).toBe(false);
+    expect(nonces.accepts(undefined)).toBe(false);
+    expect(nonces.accepts(createNonces('t'.repeat(32), () => clock.now).current())).toBe(false);
+  });
+
+  it('asks for a nonce only once the proof is otherwise good', async () => {
+    const k = await key();
+    const clock = { now: 1_000_000 };
+    const v = verifierAt(clock, { nonceSecret: 'x'.repeat(32) });
+    const missing = await v.verify({ method: 'GET', url: URL_CALLED, proof: await proofAt(k, clock.now) }, TOKEN, k.jkt);
+    expect(missing).toMatchObject({ ok: false, error: 'use_dpop_nonce', nonce: expect.any(String) });
+    const nonce = (missing as { nonce: string }).nonce;
+    expect(await v.verify({ method: 'POST', url: URL_CALLED, proof: await proofAt(k, clock.now) }, TOKEN, k.jkt)).toMatchObject({ error: 'invalid_dpop_proof' });
+    expect(await v.verify({ method: 'GET', url: URL_CALLED, proof: await proofAt(k, clock.now, { nonce }) }, TOKEN, k.jkt)).toEqual({ ok: true, jkt: k.jkt });
+    expect(() => dpopSettings({ nonceSecret: 'short' }, 5)).toThrow(/nonceSecret/);
   });
 });
 
