@@ -93,6 +93,8 @@ describe('API nonces (RFC 9449 §9)', () => {
     expect(nonces.accepts(issued)).toBe(false);
     expect(nonces.accepts('A'.repeat(43))).toBe(false);
     expect(nonces.accepts(undefined)).toBe(false);
+    expect(nonces.accepts('é'.repeat(43))).toBe(false);
+    expect(nonces.accepts(43)).toBe(false);
     expect(nonces.accepts(createNonces('t'.repeat(32), () => clock.now).current())).toBe(false);
   });
 
