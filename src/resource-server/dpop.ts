@@ -188,7 +188,12 @@ export function createDPoPVerifier(settings: DPoPVerifierSettings) {
       if (iat > now + settings.clockToleranceSeconds || iat < now - settings.maxAgeSeconds - settings.clockToleranceSeconds) return bad('The DPoP proof is not recent', `iat ${iat}, now ${Math.floor(now)}`);
       if (typeof ath !== 'string' || ath !== accessTokenHash(token)) return bad('The DPoP proof was made for another access token');
 
-      const thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+      let thumbprint: string;
+      try {
+        thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
+      } catch (error) {
+        return bad('The DPoP proof is invalid', (error as Error).message);
+      }
       if (thumbprint !== jkt) return { ok: false, error: 'invalid_token', description: 'The access token is bound to another key' };
       // RFC 9449 §9: asked for only once the proof is otherwise good, so the retry is the client's only step.
       if (nonces && !nonces.accepts(payload.nonce)) return { ok: false, error: 'use_dpop_nonce', description: 'The DPoP proof must carry the nonce this API issued', nonce: nonces.current() };
