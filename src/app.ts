@@ -85,6 +85,7 @@ export function createApp(deps: AppDeps): Koa {
       feedAudience: feedAudience(config.issuer),
       shutdown: deps.shutdown,
       maxStreamsPerClient: config.feedMaxStreamsPerClient,
+      clockToleranceSeconds: config.clockToleranceSeconds,
     }),
     createAdminRouter({ config, logger: deps.logger, verifier: deps.verifier, operations: deps.operations }),
   ]) {

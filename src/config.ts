@@ -82,6 +82,7 @@ const envSchema = z.object({
     .default(''),
   CLIENT_ID_METADATA_DOCUMENT_FETCHES_PER_MINUTE: z.coerce.number().int().min(1).max(10000).default(20),
   ROLES_IN_TOKENS: bool(true),
+  DPOP_REQUIRE_NONCE: bool(true),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
   LOGIN_LOCK_SECONDS: seconds(60),
@@ -176,6 +177,8 @@ function configFrom(e: EnvValues) {
     },
     /** Put `roles` and `groups` into ID and JWT access tokens when the `roles` scope is granted. */
     rolesInTokens: e.ROLES_IN_TOKENS,
+    /** RFC 9449 §8: every DPoP proof sent to the server must carry a nonce it issued (DPoP-Nonce). */
+    dpopRequireNonce: e.DPOP_REQUIRE_NONCE,
     loginThrottle: {
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,
       maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,

@@ -29,6 +29,8 @@ export interface NewClient {
   introspects?: string;
   /** Resource used when a request names none (RFC 8707). */
   defaultResource?: string;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: no token without a DPoP proof, every one bound to its key. */
+  requireDpop?: boolean;
 }
 
 /** Pages and images shown to people: https, or http on loopback for development. Never fetched by us. */
@@ -183,6 +185,7 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   if (secret) metadata.client_secret_expires_at = 0;
   for (const [field, value] of displayUris) if (value !== undefined) metadata[field] = value;
   if (input.backchannelLogoutUri) metadata.backchannel_logout_session_required = true;
+  if (input.requireDpop) metadata.dpop_bound_access_tokens = true;
   // Redirect, display and fetched URIs, sizes: the same rules as dynamic registration.
   const problem = checkClientMetadata(metadata);
   if (problem) throw new ValidationError(problem.description);

@@ -128,6 +128,7 @@ const BUILT_FIELDS = [
   'client_name', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types', 'scope', 'token_endpoint_auth_method',
   'jwks_uri', 'jwks', 'logo_uri', 'policy_uri', 'tos_uri', 'client_uri', 'backchannel_logout_uri', 'backchannel_logout_session_required',
   'tessera_first_party', 'tessera_introspects', 'tessera_default_resource',
+  'dpop_bound_access_tokens',
 ];
 
 function inputOf(m: Record<string, unknown>): NewClient {
@@ -149,6 +150,7 @@ function inputOf(m: Record<string, unknown>): NewClient {
     clientUri: str(m.client_uri),
     introspects: str(m.tessera_introspects),
     defaultResource: str(m.tessera_default_resource),
+    requireDpop: m.dpop_bound_access_tokens === true,
   };
 }
 

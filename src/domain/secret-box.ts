@@ -9,6 +9,11 @@ const VERSION = 'v1';
 export interface SecretBox {
   seal(plaintext: string, context: string): string;
   open(sealed: string, context: string): string;
+  /**
+   * A 32-byte key for one purpose (e.g. the engine's DPoP nonces), derived from TESSERA_SECRET with HKDF:
+   * the same in every process of an instance, different per purpose, and never the secret itself.
+   */
+  derive(purpose: string): Buffer;
 }
 
 export function createSecretBox(secret: string): SecretBox {
@@ -21,6 +26,9 @@ export function createSecretBox(secret: string): SecretBox {
       cipher.setAAD(Buffer.from(context));
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return [VERSION, iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    },
+    derive(purpose) {
+      return Buffer.from(hkdfSync('sha256', secret, 'tessera', `tessera derived key v1: ${purpose}`, 32));
     },
     open(sealed, context) {
       const [version, iv, body, tag] = sealed.split('.');

@@ -13,6 +13,7 @@ import { FEED_SCOPE } from '../domain/resource-servers.ts';
 import { AppError, Unauthorized } from '../errors.ts';
 import { isDatabaseUnavailable } from '../problem.ts';
 import { FEED_PATH } from '../oidc/provider.ts';
+import { createDPoPGuard } from './dpop-bound-tokens.ts';
 
 export interface FeedDeps {
   services: ServiceContext;
@@ -26,6 +27,8 @@ export interface FeedDeps {
   shutdown: AbortSignal;
   /** Event streams one client may hold open at once (in this process); beyond it, 429. */
   maxStreamsPerClient?: number;
+  /** Allowed clock skew of DPoP proofs (RFC 9449) for bound feed tokens (default 15). */
+  clockToleranceSeconds?: number;
 }
 
 const BATCH = 500;
@@ -65,16 +68,22 @@ export function createRevocationFeedRouter(deps: FeedDeps): Router {
   const router = new Router();
   const pollMs = deps.pollMs ?? 250;
   const maxWait = deps.maxWaitSeconds ?? 25;
+  const dpop = createDPoPGuard(deps.clockToleranceSeconds ?? 15);
 
   async function audienceOf(ctx: Context): Promise<{ audience: string; tokenExp: number; clientId: string }> {
-    const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
+    const presented = dpop.read(ctx.get('authorization'));
     ctx.set('WWW-Authenticate', `Bearer realm="revocation-feed", scope="${FEED_SCOPE}"`);
-    if (!match) throw new Unauthorized('a bearer access token for the revocation feed is required', 'invalid_request');
-    const claims = await deps.verifier.verify(match[1]!, { audience: deps.feedAudience });
+    if (!presented) throw new Unauthorized('a bearer access token for the revocation feed is required', 'invalid_request');
+    const claims = await deps.verifier.verify(presented.token, { audience: deps.feedAudience });
     if (!claims) throw new Unauthorized('the access token is invalid or expired');
+    // RFC 9449: a DPoP-bound feed token needs its proof (http/dpop-bound-tokens.ts).
+    const refusal = await dpop.refusal(ctx, presented, claims);
+    if (refusal) throw new Unauthorized(refusal.description, refusal.error);
     if (!String(claims.scope ?? '').split(' ').includes(FEED_SCOPE)) throw new AppError(403, 'insufficient_scope', `scope ${FEED_SCOPE} is required`);
     const audience = await feedAudienceOf(deps.services, claims.client_id);
     if (!audience) throw new Unauthorized('the client is not a resource server');
+    // The challenge belongs to refusals only (RFC 9110 §11.6.1): DPoP clients read one on a 200 as a refusal.
+    ctx.remove('WWW-Authenticate');
     return { audience, tokenExp: claims.exp!, clientId: claims.client_id };
   }
 

@@ -9,7 +9,7 @@
 // Only the plain case is answered here; anything else returns undefined and the engine answers as before:
 // a secret-less or assertion-authenticated client, a failed or expired secret (the engine's error, with its
 // WWW-Authenticate) and a previous secret in its rotation grace, repeated or unknown parameters, a signed or
-// encrypted response (RFC 9701), CORS, DPoP/attestation headers, sender-constrained or RAR tokens, pairwise
+// encrypted response (RFC 9701), CORS, DPoP/attestation headers, certificate-bound or RAR tokens, pairwise
 // subjects, refresh tokens, and every token that is not active for this caller (the engine's
 // {"active": false}). Nothing is answered here that the engine would answer differently.
 import { MAX_JWT_LENGTH, type AccessTokenVerifier } from '../domain/access-token-verifier.ts';
@@ -123,7 +123,9 @@ export function createIntrospectionFastPath(live: LiveProvider, verifier: Access
     if (!matchesCurrentSecret(client.clientSecret, credentials.secret)) return undefined;
 
     const token = await findAccessToken(provider, verifier, value, jwt);
-    if (!token?.isValid || token.isSenderConstrained() || (token as { rar?: unknown }).rar) return undefined;
+    if (!token?.isValid || (token as { 'x5t#S256'?: string })['x5t#S256'] || (token as { rar?: unknown }).rar) return undefined;
+    // RFC 9449 §6.2: a DPoP-bound token is reported with its key's thumbprint, as the engine does.
+    const jkt = (token as { jkt?: string }).jkt;
 
     const { grantId, accountId } = token as { grantId?: string; accountId?: string };
     if (grantId) {
@@ -151,6 +153,7 @@ export function createIntrospectionFastPath(live: LiveProvider, verifier: Access
       jti: token.jti !== value ? token.jti : undefined,
       aud: token.aud,
       scope: token.scope || undefined,
+      cnf: jkt ? { jkt } : undefined,
       token_type: token.tokenType,
     });
     return { body, clientId: client.clientId, sub: accountId };

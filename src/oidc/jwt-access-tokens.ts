@@ -28,6 +28,17 @@ interface Seen {
 
 const RECENT_LIMIT = 1000;
 
+/**
+ * RFC 9068 §2.2 / RFC 9449 §6.1: a bound JWT carries its key's thumbprint as `cnf.jkt`; the engine's model
+ * keeps it as `jkt` (and a certificate's as `x5t#S256`), from which its introspection answers `cnf` and
+ * token_type DPoP. Left in `extra`, the binding would be reported as a plain bearer token.
+ */
+function senderConstraint(cnf: unknown): { jkt?: string; 'x5t#S256'?: string } {
+  if (typeof cnf !== 'object' || cnf === null) return {};
+  const { jkt, 'x5t#S256': x5t } = cnf as Record<string, unknown>;
+  return { ...(typeof jkt === 'string' ? { jkt } : {}), ...(typeof x5t === 'string' ? { 'x5t#S256': x5t } : {}) };
+}
+
 export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerifier; revocations?: RevocationMemory | undefined }) {
   // jti → what revocation needs, for tokens just found by introspection or revocation in this process.
   const recent = new Map<string, Seen>();
@@ -55,7 +66,7 @@ export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerif
       // Tokens issued from a grant (a person's consent) carry `gid`; client_credentials tokens do not.
       const fromGrant = typeof claims.gid === 'string';
       if ((model === 'AccessToken') !== fromGrant) return undefined;
-      const { iss: _iss, sub, aud, exp, iat, nbf: _nbf, jti, client_id: clientId, scope, gid, ...extra } = claims;
+      const { iss: _iss, sub, aud, exp, iat, nbf: _nbf, jti, client_id: clientId, scope, gid, cnf, ...extra } = claims;
       const state = await stateOf({ jti, grantId: gid, clientId, sub: fromGrant ? sub : undefined, issuedAt: iat! });
       // A client ID metadata document's client has no row to disable (operators deny-list its host instead).
       const clientEnabled = state.clientEnabled || isDocumentClientId(clientId);
@@ -67,7 +78,7 @@ export function createJwtAccessTokens(deps: { db: Db; verifier: AccessTokenVerif
 
       // A client_credentials JWT's `sub` is its client (RFC 9068 §2.2): introspection answers with the same
       // `sub` (the engine only sets one for a person), which resource servers such as mod_oauth2 require.
-      const payload: Payload = { kind: model, jti, iat, exp, clientId, aud, scope, extra: { ...extra, ...(gid ? { gid } : { sub }) } };
+      const payload: Payload = { kind: model, jti, iat, exp, clientId, aud, scope, ...senderConstraint(cnf), extra: { ...extra, ...(gid ? { gid } : { sub }) } };
       if (fromGrant) Object.assign(payload, { accountId: sub, grantId: gid, extra: { ...(payload.extra as object), ...(state.username ? { username: state.username } : {}) } });
       return payload;
     },

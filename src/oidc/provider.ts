@@ -29,6 +29,7 @@ import { observeEngine } from './observe.ts';
 import { createEngineFetch, refusePrivateMetadataUris } from './outbound.ts';
 import { limitClientAssertionLifetime } from './client-assertions.ts';
 import { createClientIdMetadataDocuments } from './client-id-metadata-documents.ts';
+import { createDPoPFeature, DPOP_SIGNING_ALGS } from './dpop.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditBuffer } from '../domain/audit-buffer.ts';
 
@@ -165,6 +166,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },
       clientIdMetadataDocument: documents.feature,
+      dPoP: createDPoPFeature(deps.box, config.dpopRequireNonce),
       ...createRegistrationFeature(db, config.registrationPolicy),
       rpInitiatedLogout: {
         enabled: true,
@@ -187,6 +189,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       introspectionSigningAlgValues: ['ES256', 'RS256', 'EdDSA'],
       clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      dPoPSigningAlgValues: DPOP_SIGNING_ALGS,
     },
     // OpenID Connect Dynamic Registration §2: RS256 is the default ID token algorithm.
     clientDefaults: {

@@ -1,7 +1,8 @@
 // The framework-neutral part of protecting a route (RFC 6750): read the Authorization header, validate the
 // token, check scopes and roles, and say what to answer — the status, WWW-Authenticate and a JSON body.
 // Adapters (koa.ts) only copy that decision onto their response.
-import type { AccessTokenClaims, RejectReason, TokenValidator } from './types.ts';
+import type { AccessTokenClaims, ProofRequest, RejectReason, TokenValidator } from './types.ts';
+import { checkBinding, DPOP_DEFAULT_ALGORITHMS, dpopChallenge, dpopToken } from './dpop.ts';
 
 export interface AccessRequirements {
   /** Every one of these scopes must have been granted. */
@@ -22,7 +23,7 @@ export type AccessDecision =
       headers: Record<string, string>;
       body: { error: string; error_description: string };
       /** Why the token was refused (absent when there was no token at all), for logs. */
-      reason?: RejectReason | 'insufficient_scope' | 'insufficient_role';
+      reason?: RejectReason | 'insufficient_scope' | 'insufficient_role' | 'invalid_dpop_proof' | 'use_dpop_nonce' | 'dpop_binding';
     };
 
 // RFC 6750 §2.1: b64token.
@@ -55,16 +56,24 @@ export function grantedScopes(claims: AccessTokenClaims): Set<string> {
   return new Set(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []);
 }
 
-export async function checkAccess(validator: TokenValidator, authorization: string | undefined, requirements: AccessRequirements = {}): Promise<AccessDecision> {
+/**
+ * `request` (method, absolute URL, DPoP header) is what a DPoP proof is checked against (RFC 9449 §4.3);
+ * without it, a token bound to a key is refused.
+ */
+export async function checkAccess(validator: TokenValidator, authorization: string | undefined, requirements: AccessRequirements = {}, request?: ProofRequest): Promise<AccessDecision> {
   const realm = requirements.realm ?? 'api';
-  if (!authorization || !/^Bearer(\s|$)/i.test(authorization)) {
+  const algs = validator.dpopAlgorithms ?? DPOP_DEFAULT_ALGORITHMS;
+  // RFC 9449 §7.1: `Authorization: DPoP <token>` (token: the value, null: malformed, undefined: another scheme).
+  const dpop = authorization === undefined ? undefined : dpopToken(authorization);
+  if (!authorization || (dpop === undefined && !/^Bearer(\s|$)/i.test(authorization))) {
     // RFC 6750 §3.1: a request without credentials gets the challenge but no error code.
-    return { ok: false, status: 401, headers: { 'WWW-Authenticate': challenge(realm) }, body: { error: 'invalid_request', error_description: 'A bearer access token is required' } };
+    return { ok: false, status: 401, headers: { 'WWW-Authenticate': `${challenge(realm)}, ${dpopChallenge(algs)}` }, body: { error: 'invalid_request', error_description: 'A bearer access token is required' } };
   }
-  const match = BEARER.exec(authorization);
+  const match = dpop === undefined ? BEARER.exec(authorization) : dpop === null ? null : [authorization, dpop];
   if (!match) {
     const description = 'The Authorization header is not a valid bearer token';
-    return { ok: false, status: 400, headers: { 'WWW-Authenticate': challenge(realm, { error: 'invalid_request', error_description: description }) }, body: { error: 'invalid_request', error_description: description } };
+    const header = dpop === undefined ? challenge(realm, { error: 'invalid_request', error_description: description }) : dpopChallenge(algs, { error: 'invalid_request', error_description: description });
+    return { ok: false, status: 400, headers: { 'WWW-Authenticate': header }, body: { error: 'invalid_request', error_description: description } };
   }
 
   const result = await validator.validate(match[1]!);
@@ -79,6 +88,18 @@ export async function checkAccess(validator: TokenValidator, authorization: stri
       headers: { 'WWW-Authenticate': challenge(realm, { error: 'invalid_token', error_description: description }) },
       body: { error: 'invalid_token', error_description: description },
       reason: result.reason,
+    };
+  }
+
+  const binding = await checkBinding(validator.checkProof, { scheme: dpop === undefined ? 'bearer' : 'dpop', token: match[1]!, claims: result.claims }, request);
+  if (!binding.ok) {
+    const { error, description } = binding;
+    return {
+      ok: false,
+      status: 401,
+      headers: { 'WWW-Authenticate': dpopChallenge(algs, { error, error_description: description }), ...('nonce' in binding ? { 'DPoP-Nonce': binding.nonce } : {}) },
+      body: { error, error_description: description },
+      reason: error === 'invalid_token' ? 'dpop_binding' : error,
     };
   }
 

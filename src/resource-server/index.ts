@@ -18,8 +18,12 @@ export {
   type MetadataResponse,
   type ProtectedResourceMetadataOptions,
 } from './protected-resource-metadata.ts';
+export { accessTokenHash, boundKeyOf } from './dpop.ts';
 export type {
   AccessTokenClaims,
+  DPoPOptions,
+  ProofRequest,
+  ProofResult,
   FeedCheckpoint,
   FeedClock,
   FeedOptions,

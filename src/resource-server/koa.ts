@@ -13,11 +13,17 @@ export interface KoaLikeContext {
   status: number;
   body: unknown;
   state: Record<string, unknown>;
+  /** For DPoP proofs (RFC 9449 §4.3): the method and the absolute URL called. */
+  method: string;
+  href: string;
 }
 
 export function requireAccess(validator: TokenValidator, requirements: AccessRequirements = {}) {
   return async function requireAccessMiddleware(ctx: KoaLikeContext, next: () => Promise<unknown>): Promise<void> {
-    const decision = announceResourceMetadata(await checkAccess(validator, ctx.get('authorization') || undefined, requirements), requirements);
+    const decision = announceResourceMetadata(
+      await checkAccess(validator, ctx.get('authorization') || undefined, requirements, { method: ctx.method, url: ctx.href, proof: ctx.get('dpop') || undefined }),
+      requirements,
+    );
     if (!decision.ok) {
       for (const [name, value] of Object.entries(decision.headers)) ctx.set(name, value);
       ctx.set('Cache-Control', 'no-store');

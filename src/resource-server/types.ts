@@ -29,6 +29,8 @@ export interface AccessTokenClaims {
   gid?: string;
   roles?: string[];
   groups?: string[];
+  /** RFC 9449 §6: the key a DPoP-bound token is bound to (its RFC 7638 thumbprint); checked by checkAccess. */
+  cnf?: { jkt?: string; [member: string]: unknown };
   [claim: string]: unknown;
 }
 
@@ -119,6 +121,42 @@ export interface FeedClock {
   sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
 
+/** RFC 9449 DPoP proofs for tokens bound to a key (`cnf.jkt`); every mode checks them (dpop.ts). */
+export interface DPoPOptions {
+  /** Accepted proof algorithms; asymmetric only. Default ES256, ES384, EdDSA, Ed25519, PS256, RS256. */
+  algorithms?: string[];
+  /** How old a proof's `iat` may be, in seconds (default 60); the clock tolerance is added both ways. */
+  maxAgeSeconds?: number;
+  /** Most proof `jti`s remembered at once (default 100000); see docs/resource-server.md, DPoP. */
+  replayCacheSize?: number;
+  /** The API's origin as clients call it, when a proxy in front changes scheme, host or port. */
+  publicOrigin?: string;
+  /**
+   * RFC 9449 §9: when set (at least 32 characters; the same in every process of the API), every proof must
+   * carry a nonce this API issued: a proof without one is answered 401 `use_dpop_nonce` with a `DPoP-Nonce`
+   * header, and DPoP clients retry with it. Nonces change every minute and are accepted for two.
+   */
+  nonceSecret?: string;
+  /** The proofs' clock, in seconds since the epoch (tests). Default: the system clock. */
+  now?: () => number;
+}
+
+/** The request a DPoP proof must have been made for. */
+export interface ProofRequest {
+  /** The HTTP method (GET, POST…). */
+  method: string;
+  /** The absolute URL the client called (query and fragment are ignored). */
+  url: string;
+  /** The DPoP header(s) as received. */
+  proof: string | string[] | undefined;
+}
+
+export type ProofResult =
+  | { ok: true; jkt: string }
+  | { ok: false; error: 'invalid_dpop_proof' | 'invalid_token'; description: string; /** For logs. */ detail?: string }
+  /** RFC 9449 §9: send `nonce` as the DPoP-Nonce header; the client retries with it. */
+  | { ok: false; error: 'use_dpop_nonce'; description: string; nonce: string };
+
 export interface TokenValidatorOptions {
   /** The issuer URL exactly as in the tokens' `iss` claim. */
   issuer: string;
@@ -142,6 +180,8 @@ export interface TokenValidatorOptions {
   /** Timeout of each request to the issuer, in seconds (default 5; a feed long-poll gets its wait on top). */
   requestTimeoutSeconds?: number;
   feed?: FeedOptions;
+  /** DPoP proof rules (RFC 9449); bound tokens are always checked, these only tune how. */
+  dpop?: DPoPOptions;
   fetch?: FetchFunction;
   /** Problems in the background (feed errors, checkpoint saves). Default: console.warn. */
   onError?: (error: Error) => void;
@@ -170,4 +210,11 @@ export interface TokenValidator {
   stop(): Promise<void>;
   /** For health checks: the feed follower's state (undefined unless `local+feed`). */
   feedStatus(): FeedStatus | undefined;
+  /**
+   * RFC 9449 §4.3: the DPoP proof of `request` for `token`, bound to `jkt`. A validator without it cannot
+   * accept a bound token (checkAccess refuses it).
+   */
+  checkProof?(request: ProofRequest, token: string, jkt: string): Promise<ProofResult>;
+  /** The DPoP proof algorithms accepted, for the `algs` of the DPoP challenge. */
+  readonly dpopAlgorithms?: string[];
 }

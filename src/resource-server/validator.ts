@@ -7,6 +7,7 @@ import { createIntrospector } from './introspection.ts';
 import { createClientCredentialsToken, FEED_SCOPE } from './client-credentials.ts';
 import { createRevocationSet } from './revocation-set.ts';
 import { createFeedFollower, systemClock } from './feed-follower.ts';
+import { createDPoPVerifier, dpopSettings } from './dpop.ts';
 import type { TokenValidator, TokenValidatorOptions, ValidationResult } from './types.ts';
 
 const MODES = ['local', 'local+feed', 'introspection'];
@@ -48,6 +49,7 @@ export function createTokenValidator(options: TokenValidatorOptions): TokenValid
   const fetch = options.fetch ?? globalThis.fetch;
   const onError = options.onError ?? ((error: Error) => console.warn(`[tessera resource-server] ${error.message}`));
 
+  const dpop = createDPoPVerifier(dpopSettings(options.dpop, clockToleranceSeconds));
   const discovery = createDiscovery({ issuer, fetch, timeoutMs });
   const local = mode === 'introspection' ? undefined : createLocalVerifier({ issuer, audience, algorithms, clockToleranceSeconds, jwksCooldownSeconds, jwksCacheMaxAgeSeconds, timeoutMs, discovery, fetch });
   const introspector =
@@ -83,6 +85,8 @@ export function createTokenValidator(options: TokenValidatorOptions): TokenValid
 
   return {
     mode,
+    dpopAlgorithms: dpop.algorithms,
+    checkProof: dpop.verify,
 
     async validate(token: string): Promise<ValidationResult> {
       if (typeof token !== 'string' || token.length === 0) return { ok: false, reason: 'malformed', detail: 'no token' };

@@ -76,7 +76,8 @@ describe('requireAccess (Koa)', () => {
     for (const authorization of [undefined, 'Basic dXNlcjpwYXNz']) {
       const res = await get('/invoices', authorization);
       expect(res.status).toBe(401);
-      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="api"');
+      // The Bearer challenge, and the DPoP one (RFC 9449 §7.1; dpop.test.ts checks it).
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="api"(, DPoP |$)/);
       expect(res.headers.get('cache-control')).toBe('no-store');
     }
   });

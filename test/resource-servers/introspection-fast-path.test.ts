@@ -4,7 +4,7 @@
 // and the request log says which one answered.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
-import { decodeJwt } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, exportJWK } from 'jose';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { BrowserSession } from '../helpers/browser-session.ts';
 import { authorize, basic, createClient, createUser, discover, exchange, postForm } from '../helpers/oauth.ts';
@@ -26,6 +26,11 @@ let opaqueRs: ClientMetadata;
 let opaqueServiceToken: string;
 let opaqueUserToken: string;
 let refreshToken: string;
+// RFC 9449: tokens bound to a DPoP key (cnf.jkt), answered with token_type DPoP and cnf by both paths.
+let dpopJkt: string;
+let dpopServiceToken: string;
+let dpopUserToken: string;
+let dpopOpaqueToken: string;
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -46,6 +51,17 @@ beforeAll(async () => {
   opaqueUserToken = plain.access_token;
   refreshToken = plain.refresh_token!;
   expect(opaqueUserToken.split('.')).toHaveLength(1);
+
+  const keyPair = await oidc.randomDPoPKeyPair('ES256');
+  dpopJkt = await calculateJwkThumbprint(await exportJWK(keyPair.publicKey));
+  const serviceConfig = await discover(server, service);
+  const DPoP = oidc.getDPoPHandle(serviceConfig, keyPair);
+  dpopServiceToken = (await oidc.clientCredentialsGrant(serviceConfig, { resource: API, scope: 'fast:read' }, { DPoP })).access_token;
+  dpopOpaqueToken = (await oidc.clientCredentialsGrant(serviceConfig, { resource: OPAQUE_API, scope: 'opaque:read' }, { DPoP })).access_token;
+  const userDPoP = oidc.getDPoPHandle(config, keyPair);
+  const bound = await authorize(server, config, new BrowserSession(server.issuer), { username: 'fiona', scope: 'openid fast:read roles', extra: { resource: API } });
+  dpopUserToken = (await oidc.authorizationCodeGrant(config, bound.callback, { pkceCodeVerifier: bound.codeVerifier, expectedState: bound.state, expectedNonce: bound.nonce, idTokenExpected: true }, undefined, { DPoP: userDPoP })).access_token;
+  expect(decodeJwt(dpopUserToken)).toMatchObject({ cnf: { jkt: dpopJkt } });
   expect(opaqueServiceToken.split('.')).toHaveLength(1);
 });
 afterAll(() => server?.stop());
@@ -86,6 +102,21 @@ describe('the introspection fast path', () => {
     expect(fast.body).toMatchObject({ active: true, iss: server.issuer, token_type: 'Bearer' });
     expect(fast).toEqual({ ...engine, fast: true });
     // Same keys in the same order, not only the same values.
+    expect(Object.keys(fast.body)).toEqual(Object.keys(engine.body));
+  });
+
+  it.each([
+    ['a DPoP-bound client_credentials JWT, by its resource server', () => dpopServiceToken, () => rs],
+    ['a DPoP-bound client_credentials JWT, by its own client', () => dpopServiceToken, () => service],
+    ['a DPoP-bound user JWT, by its resource server', () => dpopUserToken, () => rs],
+    ['a DPoP-bound opaque token, by its resource server', () => dpopOpaqueToken, () => opaqueRs],
+  ])('answers %s with cnf.jkt and token_type DPoP, exactly as the engine does', async (_name, token, caller) => {
+    const fast = await introspect({ token: token() }, basic(caller()));
+    const engine = await viaEngine({ token: token() }, basic(caller()));
+    expect(fast.fast).toBe(true);
+    expect(engine.fast).toBe(false);
+    expect(engine.body).toMatchObject({ active: true, token_type: 'DPoP', cnf: { jkt: dpopJkt } });
+    expect(fast).toEqual({ ...engine, fast: true });
     expect(Object.keys(fast.body)).toEqual(Object.keys(engine.body));
   });
 

@@ -9,6 +9,7 @@ import type { AccessTokenVerifier } from '../../domain/access-token-verifier.ts'
 import { scopeAllows, type AdminScope } from '../../domain/admin-scopes.ts';
 import { AppError } from '../../errors.ts';
 import type { Caller } from './route.ts';
+import type { DPoPGuard } from '../dpop-bound-tokens.ts';
 
 export { ADMIN_SCOPES, ADMIN_AREAS, adminAudience, type AdminScope } from '../../domain/admin-scopes.ts';
 
@@ -16,6 +17,8 @@ export interface AdminAuthDeps {
   services: ServiceContext;
   verifier: AccessTokenVerifier;
   audience: string;
+  /** RFC 9449: a DPoP-bound admin token needs its proof (http/dpop-bound-tokens.ts). */
+  dpop: DPoPGuard;
 }
 
 const REALM = 'tessera-admin';
@@ -38,10 +41,12 @@ export async function authenticate(ctx: Context, deps: AdminAuthDeps, required: 
     challenge(ctx, { scope: required });
     throw new AppError(401, 'invalid_token', 'a bearer access token for the admin API is required');
   }
-  const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(header);
-  if (!match) throw invalidToken(ctx, 'the Authorization header must be "Bearer <access token>"');
-  const claims = await deps.verifier.verify(match[1]!, { audience: deps.audience });
+  const presented = deps.dpop.read(header);
+  if (!presented) throw invalidToken(ctx, 'the Authorization header must be "Bearer <access token>" (or "DPoP <access token>")');
+  const claims = await deps.verifier.verify(presented.token, { audience: deps.audience });
   if (!claims) throw invalidToken(ctx, 'the access token is invalid, expired, or not for the admin API');
+  const refusal = await deps.dpop.refusal(ctx, presented, claims);
+  if (refusal) throw new AppError(401, refusal.error, refusal.description);
   // Admin tokens come from client_credentials; a token issued on a person's behalf (from a grant) is not one.
   if (claims.gid !== undefined) throw invalidToken(ctx, 'the admin API accepts client_credentials tokens only');
   const state = await adminTokenState(deps.services, { jti: claims.jti, clientId: claims.client_id, issuedAt: claims.iat! });

@@ -10,6 +10,7 @@ import type { ServiceContext } from '../../services/operations.ts';
 import type { AccessTokenVerifier } from '../../domain/access-token-verifier.ts';
 import { AppError, InvalidInput, NotFound } from '../../errors.ts';
 import { adminAudience, authenticate, type AdminAuthDeps } from './auth.ts';
+import { createDPoPGuard } from '../dpop-bound-tokens.ts';
 import { adminBoundary } from './boundary.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { parseInput, readJsonBody } from './request.ts';
@@ -62,7 +63,7 @@ function handle(deps: AdminDeps, auth: AdminAuthDeps, route: AdminRoute): Middle
 }
 
 export function createAdminRouter(deps: AdminDeps, routes: readonly AdminRoute[] = adminRoutes): Router {
-  const auth: AdminAuthDeps = { services: deps.operations, verifier: deps.verifier, audience: adminAudience(deps.config.issuer) };
+  const auth: AdminAuthDeps = { services: deps.operations, verifier: deps.verifier, audience: adminAudience(deps.config.issuer), dpop: createDPoPGuard(deps.config.clockToleranceSeconds) };
   const boundary = { services: deps.operations, logger: deps.logger, basePath: ADMIN_BASE_PATH };
   let document: unknown;
   const all: AdminRoute[] = [...routes, openApiRoute(() => (document ??= buildOpenApiDocument(all, { issuer: deps.config.issuer, basePath: ADMIN_BASE_PATH })))];

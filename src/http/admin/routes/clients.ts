@@ -29,6 +29,7 @@ const clientFields = {
   client_uri: uri,
   first_party: z.boolean().describe('First-party apps skip the consent page'),
   default_resource: uri.describe('Resource (audience) used when a request names none (RFC 8707)'),
+  dpop_bound_access_tokens: z.boolean().describe('RFC 9449 §5.2: every token request must carry a DPoP proof; every access token is bound to its key'),
 };
 
 const createBody = z.strictObject(clientFields).partial().required({ client_name: true });
@@ -50,6 +51,7 @@ const updateBody = z.strictObject({
   client_uri: clientFields.client_uri.nullable().optional(),
   first_party: clientFields.first_party.nullable().optional(),
   default_resource: clientFields.default_resource.nullable().optional(),
+  dpop_bound_access_tokens: clientFields.dpop_bound_access_tokens.nullable().optional(),
 });
 
 const client = z.object({
@@ -71,6 +73,7 @@ const client = z.object({
   tos_uri: z.string().optional(),
   client_uri: z.string().optional(),
   client_secret_expires_at: z.number().optional(),
+  dpop_bound_access_tokens: z.boolean().optional(),
   first_party: z.boolean(),
   default_resource: z.string().nullable(),
   introspects: z.string().nullable().describe('For a resource server\'s own client: the API it introspects for'),
@@ -113,6 +116,7 @@ const WIRE_TO_INPUT: Array<[keyof Wire, keyof NewClient]> = [
   ['client_uri', 'clientUri'],
   ['first_party', 'firstParty'],
   ['default_resource', 'defaultResource'],
+  ['dpop_bound_access_tokens', 'requireDpop'],
 ];
 
 /** A client that carries admin scopes is changed only by a caller that holds them (privilege.ts). */
