@@ -10,6 +10,8 @@ import { approveDevice, submitUserCode, xsrfField } from '../helpers/device-flow
 import { bearerHash } from '../../src/store/bearer-hash.ts';
 import { DEVICE_CODE_GRANT } from '../../src/domain/client-metadata.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
+import { runOperation } from '../../src/services/operations.ts';
+import { createStorage, expectJson, runCliInProcess } from '../helpers/cli.ts';
 
 let server: TestServer;
 let client: ClientMetadata;
@@ -261,5 +263,45 @@ describe('throttling of user codes', () => {
     for (let i = 0; i < 11; i++) last = await submitUserCode(new BrowserSession(server.issuer), response.verification_uri, response.user_code);
     expect(last!.res.status).toBe(429);
     expect(last!.html).toContain('Too many attempts');
+  });
+});
+
+describe('registering device-flow clients', () => {
+  it('tessera client create --grant-type urn:ietf:params:oauth:grant-type:device_code makes a public client that can start the flow', async () => {
+    const storage = await createStorage();
+    try {
+      const result = await runCliInProcess(
+        storage,
+        ['client', 'create', '--name', 'Shell Tool', '--grant-type', DEVICE_CODE_GRANT, '--grant-type', 'refresh_token', '--auth-method', 'none', '--json'],
+        { runtime: server.runtime },
+      );
+      const created = expectJson<ClientMetadata>(result);
+      expect(created).toMatchObject({ grant_types: [DEVICE_CODE_GRANT, 'refresh_token'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'none' });
+      expect(created.scope).toBe('openid profile email offline_access');
+      expect(created.client_secret).toBeUndefined();
+      server.operations.changed?.('client', created.client_id);
+      const response = await oidc.initiateDeviceAuthorization(await discover(server, created), { scope: 'openid' });
+      expect(response.user_code).toBeTruthy();
+    } finally {
+      await storage.drop();
+    }
+  });
+
+  it('dynamic registration accepts the device grant where the initial access token allows it, and only there', async () => {
+    const register = async (grantTypes: string[], body: Record<string, unknown>) => {
+      const token = (await runOperation(server.operations, 'iat.create', { grantTypes })).initial_access_token;
+      return fetch(`${server.issuer}/reg`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+    };
+    const device = { client_name: 'Registered TV', grant_types: [DEVICE_CODE_GRANT, 'refresh_token'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'none', scope: 'openid offline_access' };
+    const ok = await register([DEVICE_CODE_GRANT, 'refresh_token'], device);
+    const registered = (await ok.json()) as ClientMetadata;
+    expect(ok.status, JSON.stringify(registered)).toBe(201);
+    expect(registered.grant_types).toEqual([DEVICE_CODE_GRANT, 'refresh_token']);
+    const response = await oidc.initiateDeviceAuthorization(await discover(server, registered), { scope: 'openid' });
+    expect(response.device_code).toBeTruthy();
+
+    const refused = await register(['authorization_code', 'refresh_token'], device);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining(DEVICE_CODE_GRANT) });
   });
 });
