@@ -305,3 +305,28 @@ describe('registering device-flow clients', () => {
     expect(await refused.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining(DEVICE_CODE_GRANT) });
   });
 });
+
+describe('Basic credentials with an empty secret (as oidc-agent sends for a public client)', () => {
+  const emptyBasic = (id: string) => ({ authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:`).toString('base64')}` });
+
+  it('are read as a public client identifying itself, at the device authorization and token endpoints', async () => {
+    const started = await postForm(`${server.issuer}/device/auth`, { client_id: client.client_id, scope: 'openid' }, emptyBasic(client.client_id));
+    expect(started.status).toBe(200);
+    const { device_code } = (await started.json()) as { device_code: string };
+    const polled = await postForm(`${server.issuer}/token`, { grant_type: DEVICE_CODE_GRANT, device_code }, emptyBasic(client.client_id));
+    expect(await polled.json()).toMatchObject({ error: 'authorization_pending' });
+  });
+
+  it('give a confidential client nothing: without its secret it is refused', async () => {
+    const confidential = await createClient(server, { name: 'Confidential CLI', redirectUris: [], grantTypes: [DEVICE_CODE_GRANT] });
+    for (const body of [{ scope: 'openid' }, { client_id: confidential.client_id, scope: 'openid' }]) {
+      const res = await postForm(`${server.issuer}/device/auth`, body, emptyBasic(confidential.client_id));
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: 'invalid_client' });
+    }
+    // A body naming another client than the header is left to the engine, which refuses it.
+    const mixed = await postForm(`${server.issuer}/device/auth`, { client_id: client.client_id, scope: 'openid' }, emptyBasic(confidential.client_id));
+    expect(mixed.status).toBe(400);
+    expect(await mixed.json()).toMatchObject({ error: 'invalid_request' });
+  });
+});

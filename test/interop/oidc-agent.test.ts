@@ -28,7 +28,23 @@ afterAll(async () => {
 });
 
 describe('oidc-agent --flow=device', () => {
-  it('gets tokens for the person who approved the code, and hands out access tokens afterwards', async () => {
+  it('works with a public client (no secret: oidc-agent sends Basic with an empty password)', async () => {
+    const pub = await createClient(server, { name: 'oidc-agent public', redirectUris: [], grantTypes: [DEVICE_CODE_GRANT, 'refresh_token'], authMethod: 'none' });
+    const gen = agent.run(
+      OIDC_GEN,
+      [`--issuer=${server.issuer}/`, `--client-id=${pub.client_id}`, '--client-secret=', '--flow=device', '--scope=openid profile offline_access', '--pw-env', '--confirm-default', '--no-url-call', '--prompt=none', 'public'],
+      { OIDC_ENCRYPTION_PW: 'an encryption password for the test' },
+    );
+    const [, userCode] = await gen.waitFor(/\b([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})\b/);
+    expect(await approveDevice(new BrowserSession(server.issuer), `${server.issuer}/device`, userCode!)).toContain('Device connected');
+    expect(await gen.exited(60_000), gen.output()).toBe(0);
+    const token = agent.run(OIDC_TOKEN, ['public']);
+    expect(await token.exited(), token.output()).toBe(0);
+    const userinfo = await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${token.output().trim()}` } });
+    expect(await userinfo.json()).toMatchObject({ sub: alice.id });
+  });
+
+  it('gets tokens for the person who approved the code with a confidential client, and hands out access tokens afterwards', async () => {
     const gen = agent.run(
       OIDC_GEN,
       [
