@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { createClient, createUser, discover, postForm } from '../helpers/oauth.ts';
+import { basic, createClient, createUser, discover, postForm } from '../helpers/oauth.ts';
 import { BrowserSession, formAction } from '../helpers/browser-session.ts';
 import { approveDevice, submitUserCode, xsrfField } from '../helpers/device-flow.ts';
 import { bearerHash } from '../../src/store/bearer-hash.ts';
@@ -146,6 +146,16 @@ describe('device authorization grant', () => {
     const body = await res.json();
     // The engine's words (RFC 8628 §3.2 leaves the error to RFC 6749 §5.2).
     expect(body).toMatchObject({ error: 'invalid_request', error_description: `${DEVICE_CODE_GRANT} is not allowed for this client` });
+    // Nor may it redeem a device code at the token endpoint, nor anyone send an empty or missing one.
+    const response = await start();
+    const viaWeb = await postForm(`${server.issuer}/token`, { grant_type: DEVICE_CODE_GRANT, device_code: response.device_code }, basic(web));
+    expect(viaWeb.status).toBe(400);
+    expect(await viaWeb.json()).toMatchObject({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
+    for (const fields of [{}, { device_code: '' }, { device_code: 'x'.repeat(5000) }, { device_code: 'jwt:eyJhbGciOiJub25lIn0.e30.' }]) {
+      const res = await postForm(`${server.issuer}/token`, { grant_type: DEVICE_CODE_GRANT, client_id: client.client_id, ...fields });
+      expect(res.status, JSON.stringify(fields)).toBe(400);
+      expect(['invalid_request', 'invalid_grant']).toContain(((await res.json()) as { error: string }).error);
+    }
   });
 
   it('stores the device code only as its hash, and no interaction keeps it in clear', async () => {
@@ -226,6 +236,24 @@ describe('the user-code page against hostile input', () => {
     expect(twice.status).toBe(400);
     expect(await twice.text()).toContain('Connect a device');
   });
+
+  it('answers made-up resume links and hostile verification_uri_complete values with a page, never a 500', async () => {
+    for (const session of [new BrowserSession(server.issuer), await (async () => {
+      const s = new BrowserSession(server.issuer);
+      await (await s.follow(`${server.issuer}/device`)).res.text();
+      return s;
+    })()]) {
+      for (const path of ['/device/not-an-interaction', `/device/${'x'.repeat(300)}`, '/device/%E2%80%AE']) {
+        const res = await session.request(`${server.issuer}${path}`);
+        expect(res.status, path).toBeLessThan(500);
+        expect(await res.text()).toContain('Connect a device');
+      }
+      const hostile = await session.request(`${server.issuer}/device?user_code=${encodeURIComponent('"><script>alert(1)</script>')}`);
+      const html = await hostile.text();
+      expect(hostile.status).toBe(200);
+      expect(html).not.toContain('<script>alert(1)');
+    }
+  });
 });
 
 describe('throttling of user codes', () => {
@@ -252,6 +280,10 @@ describe('throttling of user codes', () => {
       expect(Number(refused.res.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(refused.html).toContain('Too many attempts');
       expect(refused.html).not.toContain('Connect this device?');
+      // Counted for the caller's address (the engine's view of it, TRUST_PROXY off), never one shared key.
+      const keys = (await strict.runtime.db('login_attempts').select('key')).map((r: { key: string }) => r.key);
+      expect(keys).toContain('device-ip:127.0.0.1');
+      expect(keys).not.toContain('device-ip:unknown');
     } finally {
       await strict.stop();
     }
