@@ -151,7 +151,8 @@ describe('device authorization grant', () => {
     const viaWeb = await postForm(`${server.issuer}/token`, { grant_type: DEVICE_CODE_GRANT, device_code: response.device_code }, basic(web));
     expect(viaWeb.status).toBe(400);
     expect(await viaWeb.json()).toMatchObject({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
-    for (const fields of [{}, { device_code: '' }, { device_code: 'x'.repeat(5000) }, { device_code: 'jwt:eyJhbGciOiJub25lIn0.e30.' }]) {
+    const hostile: Record<string, string>[] = [{}, { device_code: '' }, { device_code: 'x'.repeat(5000) }, { device_code: 'jwt:eyJhbGciOiJub25lIn0.e30.' }];
+    for (const fields of hostile) {
       const res = await postForm(`${server.issuer}/token`, { grant_type: DEVICE_CODE_GRANT, client_id: client.client_id, ...fields });
       expect(res.status, JSON.stringify(fields)).toBe(400);
       expect(['invalid_request', 'invalid_grant']).toContain(((await res.json()) as { error: string }).error);
@@ -351,7 +352,8 @@ describe('Basic credentials with an empty secret (as oidc-agent sends for a publ
 
   it('give a confidential client nothing: without its secret it is refused', async () => {
     const confidential = await createClient(server, { name: 'Confidential CLI', redirectUris: [], grantTypes: [DEVICE_CODE_GRANT] });
-    for (const body of [{ scope: 'openid' }, { client_id: confidential.client_id, scope: 'openid' }]) {
+    const bodies: Record<string, string>[] = [{ scope: 'openid' }, { client_id: confidential.client_id, scope: 'openid' }];
+    for (const body of bodies) {
       const res = await postForm(`${server.issuer}/device/auth`, body, emptyBasic(confidential.client_id));
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ error: 'invalid_client' });
