@@ -12,6 +12,7 @@ import { DEVICE_CODE_GRANT } from '../../src/domain/client-metadata.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { runOperation } from '../../src/services/operations.ts';
 import { createStorage, expectJson, runCliInProcess } from '../helpers/cli.ts';
+import { adminSession } from '../admin/helpers.ts';
 
 let server: TestServer;
 let client: ClientMetadata;
@@ -362,5 +363,17 @@ describe('Basic credentials with an empty secret (as oidc-agent sends for a publ
     const mixed = await postForm(`${server.issuer}/device/auth`, { client_id: client.client_id, scope: 'openid' }, emptyBasic(confidential.client_id));
     expect(mixed.status).toBe(400);
     expect(await mixed.json()).toMatchObject({ error: 'invalid_request' });
+  });
+});
+
+describe('the admin API', () => {
+  it('creates a device-flow client (grant_types with the device code grant)', async () => {
+    const { api } = await adminSession(server);
+    const res = await api.post('/clients', { client_name: 'Admin-made TV', grant_types: [DEVICE_CODE_GRANT, 'refresh_token'], token_endpoint_auth_method: 'none' });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.grant_types).toEqual([DEVICE_CODE_GRANT, 'refresh_token']);
+    const created = res.body as ClientMetadata;
+    const response = await oidc.initiateDeviceAuthorization(await discover(server, created), { scope: 'openid' });
+    expect(response.user_code).toBeTruthy();
   });
 });
