@@ -23,14 +23,9 @@ export interface UserCodeThrottleSettings {
 export type UserCodeGate = { ok: true; ipKey: string } | { ok: false; retryAfterSeconds: number };
 
 /**
- * The engine's normalisation of a typed user code (oidc-provider lib/helpers/user_codes.js `normalize`):
- * letters upper-cased, everything but [A-Za-z0-9_] dropped — "bcdf-ghjk", "BCDF GHJK" and "BCDFGHJK" are one code.
+ * The longest code worth a lookup, as the engine hands it over normalised (oidc-provider
+ * lib/helpers/user_codes.js: letters upper-cased, all but [A-Za-z0-9_] dropped): ours are 8 characters.
  */
-export function normalizeUserCode(input: string): string {
-  return input.replace(/[a-z]/g, (c) => c.toUpperCase()).replace(/\W/g, '');
-}
-
-/** The longest normalised code worth a lookup: ours are 8 characters; anything far longer is not one of them. */
 export const MAX_USER_CODE_LENGTH = 32;
 
 // Codes are not kept in clear in the counters' table either.

@@ -77,6 +77,9 @@ export interface OidcAgent {
 }
 
 export async function startOidcAgent(): Promise<OidcAgent> {
+  for (const program of [OIDC_AGENT, OIDC_GEN, OIDC_TOKEN]) {
+    if (!existsSync(program)) throw new Error(`${program} not found (Debian package oidc-agent-cli)`);
+  }
   const dir = await mkdtemp(join(tmpdir(), 'tessera-oidc-agent-'));
   const socket = join(dir, 'agent.sock');
   const env: NodeJS.ProcessEnv = { PATH: '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', TMPDIR: dir, OIDC_SOCK: socket };
