@@ -30,7 +30,13 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const start = (scope = 'openid profile offline_access') => oidc.initiateDeviceAuthorization(config, { scope });
+/** Every device and user code handed out in this file: none may reach the server's log. */
+const issuedCodes: string[] = [];
+const start = async (scope = 'openid profile offline_access') => {
+  const response = await oidc.initiateDeviceAuthorization(config, { scope });
+  issuedCodes.push(response.device_code, response.user_code, response.user_code.replace('-', ''));
+  return response;
+};
 const poll = (response: oidc.DeviceAuthorizationResponse) => oidc.pollDeviceAuthorizationGrant(config, response);
 
 describe('device authorization grant', () => {
@@ -375,5 +381,13 @@ describe('the admin API', () => {
     const created = res.body as ClientMetadata;
     const response = await oidc.initiateDeviceAuthorization(await discover(server, created), { scope: 'openid' });
     expect(response.user_code).toBeTruthy();
+  });
+});
+
+describe('the server log', () => {
+  it('holds none of the device or user codes handed out in this file', () => {
+    expect(issuedCodes.length).toBeGreaterThan(10);
+    const log = server.logs.join('');
+    for (const code of issuedCodes) expect(log).not.toContain(code);
   });
 });
