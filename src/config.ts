@@ -57,6 +57,9 @@ const envSchema = z.object({
   SESSION_TTL: seconds(14 * 24 * 3600),
   SESSION_IDLE_TTL: seconds(24 * 3600),
   INTERACTION_TTL: seconds(1800),
+  DEVICE_CODE_TTL: z.coerce.number().int().min(60).max(3600).default(600),
+  DEVICE_POLL_INTERVAL: z.coerce.number().int().min(1).max(60).default(5),
+  DEVICE_CODE_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(10000).default(20),
   DEFAULT_AUDIENCE: absoluteHttpUrl.optional(),
   SELF_REGISTRATION: bool(false),
   REGISTRATION_POLICY: z.enum(['disabled', 'initial-access-token', 'open']).default('initial-access-token'),
@@ -183,6 +186,15 @@ function configFrom(e: EnvValues) {
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES,
       maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
       baseLockSeconds: e.LOGIN_LOCK_SECONDS,
+    },
+    /** Device authorization grant (RFC 8628; oidc/device-flow.ts). */
+    deviceFlow: {
+      /** How long a device code and its user code stay valid. */
+      codeTtlSeconds: e.DEVICE_CODE_TTL,
+      /** The polling interval advertised (RFC 8628 §3.2); polling faster is answered slow_down (§3.5). */
+      pollIntervalSeconds: e.DEVICE_POLL_INTERVAL,
+      /** Wrong user codes per client IP per hour before a lock-out of an hour (RFC 8628 §5.1). */
+      maxFailuresPerIp: e.DEVICE_CODE_MAX_FAILURES_PER_IP,
     },
     /** Audience of access tokens issued by client_credentials when the client names no `resource`. */
     defaultAudience: e.DEFAULT_AUDIENCE ?? `${issuer}/api`,

@@ -324,7 +324,7 @@ export const coreCommands: CommandSpec[] = [
       name: { type: 'string', value: 'N', help: 'the name people see on the consent page (required)' },
       'redirect-uri': { type: 'string', value: 'URL', multiple: true, help: 'where the authorization code is sent: https, loopback http, or a private-use scheme' },
       'post-logout-redirect-uri': { type: 'string', value: 'URL', multiple: true, help: 'where people may be sent after signing out' },
-      'grant-type': { type: 'string', value: 'G', multiple: true, help: 'default: authorization_code refresh_token with redirect URIs, else client_credentials' },
+      'grant-type': { type: 'string', value: 'G', multiple: true, help: 'default: authorization_code refresh_token with redirect URIs, else client_credentials; urn:ietf:params:oauth:grant-type:device_code (with refresh_token, --auth-method none) for CLI tools and TVs' },
       scope: { type: 'string', value: '"s1 s2"', help: 'scopes the client may ask for (default: openid profile email offline_access)' },
       'auth-method': { type: 'string', value: 'M', help: 'token endpoint authentication: client_secret_basic (default), client_secret_post, none, private_key_jwt' },
       'jwks-uri': { type: 'string', value: 'URL', help: 'private_key_jwt: where the client publishes its keys' },

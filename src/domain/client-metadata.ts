@@ -7,7 +7,9 @@ import { isLoopbackHostname, isScopeToken } from './wire-syntax.ts';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628: CLI tools and TVs sign people in on another device (oidc/device-flow.ts). */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
 
 export interface NewClient {
   name: string;
@@ -155,7 +157,9 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
   if (authMethod === 'private_key_jwt' && !input.jwksUri && !input.jwks) {
     throw new ValidationError('private_key_jwt needs a jwks_uri or jwks (its public keys)');
   }
-  const scope = (input.scope ?? (usesCode ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
+  // A person signs in (code or device flow): the OpenID Connect scopes and a refresh token by default.
+  const signsPeopleIn = usesCode || grantTypes.includes(DEVICE_CODE_GRANT);
+  const scope = (input.scope ?? (signsPeopleIn ? 'openid profile email offline_access' : '')).trim().split(/\s+/).filter(Boolean);
   for (const s of scope) {
     if (!isScopeToken(s)) throw new ValidationError(`scope "${s}" is not a valid scope token (RFC 6749 §3.3)`);
   }

@@ -20,6 +20,7 @@ import { isLoopbackHostname, isLoopbackIpRedirect } from '../domain/wire-syntax.
 import { noticeChange } from '../store/change-notices.ts';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
+import { openDeviceCodes, openFoundByUserCode, sealDeviceCodes } from './device-code-storage.ts';
 
 /** Client properties only operators set; the engine's writes (registration) never change them. */
 const OPERATOR_PROPERTIES = [FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY];
@@ -38,6 +39,10 @@ export interface AdapterDeps {
   grants: EngineCaches['grants'];
   /** Refresh-token exchanges run in one transaction each (oidc/unit-of-work.ts); `db` is its stand-in. */
   unitOfWork: UnitOfWork;
+  /** Device flow (oidc/device-flow.ts): user-code lookups go through its throttle … */
+  userCodeLookup?: (userCode: string, lookup: () => Promise<Payload | undefined>) => Promise<Payload | undefined>;
+  /** … and a device code read at the token endpoint is a poll, answered slow_down when too early. */
+  devicePolled?: (deviceCode: string) => Promise<void>;
 }
 
 type EngineContext = { oidc?: { route?: string; params?: { grant_type?: unknown } } } | undefined;
@@ -46,6 +51,11 @@ type EngineContext = { oidc?: { route?: string; params?: { grant_type?: unknown 
 function inRefreshExchange(): boolean {
   const ctx = Provider.ctx as EngineContext;
   return ctx?.oidc?.route === 'token' && ctx.oidc.params?.grant_type === 'refresh_token';
+}
+
+/** Whether the engine is answering the token endpoint (a device code read there is a device polling). */
+function inTokenRequest(): boolean {
+  return (Provider.ctx as EngineContext)?.oidc?.route === 'token';
 }
 
 /** Whether the engine is answering the revocation endpoint (RFC 7009). */
@@ -189,7 +199,7 @@ export function createAdapterClass(deps: AdapterDeps) {
         else rotation.writes.push(write);
         return;
       }
-      await this.records.upsert(id, payload, expiresIn);
+      await this.records.upsert(id, sealDeviceCodes(box, this.model, id, payload), expiresIn);
       // A grant changed (consent given again): every process drops its cached copy.
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
     }
@@ -203,7 +213,9 @@ export function createAdapterClass(deps: AdapterDeps) {
         const grant = await deps.grants.get(id, () => this.records.find(id));
         return grant ? structuredClone(grant) : undefined;
       }
-      return this.records.find(id);
+      const found = openDeviceCodes(box, this.model, id, await this.records.find(id));
+      if (found && this.model === 'DeviceCode' && inTokenRequest()) await deps.devicePolled?.(id);
+      return found;
     }
 
     /**
@@ -225,7 +237,8 @@ export function createAdapterClass(deps: AdapterDeps) {
     }
 
     async findByUserCode(userCode: string): Promise<Payload | undefined> {
-      return this.records.findByUserCode(userCode);
+      const lookup = async () => openFoundByUserCode(box, userCode, await this.records.findByUserCode(userCode));
+      return deps.userCodeLookup ? deps.userCodeLookup(userCode, lookup) : lookup();
     }
 
     async destroy(id: string): Promise<void> {

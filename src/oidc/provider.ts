@@ -32,6 +32,7 @@ import { createClientIdMetadataDocuments } from './client-id-metadata-documents.
 import { createDPoPFeature, DPOP_SIGNING_ALGS } from './dpop.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditBuffer } from '../domain/audit-buffer.ts';
+import { advertisePollInterval, createDeviceFlowFeature, createDevicePollGuard, createUserCodeLookupGuard } from './device-flow.ts';
 
 const guardResourceLookups = <R extends { getResourceServerInfo: (...a: never[]) => Promise<unknown> }>(indicators: R): R => ({
   ...indicators,
@@ -91,6 +92,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       grants: deps.caches.grants,
       unitOfWork,
       jwtAccessTokens: createJwtAccessTokens({ db, verifier: deps.verifier, revocations: deps.revocations }),
+      userCodeLookup: createUserCodeLookupGuard(db, config),
+      devicePolled: createDevicePollGuard(db, config),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
     findAccount: guardDatabase(createFindAccount(db, deps.caches.accounts)),
@@ -154,6 +157,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
         return Math.max(1, Math.min(config.ttl.sessionIdle, config.ttl.session - age));
       },
       Interaction: config.ttl.interaction,
+      DeviceCode: config.deviceFlow.codeTtlSeconds,
       Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
     },
     interactions: { url: async (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}` },
@@ -164,6 +168,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true, allowedPolicy: revocationAllowed },
       clientCredentials: { enabled: true },
+      // RFC 8628 for CLI tools and TVs (device-flow.ts).
+      deviceFlow: createDeviceFlowFeature(config, deps.pages),
       backchannelLogout: { enabled: true },
       clientIdMetadataDocument: documents.feature,
       dPoP: createDPoPFeature(deps.box, config.dpopRequireNonce),
@@ -219,6 +225,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
   advertiseResourceScopes(provider, db, deps.caches.resourceScopes);
+  advertisePollInterval(provider, config);
   // Last, so innermost: the metrics, audit and Retry-After middleware above see the answer after COMMIT.
   unitOfWork.install(provider);
   return provider;

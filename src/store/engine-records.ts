@@ -223,10 +223,14 @@ export function createEngineRecordStore(db: Db, model: string, tokenLookups = cr
     },
 
     async findByUserCode(userCode) {
-      // Device flow is not enabled; kept for the adapter contract. The device code id is not recoverable from
-      // its hash, so the record is returned read-only.
-      const row = await scoped(db('tokens').where('user_code_hash', bearerHash(userCode))).first();
-      return row ? { ...row.payload } : undefined;
+      // The device code's id is not recoverable from its hash: the caller (oidc/device-code-storage.ts) opens
+      // the sealed copy the payload carries. Indexed: tokens_user_code_hash_idx (unique).
+      if (model !== 'DeviceCode') return undefined;
+      const row = await db('tokens').where('user_code_hash', bearerHash(userCode)).andWhere('model', model).first('payload', 'consumed_at');
+      if (!row) return undefined;
+      const payload: Payload = { ...row.payload };
+      if (row.consumed_at) payload.consumed = Math.floor(new Date(row.consumed_at).getTime() / 1000);
+      return payload;
     },
 
     async destroy(id) {

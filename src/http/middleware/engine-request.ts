@@ -10,6 +10,8 @@
 //   something an access token carries, and the engine records it on a grant only after prompt=consent
 //   (OpenID Connect Core §11). Clients that ask for it again when refreshing (mod_auth_openidc, Authlib,
 //   oidc-agent) would otherwise be refused with invalid_scope although they hold a valid refresh token.
+// - HTTP Basic with an empty secret at the token endpoints and the device authorization endpoint (public
+//   clients such as oidc-agent): handed on as client_id in the body (empty-basic-secret.ts).
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
@@ -17,6 +19,8 @@ import { PayloadTooLarge } from '../../errors.ts';
 import { looksLikeJwt } from '../../domain/access-token-verifier.ts';
 import { INTROSPECTION_PATH, REVOCATION_PATH } from '../../oidc/provider.ts';
 import { JWT_HANDLE_PREFIX } from '../../oidc/jwt-access-tokens.ts';
+import { DEVICE_AUTHORIZATION_PATH } from '../../oidc/device-flow.ts';
+import { dropEmptyBasicSecret } from './empty-basic-secret.ts';
 
 export function pinHost(req: IncomingMessage, issuer: URL): void {
   req.headers.host = issuer.host;
@@ -88,12 +92,16 @@ function rewriteForm(path: string, form: URLSearchParams): URLSearchParams | und
 
 export async function prepareEngineRequest(ctx: Context, limitBytes: number): Promise<IncomingMessage> {
   const req = ctx.req;
-  const rewritable = ctx.method === 'POST' && (TOKEN_ENDPOINTS.has(ctx.path) || ctx.path === TOKEN_PATH) && ctx.is('application/x-www-form-urlencoded');
+  const rewritable =
+    ctx.method === 'POST' && (TOKEN_ENDPOINTS.has(ctx.path) || ctx.path === TOKEN_PATH || ctx.path === DEVICE_AUTHORIZATION_PATH) && ctx.is('application/x-www-form-urlencoded');
   const chunked = req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined;
   if (!rewritable && !chunked) return req;
   const kept = rawBody(ctx);
   const body = kept ?? (await readBody(req, limitBytes));
-  const rewritten = rewritable ? rewriteForm(ctx.path, new URLSearchParams(body.toString('utf8'))) : undefined;
+  const form = rewritable ? new URLSearchParams(body.toString('utf8')) : undefined;
+  let rewritten = form && rewriteForm(ctx.path, form);
+  // Public clients sending Basic with an empty secret (oidc-agent): see empty-basic-secret.ts.
+  if (form && dropEmptyBasicSecret(req, form)) rewritten = form;
   // A replay nothing has read yet (hostile-input.ts made it) can go to the engine as it is.
   if (!rewritten && kept && !req.readableDidRead) return req;
   return replay(req, rewritten ? Buffer.from(rewritten.toString()) : body);

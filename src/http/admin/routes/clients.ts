@@ -17,7 +17,7 @@ const clientFields = {
   client_name: z.string().min(1).max(200),
   redirect_uris: uriList,
   post_logout_redirect_uris: uriList,
-  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3),
+  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length),
   scope: z.string().max(1024).describe('Space-separated scopes the client may ask for'),
   token_endpoint_auth_method: z.enum(AUTH_METHODS),
   jwks_uri: uri,

@@ -29,7 +29,7 @@ export const initialAccessTokenRoutes = [
       expires_in: z.number().int().min(60).max(10 * 365 * 24 * 3600).optional().describe('Seconds until it expires'),
       max_uses: z.number().int().min(1).max(1_000_000).optional(),
       scopes: z.array(z.string().min(1).max(128)).max(100).optional().describe('The only scopes clients registered with it may have'),
-      grant_types: z.array(z.enum(GRANT_TYPES)).max(3).optional().describe('The only grant types they may have'),
+      grant_types: z.array(z.enum(GRANT_TYPES)).max(GRANT_TYPES.length).optional().describe('The only grant types they may have'),
     }),
     response: z.object({ initial_access_token: z.string(), id: z.string(), ...rules }),
     status: 201,
