@@ -4,10 +4,11 @@
 import { ValidationError } from '../errors.ts';
 import { generateClientId, generateClientSecret } from './client-secrets.ts';
 import { isLoopbackHostname, isScopeToken } from './wire-syntax.ts';
+import { checkExchangeAudiences, EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, TOKEN_EXCHANGE_GRANT } from './token-exchange.ts';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT] as const;
 
 export interface NewClient {
   name: string;
@@ -29,6 +30,10 @@ export interface NewClient {
   introspects?: string;
   /** Resource used when a request names none (RFC 8707). */
   defaultResource?: string;
+  /** Token exchange (RFC 8693): the APIs this client may exchange tokens into (domain/token-exchange.ts). */
+  tokenExchangeAudiences?: string[];
+  /** Token exchange without an actor_token (the token carries no `act`). Off unless set. */
+  allowImpersonation?: boolean;
 }
 
 /** Pages and images shown to people: https, or http on loopback for development. Never fetched by us. */
@@ -122,6 +127,10 @@ export function checkClientMetadata(metadata: Record<string, unknown>): Metadata
   if (metadata.token_endpoint_auth_method === 'none' && grants.includes('client_credentials')) {
     return bad('client_credentials needs a client that authenticates (token_endpoint_auth_method other than none)');
   }
+  // RFC 8693 §5: the exchanging client authenticates; a public client could exchange any token it found.
+  if (metadata.token_endpoint_auth_method === 'none' && grants.includes(TOKEN_EXCHANGE_GRANT)) {
+    return bad('token exchange needs a client that authenticates (token_endpoint_auth_method other than none)');
+  }
   const name = metadata.client_name;
   if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 200)) return bad('client_name must be 1-200 characters');
   const scope = metadata.scope;
@@ -196,5 +205,11 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
     }
     metadata.tessera_default_resource = input.defaultResource;
   }
+  if (input.tokenExchangeAudiences?.length) {
+    const problem = checkExchangeAudiences(input.tokenExchangeAudiences);
+    if (problem) throw new ValidationError(problem);
+    metadata[EXCHANGE_AUDIENCES_PROPERTY] = [...new Set(input.tokenExchangeAudiences)];
+  }
+  if (input.allowImpersonation) metadata[IMPERSONATION_PROPERTY] = true;
   return { metadata, secret };
 }

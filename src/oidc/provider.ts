@@ -28,6 +28,7 @@ import { guardDatabase, retryAfterOutages } from './database-errors.ts';
 import { observeEngine } from './observe.ts';
 import { createEngineFetch, refusePrivateMetadataUris } from './outbound.ts';
 import { limitClientAssertionLifetime } from './client-assertions.ts';
+import { registerTokenExchange, withExchangeClaims } from './token-exchange.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditBuffer } from '../domain/audit-buffer.ts';
 
@@ -76,6 +77,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const db = unitOfWork.db;
   // `Secure` follows ctx.secure: TLS, or X-Forwarded-Proto from a trusted proxy (TRUST_PROXY).
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
+  const findAccount = guardDatabase(createFindAccount(db, deps.caches.accounts));
 
   const configuration: Configuration = {
     adapter: createAdapterClass({
@@ -89,7 +91,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       jwtAccessTokens: createJwtAccessTokens({ db, verifier: deps.verifier, revocations: deps.revocations }),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
-    findAccount: guardDatabase(createFindAccount(db, deps.caches.accounts)),
+    findAccount,
     jwks: { keys: deps.signingKeys },
     cookies: {
       keys: deps.cookieKeys,
@@ -116,7 +118,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     },
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
     conformIdTokenClaims: false,
-    extraTokenClaims: guardDatabase(createExtraTokenClaims(db, config.rolesInTokens)),
+    // An exchanged token (RFC 8693) also carries its actor chain, `act` (token-exchange.ts).
+    extraTokenClaims: withExchangeClaims(guardDatabase(createExtraTokenClaims(db, config.rolesInTokens))),
     loadExistingGrant: guardDatabase(createLoadExistingGrant(db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // private_key_jwt assertions live at most 5 minutes (RFC 7523 §3 leaves the limit to us).
@@ -207,6 +210,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   attachRegistrationHooks(provider, db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
+  registerTokenExchange(provider, { db, findAccount, resourceServers: deps.caches.resourceServers });
   advertiseResourceScopes(provider, db, deps.caches.resourceScopes);
   // Last, so innermost: the metrics, audit and Retry-After middleware above see the answer after COMMIT.
   unitOfWork.install(provider);

@@ -35,6 +35,8 @@ const clientFields = {
   tosUri: z.string().max(2048),
   clientUri: z.string().max(2048),
   defaultResource: z.string().max(2048),
+  tokenExchangeAudiences: strings,
+  allowImpersonation: z.boolean(),
 };
 const optional = <T extends z.ZodRawShape>(shape: T) =>
   Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, (v as z.ZodType).optional()])) as unknown as { [K in keyof T]: z.ZodOptional<T[K]> };

@@ -6,6 +6,7 @@ import type { Db } from './db.ts';
 import { noticeChanges } from './change-notices.ts';
 import { createHandleHook } from './handle-hooks.ts';
 import { lockGrants } from './grant-locks.ts';
+import { delegatedGrantsOf } from './delegated-grants.ts';
 
 export type RevocationKind = 'grant' | 'jti' | 'client';
 
@@ -147,6 +148,11 @@ export async function revokeGrants(
     // Before any row of theirs: a refresh exchange holding one of these grants' locks may be rotating its
     // tokens, and the revocation waits for it instead of deadlocking with it (store/grant-locks.ts).
     await lockGrants(trx as unknown as Db, grantIds);
+    // Grants delegated from these by token exchange end with them (store/delegated-grants.ts); read under
+    // the parents' locks, which an exchange takes to record a delegation, so none is made unseen meanwhile.
+    const delegated = await delegatedGrantsOf(trx as unknown as Db, grantIds);
+    await lockGrants(trx as unknown as Db, delegated);
+    grantIds = [...grantIds, ...delegated];
     const rows: GrantRow[] = await trx('grants').whereIn('id', grantIds).select('id', 'account_id', 'client_id', 'payload');
     await trx('tokens').whereIn('grant_id', grantIds).delete();
     if (options.deleteGrants) await trx('grants').whereIn('id', grantIds).delete();

@@ -17,7 +17,7 @@ const clientFields = {
   client_name: z.string().min(1).max(200),
   redirect_uris: uriList,
   post_logout_redirect_uris: uriList,
-  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(3),
+  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).max(GRANT_TYPES.length),
   scope: z.string().max(1024).describe('Space-separated scopes the client may ask for'),
   token_endpoint_auth_method: z.enum(AUTH_METHODS),
   jwks_uri: uri,
@@ -29,6 +29,8 @@ const clientFields = {
   client_uri: uri,
   first_party: z.boolean().describe('First-party apps skip the consent page'),
   default_resource: uri.describe('Resource (audience) used when a request names none (RFC 8707)'),
+  token_exchange_audiences: z.array(uri).max(20).describe('Token exchange (RFC 8693): the APIs this client may exchange tokens into'),
+  token_exchange_impersonation: z.boolean().describe('Token exchange without actor_token (no act claim); off by default'),
 };
 
 const createBody = z.strictObject(clientFields).partial().required({ client_name: true });
@@ -50,6 +52,8 @@ const updateBody = z.strictObject({
   client_uri: clientFields.client_uri.nullable().optional(),
   first_party: clientFields.first_party.nullable().optional(),
   default_resource: clientFields.default_resource.nullable().optional(),
+  token_exchange_audiences: clientFields.token_exchange_audiences.nullable().optional(),
+  token_exchange_impersonation: clientFields.token_exchange_impersonation.nullable().optional(),
 });
 
 const client = z.object({
@@ -74,6 +78,8 @@ const client = z.object({
   first_party: z.boolean(),
   default_resource: z.string().nullable(),
   introspects: z.string().nullable().describe('For a resource server\'s own client: the API it introspects for'),
+  token_exchange_audiences: z.array(z.string()),
+  token_exchange_impersonation: z.boolean(),
   disabled: z.boolean(),
   created_at: timestamp,
 });
@@ -113,6 +119,8 @@ const WIRE_TO_INPUT: Array<[keyof Wire, keyof NewClient]> = [
   ['client_uri', 'clientUri'],
   ['first_party', 'firstParty'],
   ['default_resource', 'defaultResource'],
+  ['token_exchange_audiences', 'tokenExchangeAudiences'],
+  ['token_exchange_impersonation', 'allowImpersonation'],
 ];
 
 /** A client that carries admin scopes is changed only by a caller that holds them (privilege.ts). */
