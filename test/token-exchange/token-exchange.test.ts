@@ -270,6 +270,27 @@ describe('token exchange (RFC 8693)', () => {
     expect(await register({ tessera_token_exchange_impersonation: true })).toMatchObject({ status: 400, body: { error: 'invalid_client_metadata' } });
   });
 
+  it('lets the exchanging client revoke its exchanged token (RFC 7009) alone; revoking the subject token ends both', async () => {
+    const subject = await aliceToken();
+    const params = { subject_token: subject.access_token, subject_token_type: TOKEN_TYPES.accessToken, actor_token: await actorToken(), actor_token_type: TOKEN_TYPES.accessToken, resource: INVOICES };
+    const first = await tokenExchange(agentConfig, params);
+    const second = await tokenExchange(agentConfig, params);
+    await oidc.tokenRevocation(agentConfig, first.access_token);
+    expect(await introspect(invoicesRs, first.access_token)).toEqual({ active: false });
+    expect(await introspect(invoicesRs, second.access_token)).toMatchObject({ active: true });
+    expect(await introspect(invoicesRs, subject.access_token)).toMatchObject({ active: true });
+    // The engine revokes an access token's whole grant (RFC 7009 §2.1 lets it); the delegated grants go with it.
+    await oidc.tokenRevocation(agentConfig, subject.access_token);
+    expect(await introspect(invoicesRs, second.access_token)).toEqual({ active: false });
+    expect(await refusal(tokenExchange(agentConfig, params))).toMatchObject({ error: 'invalid_request' });
+  });
+
+  it('answered nothing with a 5xx and logged no token', () => {
+    const lines = server.logs.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { status?: number; level: number });
+    expect(lines.filter((l) => (l.status ?? 0) >= 500 || l.level >= 50)).toEqual([]);
+    expect(server.logs.join('')).not.toMatch(/eyJ[\w-]+\.eyJ/);
+  });
+
   it('audits every exchange, granted or refused, without tokens', async () => {
     const exchanged = await auditOf('token.exchanged');
     expect(exchanged.length).toBeGreaterThan(0);
