@@ -82,6 +82,8 @@ function oauthError(refusal: Refusal) {
 interface Resolved extends PresentedToken {
   /** The grant the token was issued from: the exchanged token's grant is delegated from it. */
   grantId?: string | undefined;
+  /** Bound to a key (DPoP `jkt`, mTLS `x5t#S256`): its holder must prove possession to use it. */
+  senderConstrained?: boolean;
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -95,7 +97,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     for (const model of models) {
       const found: unknown = model === 'AccessToken' ? await provider.AccessToken.find(handle) : await provider.ClientCredentials.find(handle);
       const token = found as
-        | (InstanceType<Provider['AccessToken']> & { grantId?: string; accountId?: string; extra?: Record<string, unknown> })
+        | (InstanceType<Provider['AccessToken']> & { grantId?: string; accountId?: string; extra?: Record<string, unknown>; isSenderConstrained(): boolean })
         | undefined;
       if (!token?.isValid) continue;
       if (token.grantId) {
@@ -111,6 +113,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
         exp: token.exp!,
         act: token.extra?.act,
         grantId: token.grantId,
+        // A stored token knows its binding; a JWT's is its `cnf` claim (in `extra` once verified).
+        senderConstrained: token.isSenderConstrained() || token.extra?.cnf !== undefined,
       };
     }
     return undefined;
@@ -141,6 +145,9 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     // RFC 8693 §2.2.2: an invalid subject or actor token is invalid_request. One answer for unknown, expired,
     // revoked and foreign tokens: a caller learns nothing about which.
     if (!token) throw refused('invalid_request', `${role} is not an active token of this server`);
+    // Exchanging a key-bound token into a bearer token would undo its binding (RFC 9449 §1, RFC 8705 §3):
+    // no exchange can prove possession here, so none is made.
+    if (token.senderConstrained) throw refused('invalid_request', `${role} is sender-constrained (DPoP or mTLS) and cannot be exchanged`);
     if (token.accountId && !(await deps.findAccount(ctx, token.accountId))) {
       throw refused('invalid_request', `${role} is not an active token of this server`);
     }
@@ -183,6 +190,11 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     // RFC 8693 §5: only a client that authenticates exchanges tokens (client metadata rules refuse the grant
     // type to public clients; this holds for a row stored before those rules).
     if (client.clientAuthMethod === 'none') throw refused('unauthorized_client', 'token exchange needs a client that authenticates');
+    // The issued token is a bearer token: a client whose tokens must be DPoP-bound, or a request carrying a
+    // proof it expects to be honoured, is told so rather than handed an unbound token.
+    if ((client as Client & { dpopBoundAccessTokens?: boolean }).dpopBoundAccessTokens || ctx.get('dpop')) {
+      throw refused('invalid_request', 'token exchange issues bearer tokens only; DPoP-bound tokens cannot be obtained this way');
+    }
     if (params.requested_token_type !== undefined && !ACCESS_TOKEN_TYPES.has(String(params.requested_token_type))) {
       throw refused('invalid_request', `requested_token_type must be ${TOKEN_TYPES.accessToken}`);
     }

@@ -10,6 +10,7 @@ import { runOperation } from '../../src/services/operations.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { createTokenValidator } from '../../src/resource-server/index.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from '../../src/domain/token-exchange.ts';
+import { waitForResult } from '../resource-server-module/helpers.ts';
 
 const INVOICES = 'https://invoices.example.test/api';
 const LEDGER = 'https://ledger.example.test/api';
@@ -172,11 +173,23 @@ describe('token exchange (RFC 8693)', () => {
       act: { sub: invoicesRs.client_id, client_id: invoicesRs.client_id, act: { sub: agent.client_id, client_id: agent.client_id } },
     });
 
-    // Revoking Alice's grant to the agent ends both exchanged tokens: they were delegated from it.
-    const grantId = decodeJwt(subject.access_token).gid as string;
-    await runOperation(server.operations, 'grant.revoke', { grantId });
-    expect(await introspect(invoicesRs, delegated.access_token)).toEqual({ active: false });
-    expect(await introspect(ledgerRs, chained.access_token)).toEqual({ active: false });
+    // An API validating JWTs locally and following the revocation feed accepts the delegated token...
+    const local = createTokenValidator({ issuer: server.issuer, audience: INVOICES, mode: 'local+feed', clientId: invoicesRs.client_id, clientSecret: invoicesRs.client_secret });
+    await local.start();
+    try {
+      expect(await local.validate(delegated.access_token)).toMatchObject({ ok: true, claims: { act: { sub: agent.client_id } } });
+
+      // Revoking Alice's grant to the agent ends both exchanged tokens: they were delegated from it.
+      const grantId = decodeJwt(subject.access_token).gid as string;
+      await runOperation(server.operations, 'grant.revoke', { grantId });
+      expect(await introspect(invoicesRs, delegated.access_token)).toEqual({ active: false });
+      expect(await introspect(ledgerRs, chained.access_token)).toEqual({ active: false });
+      // ...and sees the delegated grant's revocation on the feed (bounded wait: the feed is a long poll).
+      const { result } = await waitForResult(local, delegated.access_token, (r) => !r.ok, 10_000);
+      expect(result).toMatchObject({ ok: false, reason: 'revoked' });
+    } finally {
+      await local.stop();
+    }
   });
 
   it('refuses a revoked subject token', async () => {
@@ -226,6 +239,14 @@ describe('token exchange (RFC 8693)', () => {
       }));
       expect([res.status, res.error], JSON.stringify(params).slice(0, 200)).toEqual([400, expect.stringMatching(/^invalid_(request|target)$/)]);
     }
+    // A DPoP proof asks for a bound token, which exchange does not issue: said so, not ignored.
+    const dpop = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: 'e30.e30.sig', ...basic(agent) },
+      body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subject.access_token, subject_token_type: TOKEN_TYPES.accessToken, actor_token: actor, actor_token_type: TOKEN_TYPES.accessToken, resource: INVOICES }),
+    });
+    expect(dpop.status).toBe(400);
+    expect(await dpop.json()).toMatchObject({ error: 'invalid_request' });
     // Two APIs at once: one token is for one API.
     const twice = await postForm(`${server.issuer}/token`, {}, basic(agent));
     expect(twice.status).toBe(400);
