@@ -180,7 +180,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       await insertAuditEvent(deps.db, {
         ...audit,
         type: 'token.exchange_refused',
-        details: { error: error.refusal.error, reason: error.refusal.description, subject_token_type: String(params.subject_token_type ?? '').slice(0, 200) },
+        // Bounded: descriptions quote what the caller sent (a URI, a token type), never a token.
+        details: { error: error.refusal.error, reason: error.refusal.description.slice(0, 500), subject_token_type: String(params.subject_token_type ?? '').slice(0, 200) },
       });
       throw oauthError(error.refusal);
     }
@@ -256,6 +257,9 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       ...(api.accessTokenFormat === 'jwt' ? { jwt: { sign: { alg: api.signingAlg as 'ES256' } } } : {}),
     });
     if (decision.act) pendingAct.set(token, decision.act);
+    // The request log and the engine's token.issued audit event name the person (oidc/observe.ts).
+    const account = await deps.findAccount(ctx, accountId);
+    if (account) ctx.oidc.entity('Account', account);
     ctx.oidc.entity('Grant', grant);
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();

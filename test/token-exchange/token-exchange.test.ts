@@ -318,6 +318,14 @@ describe('token exchange (RFC 8693)', () => {
     expect(exchanged.find((e) => e.client_id === agent.client_id)).toMatchObject({ account_id: aliceId, details: { audience: INVOICES, act: { sub: agent.client_id } } });
     const refused = await auditOf('token.exchange_refused');
     expect(refused.some((e) => e.details.error === 'invalid_target')).toBe(true);
+    // The engine's token.issued events are written in batches (domain/audit-buffer.ts): wait for the batch.
+    const exchangeIssued = (events: Awaited<ReturnType<typeof auditOf>>) => events.some((e) => e.details.grant_type === TOKEN_EXCHANGE_GRANT && e.account_id === aliceId);
+    let issued = await auditOf('token.issued');
+    for (let i = 0; i < 40 && !exchangeIssued(issued); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      issued = await auditOf('token.issued');
+    }
+    expect(exchangeIssued(issued)).toBe(true);
     const text = JSON.stringify([...exchanged, ...refused]);
     expect(text).not.toMatch(/eyJ/);
   });
