@@ -145,14 +145,18 @@ export async function revokeGrants(
 ): Promise<void> {
   if (grantIds.length === 0) return;
   await db.transaction(async (trx) => {
-    // Before any row of theirs: a refresh exchange holding one of these grants' locks may be rotating its
-    // tokens, and the revocation waits for it instead of deadlocking with it (store/grant-locks.ts).
-    await lockGrants(trx as unknown as Db, grantIds);
-    // Grants delegated from these by token exchange end with them (store/delegated-grants.ts); read under
-    // the parents' locks, which an exchange takes to record a delegation, so none is made unseen meanwhile.
+    // Locks before any row of theirs: a refresh exchange holding one of these grants' locks may be rotating
+    // its tokens, and the revocation waits for it instead of deadlocking with it (store/grant-locks.ts).
+    // Grants delegated from these by token exchange end with them (store/delegated-grants.ts), locked in
+    // the same statement and order, so two revocations sharing a parent and a child cannot deadlock. An
+    // exchange records a delegation under its parent's lock, so once these are held the chain is read
+    // again: a delegation that raced this revocation is found then, and locked after.
     const delegated = await delegatedGrantsOf(trx as unknown as Db, grantIds);
-    await lockGrants(trx as unknown as Db, delegated);
-    grantIds = [...grantIds, ...delegated];
+    await lockGrants(trx as unknown as Db, [...grantIds, ...delegated]);
+    const known = new Set([...grantIds, ...delegated]);
+    const raced = (await delegatedGrantsOf(trx as unknown as Db, grantIds)).filter((id) => !known.has(id));
+    await lockGrants(trx as unknown as Db, raced);
+    grantIds = [...known, ...raced];
     const rows: GrantRow[] = await trx('grants').whereIn('id', grantIds).select('id', 'account_id', 'client_id', 'payload');
     await trx('tokens').whereIn('grant_id', grantIds).delete();
     if (options.deleteGrants) await trx('grants').whereIn('id', grantIds).delete();
