@@ -223,6 +223,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     const actor = params.actor_token === undefined ? undefined : await resolve(ctx, params.actor_token, params.actor_token_type, 'actor_token', client);
 
     const introspects = clientExtra(client, INTROSPECTS_PROPERTY);
+    const now = nowSeconds();
     const decision = decideExchange({
       policy,
       presenter: { clientId: client.clientId, introspects: typeof introspects === 'string' ? introspects : undefined },
@@ -232,7 +233,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       apiScopes: api.scopes.map((s) => s.name),
       apiTtl: api.accessTokenTtl,
       requestedScope: typeof params.scope === 'string' ? splitScope(params.scope) : undefined,
-      now: nowSeconds(),
+      now,
     });
     if (!decision.ok) throw new ExchangeRefused(decision);
     const scope = decision.scope.join(' ');
@@ -240,7 +241,10 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
 
     // The exchanged token's own grant: the exchanging client, the person, this API and scope, no longer
     // than the token; delegated from the subject's grant so that revoking that one ends this one.
-    const grant = new provider.Grant({ accountId, clientId: client.clientId, expiresIn: decision.expiresIn } as never);
+    // An absolute `exp`, from the instant the decision was made: a lifetime counted from the save, a second
+    // later, could end a second after the subject token.
+    const exp = now + decision.expiresIn;
+    const grant = new provider.Grant({ accountId, clientId: client.clientId, exp, expiresIn: decision.expiresIn } as never);
     grant.addResourceScope(target, scope);
     const grantId = await grant.save();
     if (subject.grantId && !(await recordDelegation(deps.db, grantId, subject.grantId))) {
@@ -248,7 +252,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       throw refused('invalid_request', 'subject_token is not an active token of this server');
     }
 
-    const token = new provider.AccessToken({ accountId, client, grantId, gty: 'token_exchange', scope, expiresIn: decision.expiresIn } as never);
+    const token = new provider.AccessToken({ accountId, client, grantId, gty: 'token_exchange', scope, exp, expiresIn: decision.expiresIn } as never);
     token.resourceServer = new provider.ResourceServer(target, {
       scope: api.scopes.map((s) => s.name).join(' '),
       audience: target,
@@ -285,7 +289,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
       access_token: value,
       issued_token_type: TOKEN_TYPES.accessToken,
       token_type: token.tokenType,
-      expires_in: token.expiration,
+      expires_in: Math.max(1, exp - nowSeconds()),
       scope,
     };
   }

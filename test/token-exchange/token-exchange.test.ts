@@ -306,6 +306,25 @@ describe('token exchange (RFC 8693)', () => {
     expect(await refusal(tokenExchange(agentConfig, params))).toMatchObject({ error: 'invalid_request' });
   });
 
+  it('revokes a parent grant and its delegated grant at once, and a person disabled meanwhile, without a deadlock', async () => {
+    await createUser(server, 'bob');
+    const subject = await aliceToken();
+    const params = { subject_token: subject.access_token, subject_token_type: TOKEN_TYPES.accessToken, actor_token: await actorToken(), actor_token_type: TOKEN_TYPES.accessToken, resource: INVOICES };
+    const delegated = await tokenExchange(agentConfig, params);
+    const parent = decodeJwt(subject.access_token).gid as string;
+    const child = decodeJwt(delegated.access_token).gid as string;
+    expect(child).not.toBe(parent);
+    const bobs = await exchange(agentConfig, await authorize(server, agentConfig, new BrowserSession(server.issuer), { username: 'bob', scope: 'openid invoices:read', extra: { resource: INVOICES } }));
+    const bobDelegated = await tokenExchange(agentConfig, { ...params, subject_token: bobs.access_token });
+    await Promise.all([
+      runOperation(server.operations, 'grant.revoke', { grantId: parent }),
+      runOperation(server.operations, 'grant.revoke', { grantId: child }),
+      runOperation(server.operations, 'user.disable', { user: 'bob' }),
+    ]);
+    expect(await introspect(invoicesRs, delegated.access_token)).toEqual({ active: false });
+    expect(await introspect(invoicesRs, bobDelegated.access_token)).toEqual({ active: false });
+  });
+
   it('answered nothing with a 5xx and logged no token', () => {
     const lines = server.logs.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { status?: number; level: number });
     expect(lines.filter((l) => (l.status ?? 0) >= 500 || l.level >= 50)).toEqual([]);
@@ -315,7 +334,7 @@ describe('token exchange (RFC 8693)', () => {
   it('audits every exchange, granted or refused, without tokens', async () => {
     const exchanged = await auditOf('token.exchanged');
     expect(exchanged.length).toBeGreaterThan(0);
-    expect(exchanged.find((e) => e.client_id === agent.client_id)).toMatchObject({ account_id: aliceId, details: { audience: INVOICES, act: { sub: agent.client_id } } });
+    expect(exchanged.find((e) => e.client_id === agent.client_id && e.account_id === aliceId)).toMatchObject({ details: { audience: INVOICES, act: { sub: agent.client_id }, impersonation: false } });
     const refused = await auditOf('token.exchange_refused');
     expect(refused.some((e) => e.details.error === 'invalid_target')).toBe(true);
     // The engine's token.issued events are written in batches (domain/audit-buffer.ts): wait for the batch.
