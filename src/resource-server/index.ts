@@ -10,6 +10,7 @@ export { requireAccess, type KoaLikeContext } from './koa.ts';
 export { checkAccess, grantedScopes, type AccessDecision, type AccessRequirements } from './bearer.ts';
 export type {
   AccessTokenClaims,
+  ActorClaim,
   FeedCheckpoint,
   FeedClock,
   FeedOptions,

@@ -29,7 +29,16 @@ export interface AccessTokenClaims {
   gid?: string;
   roles?: string[];
   groups?: string[];
+  /** RFC 8693 §4.1: who acts for `sub` (a token exchange); earlier actors nested inside. Absent: `sub` itself. */
+  act?: ActorClaim;
   [claim: string]: unknown;
+}
+
+/** An actor (RFC 8693 §4.1): the client or person acting, and the actor before it. */
+export interface ActorClaim {
+  sub: string;
+  client_id?: string;
+  act?: ActorClaim;
 }
 
 /**
