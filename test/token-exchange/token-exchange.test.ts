@@ -201,6 +201,25 @@ describe('token exchange (RFC 8693)', () => {
     expect(res).toMatchObject({ status: 400, error: 'invalid_request', description: 'subject_token is not an active token of this server' });
   });
 
+  it('refuses an expired subject token', async () => {
+    // An opaque token (stored), aged in the database: no test waits for a token to expire.
+    const REPORTS = 'https://reports.example.test/api';
+    await runOperation(server.operations, 'resource.create', { identifier: REPORTS, scopes: [{ name: 'invoices:read' }], format: 'opaque' });
+    const subject = await exchange(agentConfig, await authorize(server, agentConfig, new BrowserSession(server.issuer), { scope: 'openid invoices:read', extra: { resource: REPORTS } }));
+    expect(subject.access_token.split('.')).toHaveLength(1);
+    const params = { subject_token: subject.access_token, subject_token_type: TOKEN_TYPES.accessToken, actor_token: await actorToken(), actor_token_type: TOKEN_TYPES.accessToken, resource: INVOICES };
+    const fresh = await tokenExchange(agentConfig, params);
+    expect(fresh.scope).toBe('invoices:read');
+
+    const past = Math.floor(Date.now() / 1000) - 60;
+    const aged = await server.runtime.db('tokens')
+      .where({ model: 'AccessToken' })
+      .whereRaw(`payload->>'accountId' = ? and payload->'aud' @> ?::jsonb`, [aliceId, JSON.stringify(REPORTS)])
+      .update({ payload: server.runtime.db.raw(`jsonb_set(payload, '{exp}', to_jsonb(?::int))`, [past]), expires_at: new Date(past * 1000) });
+    expect(aged).toBeGreaterThan(0);
+    expect(await refusal(tokenExchange(agentConfig, params))).toMatchObject({ status: 400, error: 'invalid_request', description: 'subject_token is not an active token of this server' });
+  });
+
   it("refuses a token issued to another client, a foreign token, garbage and a client's own token, never with a 500", async () => {
     const other = await createClient(server, { name: 'Other', scope: 'openid invoices:read', grantTypes: ['authorization_code', TOKEN_EXCHANGE_GRANT], tokenExchangeAudiences: [INVOICES], allowImpersonation: true });
     const otherConfig = await discover(server, other);
