@@ -43,6 +43,8 @@ export async function recordDelegation(db: Db, grantId: string, parentId: string
 export async function findConsentForResource(db: Db, accountId: string, clientId: string, resource: string): Promise<{ grantId: string; scope: string[] } | undefined> {
   const rows: Array<{ id: string; payload: { resources?: Record<string, unknown> } }> = await db('grants')
     .where({ account_id: accountId, client_id: clientId })
+    // The person's own consent, not a grant an earlier exchange made.
+    .whereNull('delegated_from')
     .where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()))
     .whereRaw(`payload->'resources'->>? is not null`, [resource])
     .whereNotExists((q) => q.select(db.raw('1')).from('revocations').where('kind', 'grant').whereRaw('revocations.value = grants.id'))
