@@ -138,6 +138,8 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     if (typeof type !== 'string' || type.length === 0) throw refused('invalid_request', `${role}_type is missing`);
     if (value.length > MAX_TOKEN_LENGTH) throw refused('invalid_request', `${role} is too long`);
     if (!SUBJECT_TYPES.has(type)) throw refused('invalid_request', `${role}_type ${type.slice(0, 100)} is not supported here (use ${[...SUBJECT_TYPES].join(', ')})`);
+    // RFC 8693 §3: the type says what the token is; a JWT type for an opaque value is a mismatch.
+    if (type === TOKEN_TYPES.jwt && !looksLikeJwt(value)) throw refused('invalid_request', `${role} is not a JWT, as ${role}_type says`);
     const token =
       type === TOKEN_TYPES.idToken
         ? await findIdToken(value, client)

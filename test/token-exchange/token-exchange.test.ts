@@ -217,6 +217,8 @@ describe('token exchange (RFC 8693)', () => {
       .whereRaw(`payload->>'accountId' = ? and payload->'aud' @> ?::jsonb`, [aliceId, JSON.stringify(REPORTS)])
       .update({ payload: server.runtime.db.raw(`jsonb_set(payload, '{exp}', to_jsonb(?::int))`, [past]), expires_at: new Date(past * 1000) });
     expect(aged).toBeGreaterThan(0);
+    // The JWT type does not fit an opaque token (RFC 8693 §3).
+    expect(await refusal(tokenExchange(agentConfig, { ...params, subject_token_type: TOKEN_TYPES.jwt }))).toMatchObject({ error: 'invalid_request', description: expect.stringMatching(/not a JWT/) });
     expect(await refusal(tokenExchange(agentConfig, params))).toMatchObject({ status: 400, error: 'invalid_request', description: 'subject_token is not an active token of this server' });
   });
 
