@@ -9,6 +9,7 @@ import * as keyRotationSecretGrace from './20261123040000_key_rotation_secret_gr
 import * as upstreamIdentity from './20261123060000_upstream_identity.ts';
 import * as adminListIndexes from './20261123050000_admin_list_indexes.ts';
 import * as usernameKey from './20261123070000_username_key.ts';
+import * as delegatedGrants from './20261201160000_delegated_grants.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -24,4 +25,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123050000_admin_list_indexes', adminListIndexes],
   ['20261123060000_upstream_identity', upstreamIdentity],
   ['20261123070000_username_key', usernameKey],
+  ['20261201160000_delegated_grants', delegatedGrants],
 ];

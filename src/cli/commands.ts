@@ -9,6 +9,7 @@ import { UsageError } from './output.ts';
 import type { OperationResult } from '../services/operations.ts';
 import { MAX_PAGE_SIZE } from '../services/page-size.ts';
 import { allPages, runOperation } from './run-operation.ts';
+import { TOKEN_EXCHANGE_FLAGS } from './client-update-command.ts';
 import { string, strings, type CommandContext, type CommandSpec, type FlagSpec, type FlagValues } from './command.ts';
 
 /**
@@ -80,6 +81,8 @@ async function clientCreate(ctx: CommandContext, values: FlagValues): Promise<vo
     clientUri: string(values, 'client-uri'),
     defaultResource: string(values, 'default-resource'),
     requireDpop: values['require-dpop'] === true,
+    tokenExchangeAudiences: strings(values, 'token-exchange-audience'),
+    allowImpersonation: values['allow-impersonation'] === true,
   });
   const human = [`created client ${metadata.client_name}`, `client_id:     ${metadata.client_id}`];
   if (metadata.client_secret) human.push(`client_secret: ${metadata.client_secret}   (shown once; store it now)`);
@@ -318,7 +321,8 @@ export const coreCommands: CommandSpec[] = [
     synopsis:
       '--name N [--redirect-uri URL]... [--post-logout-redirect-uri URL]... [--grant-type G]... [--scope "s1 s2"] ' +
       '[--auth-method client_secret_basic|client_secret_post|none|private_key_jwt] [--jwks-uri URL | --jwks JSON] [--backchannel-logout-uri URL] ' +
-      '[--first-party] [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--client-uri URL] [--default-resource URI] [--require-dpop]',
+      '[--first-party] [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--client-uri URL] [--default-resource URI] [--require-dpop] ' +
+      '[--token-exchange-audience URI]... [--allow-impersonation]',
     summary: 'Register a client; prints its metadata with client_id and, once, client_secret.',
     flags: {
       name: { type: 'string', value: 'N', help: 'the name people see on the consent page (required)' },
@@ -337,6 +341,7 @@ export const coreCommands: CommandSpec[] = [
       'client-uri': { type: 'string', value: 'URL', help: 'the app\'s home page, linked from the consent page (https)' },
       'default-resource': { type: 'string', value: 'URI', help: 'the API (resource indicator) its tokens are for when it names none' },
       'require-dpop': { type: 'boolean', help: 'every token request must carry a DPoP proof; tokens are bound to its key (RFC 9449)' },
+      ...TOKEN_EXCHANGE_FLAGS,
     },
     example: 'tessera client create --name "Web App" --redirect-uri https://app.example.com/callback --json',
     run: clientCreate,

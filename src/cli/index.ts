@@ -11,8 +11,8 @@ import { coreCommands } from './commands.ts';
 import { keyCommands } from './key-commands.ts';
 import { doctorCommands } from './doctor-command.ts';
 import { upstreamCommands } from './upstream-commands.ts';
-import { adminCommands } from './admin-commands.ts';
 import { clientUpdateCommands } from './client-update-command.ts';
+import { adminCommands } from './admin-commands.ts';
 import { asksForHelp, commandHelp, parseFlags, type CommandContext, type CommandSpec } from './command.ts';
 import { describeFailure, UsageError } from './output.ts';
 import type { CliIo } from './io.ts';
@@ -23,7 +23,7 @@ const GROUPS = ['serve', 'migrate', 'doctor', 'user', 'client', 'resource', 'iat
 const groupOf = (spec: CommandSpec) => spec.name.split(' ')[0]!;
 
 /** Every command, in the order `tessera --help` lists them. */
-export const commands: readonly CommandSpec[] = [...coreCommands, ...doctorCommands, ...keyCommands, ...upstreamCommands, ...adminCommands, ...clientUpdateCommands]
+export const commands: readonly CommandSpec[] = [...coreCommands, ...doctorCommands, ...keyCommands, ...clientUpdateCommands, ...upstreamCommands, ...adminCommands]
   .map((spec, index) => ({ spec, index }))
   .sort((a, b) => GROUPS.indexOf(groupOf(a.spec)) - GROUPS.indexOf(groupOf(b.spec)) || a.index - b.index)
   .map(({ spec }) => spec);

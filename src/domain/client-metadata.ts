@@ -4,12 +4,13 @@
 import { ValidationError } from '../errors.ts';
 import { generateClientId, generateClientSecret } from './client-secrets.ts';
 import { isLoopbackHostname, isScopeToken } from './wire-syntax.ts';
+import { checkExchangeAudiences, EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, TOKEN_EXCHANGE_GRANT } from './token-exchange.ts';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 /** RFC 8628: CLI tools and TVs sign people in on another device (oidc/device-flow.ts). */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT] as const;
 
 export interface NewClient {
   name: string;
@@ -33,6 +34,10 @@ export interface NewClient {
   defaultResource?: string;
   /** RFC 9449 §5.2 `dpop_bound_access_tokens`: no token without a DPoP proof, every one bound to its key. */
   requireDpop?: boolean;
+  /** Token exchange (RFC 8693): the APIs this client may exchange tokens into (domain/token-exchange.ts). */
+  tokenExchangeAudiences?: string[];
+  /** Token exchange without an actor_token (the token carries no `act`). Off unless set. */
+  allowImpersonation?: boolean;
 }
 
 /** Pages and images shown to people: https, or http on loopback for development. Never fetched by us. */
@@ -126,6 +131,10 @@ export function checkClientMetadata(metadata: Record<string, unknown>): Metadata
   if (metadata.token_endpoint_auth_method === 'none' && grants.includes('client_credentials')) {
     return bad('client_credentials needs a client that authenticates (token_endpoint_auth_method other than none)');
   }
+  // RFC 8693 §5: the exchanging client authenticates; a public client could exchange any token it found.
+  if (metadata.token_endpoint_auth_method === 'none' && grants.includes(TOKEN_EXCHANGE_GRANT)) {
+    return bad('token exchange needs a client that authenticates (token_endpoint_auth_method other than none)');
+  }
   const name = metadata.client_name;
   if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 200)) return bad('client_name must be 1-200 characters');
   const scope = metadata.scope;
@@ -203,5 +212,11 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
     }
     metadata.tessera_default_resource = input.defaultResource;
   }
+  if (input.tokenExchangeAudiences?.length) {
+    const problem = checkExchangeAudiences(input.tokenExchangeAudiences);
+    if (problem) throw new ValidationError(problem);
+    metadata[EXCHANGE_AUDIENCES_PROPERTY] = [...new Set(input.tokenExchangeAudiences)];
+  }
+  if (input.allowImpersonation) metadata[IMPERSONATION_PROPERTY] = true;
   return { metadata, secret };
 }

@@ -9,6 +9,7 @@ import type { SecretBox } from './secret-box.ts';
 import { clientSecretContext } from './client-secrets.ts';
 import { buildClientMetadata, checkClientMetadata, type AuthMethod, type ClientMetadata, type NewClient } from './client-metadata.ts';
 import { insertAuditEvent } from '../store/audit.ts';
+import { EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, exchangePolicyOf } from './token-exchange.ts';
 
 export { clientSecretContext };
 
@@ -89,6 +90,8 @@ export type PublicClient = Record<string, unknown> & {
   first_party: boolean;
   default_resource: string | null;
   introspects: string | null;
+  token_exchange_audiences: string[];
+  token_exchange_impersonation: boolean;
   disabled: boolean;
   created_at: string;
 };
@@ -102,6 +105,8 @@ export function publicClient(row: ClientRow): PublicClient {
     first_party: m.tessera_first_party === true,
     default_resource: typeof m.tessera_default_resource === 'string' ? m.tessera_default_resource : null,
     introspects: typeof m.tessera_introspects === 'string' ? m.tessera_introspects : null,
+    token_exchange_audiences: [...exchangePolicyOf(m).audiences],
+    token_exchange_impersonation: exchangePolicyOf(m).impersonation,
     disabled: row.disabled,
     created_at: row.createdAt.toISOString(),
   };
@@ -129,6 +134,7 @@ const BUILT_FIELDS = [
   'jwks_uri', 'jwks', 'logo_uri', 'policy_uri', 'tos_uri', 'client_uri', 'backchannel_logout_uri', 'backchannel_logout_session_required',
   'tessera_first_party', 'tessera_introspects', 'tessera_default_resource',
   'dpop_bound_access_tokens',
+  EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY,
 ];
 
 function inputOf(m: Record<string, unknown>): NewClient {
@@ -151,6 +157,8 @@ function inputOf(m: Record<string, unknown>): NewClient {
     introspects: str(m.tessera_introspects),
     defaultResource: str(m.tessera_default_resource),
     requireDpop: m.dpop_bound_access_tokens === true,
+    tokenExchangeAudiences: exchangePolicyOf(m).audiences.slice(),
+    allowImpersonation: exchangePolicyOf(m).impersonation,
   };
 }
 

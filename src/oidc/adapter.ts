@@ -21,9 +21,10 @@ import { noticeChange } from '../store/change-notices.ts';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
 import { openDeviceCodes, openFoundByUserCode, sealDeviceCodes } from './device-code-storage.ts';
+import { EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY } from '../domain/token-exchange.ts';
 
 /** Client properties only operators set; the engine's writes (registration) never change them. */
-const OPERATOR_PROPERTIES = [FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY];
+const OPERATOR_PROPERTIES = [FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY, EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY];
 
 export interface AdapterDeps {
   db: Db;

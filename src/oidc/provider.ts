@@ -30,6 +30,7 @@ import { createEngineFetch, refusePrivateMetadataUris } from './outbound.ts';
 import { limitClientAssertionLifetime } from './client-assertions.ts';
 import { createClientIdMetadataDocuments } from './client-id-metadata-documents.ts';
 import { createDPoPFeature, DPOP_SIGNING_ALGS } from './dpop.ts';
+import { registerTokenExchange, withExchangeClaims } from './token-exchange.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditBuffer } from '../domain/audit-buffer.ts';
 import { advertisePollInterval, createDeviceFlowFeature, createDevicePollGuard, createUserCodeLookupGuard } from './device-flow.ts';
@@ -81,6 +82,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   const cookie = { httpOnly: true, sameSite: 'lax' as const, signed: true };
   // https client_ids resolved from their metadata documents, under Tessera's policy (CLIENT_ID_METADATA_DOCUMENTS).
   const documents = createClientIdMetadataDocuments(config);
+  const findAccount = guardDatabase(createFindAccount(db, deps.caches.accounts));
 
   const configuration: Configuration = {
     adapter: createAdapterClass({
@@ -96,7 +98,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       devicePolled: createDevicePollGuard(db, config),
     }),
     routes: { introspection: INTROSPECTION_PATH, revocation: REVOCATION_PATH },
-    findAccount: guardDatabase(createFindAccount(db, deps.caches.accounts)),
+    findAccount,
     jwks: { keys: deps.signingKeys },
     cookies: {
       keys: deps.cookieKeys,
@@ -126,7 +128,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
     },
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
     conformIdTokenClaims: false,
-    extraTokenClaims: guardDatabase(createExtraTokenClaims(db, config.rolesInTokens)),
+    // An exchanged token (RFC 8693) also carries its actor chain, `act` (token-exchange.ts).
+    extraTokenClaims: withExchangeClaims(guardDatabase(createExtraTokenClaims(db, config.rolesInTokens))),
     loadExistingGrant: guardDatabase(createLoadExistingGrant(db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // private_key_jwt assertions live at most 5 minutes (RFC 7523 §3 leaves the limit to us).
@@ -224,6 +227,7 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
   attachRegistrationHooks(provider, db);
   retryAfterOutages(provider);
   observeEngine(provider, deps.metrics, deps.audit);
+  registerTokenExchange(provider, { db, findAccount, resourceServers: deps.caches.resourceServers });
   advertiseResourceScopes(provider, db, deps.caches.resourceScopes);
   advertisePollInterval(provider, config);
   // Last, so innermost: the metrics, audit and Retry-After middleware above see the answer after COMMIT.

@@ -11,9 +11,17 @@ import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import { FIRST_PARTY_PROPERTY } from './consent.ts';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
+import { EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, TOKEN_EXCHANGE_GRANT } from '../domain/token-exchange.ts';
 
 /** Tessera's extra client metadata: set by operators only. */
-export const SERVER_OWNED_PROPERTIES = [RESOURCE_SCOPES_PROPERTY, FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY] as const;
+export const SERVER_OWNED_PROPERTIES = [
+  RESOURCE_SCOPES_PROPERTY,
+  FIRST_PARTY_PROPERTY,
+  INTROSPECTS_PROPERTY,
+  DEFAULT_RESOURCE_PROPERTY,
+  EXCHANGE_AUDIENCES_PROPERTY,
+  IMPERSONATION_PROPERTY,
+] as const;
 const SERVER_NAMESPACE = 'tessera_';
 const REGISTRANT_ROUTES = new Set(['registration', 'client_update']);
 
@@ -33,6 +41,10 @@ export function createRegistrantMetadataValidator(rules: RegistrantRules) {
     const sent = Object.keys((ctx.oidc.body as Record<string, unknown> | undefined) ?? {});
     const owned = sent.find((field) => field.startsWith(SERVER_NAMESPACE)) ?? SERVER_OWNED_PROPERTIES.find((p) => metadata[p] !== undefined);
     if (owned) throw new errors.InvalidClientMetadata(`${owned} is set by the server's operators, not at registration`);
+    // Token exchange (RFC 8693) acts for people: operators grant it, with its policy (domain/token-exchange.ts).
+    if (Array.isArray(metadata.grant_types) && metadata.grant_types.includes(TOKEN_EXCHANGE_GRANT)) {
+      throw new errors.InvalidClientMetadata(`grant type ${TOKEN_EXCHANGE_GRANT} is granted by the server's operators, not at registration`);
+    }
 
     // RFC 7591 `scope` holds OpenID Connect and API scopes alike; the engine keeps the two apart (scopes.ts).
     const { oidc, resource } = splitRegisteredScope(metadata.scope);

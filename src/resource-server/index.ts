@@ -24,6 +24,7 @@ export type {
   DPoPOptions,
   ProofRequest,
   ProofResult,
+  ActorClaim,
   FeedCheckpoint,
   FeedClock,
   FeedOptions,

@@ -31,7 +31,16 @@ export interface AccessTokenClaims {
   groups?: string[];
   /** RFC 9449 §6: the key a DPoP-bound token is bound to (its RFC 7638 thumbprint); checked by checkAccess. */
   cnf?: { jkt?: string; [member: string]: unknown };
+  /** RFC 8693 §4.1: who acts for `sub` (a token exchange); earlier actors nested inside. Absent: `sub` itself. */
+  act?: ActorClaim;
   [claim: string]: unknown;
+}
+
+/** An actor (RFC 8693 §4.1): the client or person acting, and the actor before it. */
+export interface ActorClaim {
+  sub: string;
+  client_id?: string;
+  act?: ActorClaim;
 }
 
 /**

@@ -36,6 +36,8 @@ const clientFields = {
   clientUri: z.string().max(2048),
   defaultResource: z.string().max(2048),
   requireDpop: z.boolean(),
+  tokenExchangeAudiences: strings,
+  allowImpersonation: z.boolean(),
 };
 const optional = <T extends z.ZodRawShape>(shape: T) =>
   Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, (v as z.ZodType).optional()])) as unknown as { [K in keyof T]: z.ZodOptional<T[K]> };

@@ -6,6 +6,7 @@ import type { Db } from './db.ts';
 import { noticeChanges } from './change-notices.ts';
 import { createHandleHook } from './handle-hooks.ts';
 import { lockGrants } from './grant-locks.ts';
+import { delegatedGrantsOf } from './delegated-grants.ts';
 
 export type RevocationKind = 'grant' | 'jti' | 'client';
 
@@ -144,9 +145,18 @@ export async function revokeGrants(
 ): Promise<void> {
   if (grantIds.length === 0) return;
   await db.transaction(async (trx) => {
-    // Before any row of theirs: a refresh exchange holding one of these grants' locks may be rotating its
-    // tokens, and the revocation waits for it instead of deadlocking with it (store/grant-locks.ts).
-    await lockGrants(trx as unknown as Db, grantIds);
+    // Locks before any row of theirs: a refresh exchange holding one of these grants' locks may be rotating
+    // its tokens, and the revocation waits for it instead of deadlocking with it (store/grant-locks.ts).
+    // Grants delegated from these by token exchange end with them (store/delegated-grants.ts), locked in
+    // the same statement and order, so two revocations sharing a parent and a child cannot deadlock. An
+    // exchange records a delegation under its parent's lock, so once these are held the chain is read
+    // again: a delegation that raced this revocation is found then, and locked after.
+    const delegated = await delegatedGrantsOf(trx as unknown as Db, grantIds);
+    await lockGrants(trx as unknown as Db, [...grantIds, ...delegated]);
+    const known = new Set([...grantIds, ...delegated]);
+    const raced = (await delegatedGrantsOf(trx as unknown as Db, grantIds)).filter((id) => !known.has(id));
+    await lockGrants(trx as unknown as Db, raced);
+    grantIds = [...known, ...raced];
     const rows: GrantRow[] = await trx('grants').whereIn('id', grantIds).select('id', 'account_id', 'client_id', 'payload');
     await trx('tokens').whereIn('grant_id', grantIds).delete();
     if (options.deleteGrants) await trx('grants').whereIn('id', grantIds).delete();

@@ -30,6 +30,8 @@ const clientFields = {
   first_party: z.boolean().describe('First-party apps skip the consent page'),
   default_resource: uri.describe('Resource (audience) used when a request names none (RFC 8707)'),
   dpop_bound_access_tokens: z.boolean().describe('RFC 9449 §5.2: every token request must carry a DPoP proof; every access token is bound to its key'),
+  token_exchange_audiences: z.array(uri).max(20).describe('Token exchange (RFC 8693): the APIs this client may exchange tokens into'),
+  token_exchange_impersonation: z.boolean().describe('Token exchange without actor_token (no act claim); off by default'),
 };
 
 const createBody = z.strictObject(clientFields).partial().required({ client_name: true });
@@ -52,6 +54,8 @@ const updateBody = z.strictObject({
   first_party: clientFields.first_party.nullable().optional(),
   default_resource: clientFields.default_resource.nullable().optional(),
   dpop_bound_access_tokens: clientFields.dpop_bound_access_tokens.nullable().optional(),
+  token_exchange_audiences: clientFields.token_exchange_audiences.nullable().optional(),
+  token_exchange_impersonation: clientFields.token_exchange_impersonation.nullable().optional(),
 });
 
 const client = z.object({
@@ -77,6 +81,8 @@ const client = z.object({
   first_party: z.boolean(),
   default_resource: z.string().nullable(),
   introspects: z.string().nullable().describe('For a resource server\'s own client: the API it introspects for'),
+  token_exchange_audiences: z.array(z.string()),
+  token_exchange_impersonation: z.boolean(),
   disabled: z.boolean(),
   created_at: timestamp,
 });
@@ -117,6 +123,8 @@ const WIRE_TO_INPUT: Array<[keyof Wire, keyof NewClient]> = [
   ['first_party', 'firstParty'],
   ['default_resource', 'defaultResource'],
   ['dpop_bound_access_tokens', 'requireDpop'],
+  ['token_exchange_audiences', 'tokenExchangeAudiences'],
+  ['token_exchange_impersonation', 'allowImpersonation'],
 ];
 
 /** A client that carries admin scopes is changed only by a caller that holds them (privilege.ts). */
