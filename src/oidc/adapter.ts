@@ -13,7 +13,8 @@ import type { SecretBox } from '../domain/secret-box.ts';
 import { RESOURCE_SCOPES_PROPERTY, splitRegisteredScope } from './scopes.ts';
 import type { JwtAccessTokens } from './jwt-access-tokens.ts';
 import type { EngineCaches } from './engine-caches.ts';
-import { guardDatabase } from './database-errors.ts';
+import { guardDatabase, unavailable } from './database-errors.ts';
+import { isUniqueViolation } from '../problem.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { FIRST_PARTY_PROPERTY } from './consent.ts';
 import { isLoopbackHostname, isLoopbackIpRedirect } from '../domain/wire-syntax.ts';
@@ -200,7 +201,14 @@ export function createAdapterClass(deps: AdapterDeps) {
         else rotation.writes.push(write);
         return;
       }
-      await this.records.upsert(id, sealDeviceCodes(box, this.model, id, payload), expiresIn);
+      try {
+        await this.records.upsert(id, sealDeviceCodes(box, this.model, id, payload), expiresIn);
+      } catch (error) {
+        // The engine draws user codes at random (20^8 of them); one equal to a stored code is refused by the
+        // unique index. The device asks again (503 + Retry-After) and gets another code, instead of a 500.
+        if (this.model === 'DeviceCode' && isUniqueViolation(error)) throw unavailable(error);
+        throw error;
+      }
       // A grant changed (consent given again): every process drops its cached copy.
       if (this.model === 'Grant') await noticeChange(db, { kind: 'grant', id });
     }

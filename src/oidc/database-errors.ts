@@ -5,7 +5,7 @@
 import { errors, type Provider } from 'oidc-provider';
 import { isDatabaseUnavailable, isUnrepresentableInput } from '../problem.ts';
 
-function unavailable(cause: unknown): Error {
+export function unavailable(cause: unknown): Error {
   const error = new errors.TemporarilyUnavailable('the service is temporarily unavailable; try again shortly', { cause });
   return Object.assign(error, { status: 503, statusCode: 503, expose: true });
 }

@@ -186,6 +186,21 @@ describe('device authorization grant', () => {
   });
 });
 
+describe('a user code drawn twice', () => {
+  it('is answered 503 temporarily_unavailable (the device asks again for another code), never a 500', async () => {
+    const response = await start();
+    // The engine draws user codes at random; a second DeviceCode with a stored one's user code is what a
+    // draw equal to a live code looks like when it is saved.
+    const { DeviceCode } = server.provider as unknown as { DeviceCode: new (payload: Record<string, unknown>) => { save(): Promise<string> } };
+    const duplicate = new DeviceCode({ clientId: client.client_id, userCode: response.user_code.replace('-', ''), params: { client_id: client.client_id, scope: 'openid' } });
+    await expect(duplicate.save()).rejects.toMatchObject({ error: 'temporarily_unavailable', status: 503 });
+    // The code handed out first is untouched.
+    const rows = await server.runtime.db('tokens').where('user_code_hash', bearerHash(response.user_code.replace('-', '')));
+    expect(rows).toHaveLength(1);
+    expect(rows[0].id_hash).toBe(bearerHash(response.device_code));
+  });
+});
+
 describe('the user-code page against hostile input', () => {
   it('keeps CSP, refuses framing and carries a CSRF token on its form', async () => {
     const res = await fetch(`${server.issuer}/device`, { headers: { accept: 'text/html' } });
