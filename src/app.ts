@@ -15,6 +15,8 @@ import { createHealthRouter } from './http/health.ts';
 import { createAssetRouter } from './http/assets.ts';
 import { createInteractionRouter } from './http/interactions.ts';
 import { createAccountRouter } from './http/account.ts';
+import { createSecondFactorStep } from './http/second-factor-step.ts';
+import { createAccountSecondFactorRouter } from './http/account-second-factors.ts';
 import { createRevocationFeedRouter } from './http/revocation-feed.ts';
 import { ADMIN_BASE_PATH, createAdminRouter } from './http/admin/router.ts';
 import { feedAudience } from './oidc/provider.ts';
@@ -72,13 +74,16 @@ export function createApp(deps: AppDeps): Koa {
   const onLogin = deps.metrics ? { onLogin: (result: SignInResult) => deps.metrics!.logins.inc({ result }) } : {};
   // One sign-in service for the sign-in form, registration, consent and brokered sign-in: one throttle, one audit trail.
   const signIn = createSignInService(deps.operations, onLogin);
+  const secondFactor = createSecondFactorStep({ live, signIn, services: deps.operations, bodyLimitBytes: config.bodyLimitBytes });
   for (const router of [
     createHealthRouter(deps.operations, deps.shutdown),
     ...(deps.metrics && config.metrics.token ? [createMetricsRouter(deps.metrics.registry, config.metrics.token)] : []),
     createAssetRouter(),
-    createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration }),
+    secondFactor.router,
+    createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration, secondFactor }),
     createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes }),
     createAccountRouter({ live, services: deps.operations, config }),
+    createAccountSecondFactorRouter({ live, services: deps.operations, config, signIn }),
     createRevocationFeedRouter({
       services: deps.operations,
       verifier: deps.verifier,

@@ -108,6 +108,11 @@ const envSchema = z.object({
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).max(4 * 1024 * 1024).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).max(20).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+  MFA_REQUIRED: z.enum(['all', 'none'], { error: 'must be all or none' }).default('none'),
+  MFA_REQUIRED_ROLES: z
+    .string()
+    .default('')
+    .refine((s) => s.split(',').every((r) => r.trim() === '' || /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/.test(r.trim())), 'must be role names separated by commas'),
 });
 
 type EnvValues = z.output<typeof envSchema>;
@@ -228,6 +233,11 @@ function configFrom(e: EnvValues) {
     /** Prometheus metrics: on a separate listener (port, bound to host), and/or on the main port behind a bearer token. */
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    /** Two-factor sign-in policy (services/second-factors.ts): for everyone, or for accounts holding these roles. */
+    mfa: {
+      requiredForAll: e.MFA_REQUIRED === 'all',
+      requiredRoles: Object.freeze(e.MFA_REQUIRED_ROLES.split(',').map((r) => r.trim()).filter(Boolean)),
+    },
     /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
     bodyLimitBytes: 56 * 1024,
   };

@@ -41,13 +41,17 @@ async function clientUpdate(ctx: CommandContext, values: FlagValues): Promise<vo
   if (values['forbid-impersonation']) changes.allowImpersonation = null;
   if (values['require-dpop']) changes.requireDpop = true;
   if (values['no-require-dpop']) changes.requireDpop = false;
+  if (values['require-mfa'] && values['no-require-mfa']) throw new UsageError('give --require-mfa or --no-require-mfa, not both');
+  if (values['require-mfa']) changes.requireMfa = true;
+  if (values['no-require-mfa']) changes.requireMfa = false;
   if (Object.keys(changes).length === 0) throw new UsageError('client update needs something to change');
   const client = await runOperation(ctx, 'client.update', { clientId, ...changes });
   const exchange = client.token_exchange_audiences.length
     ? `token exchange into ${client.token_exchange_audiences.join(', ')}${client.token_exchange_impersonation ? ' (impersonation allowed)' : ''}`
     : 'no token exchange';
   const dpop = client.dpop_bound_access_tokens ? 'DPoP required for every token' : 'DPoP optional';
-  print(ctx.io, values.json === true, client, `updated client ${client.client_id}\n${dpop}\n${exchange}`);
+  const mfa = client.require_mfa ? 'second factor required to sign in' : 'second factor as each person\'s policy says';
+  print(ctx.io, values.json === true, client, `updated client ${client.client_id}\n${dpop}\n${exchange}\n${mfa}`);
 }
 
 export const clientUpdateCommands: CommandSpec[] = [
@@ -55,7 +59,7 @@ export const clientUpdateCommands: CommandSpec[] = [
     name: 'client update',
     synopsis:
       '--client-id ID [--name N] [--grant-type G]... [--scope "s1 s2"] [--require-dpop | --no-require-dpop] [--token-exchange-audience URI]... ' +
-      '[--allow-impersonation | --forbid-impersonation] [--no-token-exchange]',
+      '[--allow-impersonation | --forbid-impersonation] [--no-token-exchange] [--require-mfa | --no-require-mfa]',
     summary: 'Change a client; what is not given stays as it is. A list given (grant types, audiences) replaces the old one.',
     flags: {
       'client-id': { type: 'string', value: 'ID', help: 'the client (required)' },
@@ -67,6 +71,8 @@ export const clientUpdateCommands: CommandSpec[] = [
       ...TOKEN_EXCHANGE_FLAGS,
       'forbid-impersonation': { type: 'boolean', help: 'token exchange only with actor_token again (the default)' },
       'no-token-exchange': { type: 'boolean', help: 'remove its token exchange policy (audiences and impersonation)' },
+      'require-mfa': { type: 'boolean', help: 'everyone signing in to it needs a second factor (tessera_require_mfa)' },
+      'no-require-mfa': { type: 'boolean', help: 'a second factor only as each person\'s policy says again' },
     },
     example: 'tessera client update --client-id 6wFQs3kQmZbG0aVT --grant-type authorization_code --grant-type urn:ietf:params:oauth:grant-type:token-exchange --token-exchange-audience https://api.example.com',
     run: clientUpdate,

@@ -83,6 +83,7 @@ async function clientCreate(ctx: CommandContext, values: FlagValues): Promise<vo
     requireDpop: values['require-dpop'] === true,
     tokenExchangeAudiences: strings(values, 'token-exchange-audience'),
     allowImpersonation: values['allow-impersonation'] === true,
+    requireMfa: values['require-mfa'] === true,
   });
   const human = [`created client ${metadata.client_name}`, `client_id:     ${metadata.client_id}`];
   if (metadata.client_secret) human.push(`client_secret: ${metadata.client_secret}   (shown once; store it now)`);
@@ -322,7 +323,7 @@ export const coreCommands: CommandSpec[] = [
       '--name N [--redirect-uri URL]... [--post-logout-redirect-uri URL]... [--grant-type G]... [--scope "s1 s2"] ' +
       '[--auth-method client_secret_basic|client_secret_post|none|private_key_jwt] [--jwks-uri URL | --jwks JSON] [--backchannel-logout-uri URL] ' +
       '[--first-party] [--logo-uri URL] [--policy-uri URL] [--tos-uri URL] [--client-uri URL] [--default-resource URI] [--require-dpop] ' +
-      '[--token-exchange-audience URI]... [--allow-impersonation]',
+      '[--token-exchange-audience URI]... [--allow-impersonation] [--require-mfa]',
     summary: 'Register a client; prints its metadata with client_id and, once, client_secret.',
     flags: {
       name: { type: 'string', value: 'N', help: 'the name people see on the consent page (required)' },
@@ -342,6 +343,7 @@ export const coreCommands: CommandSpec[] = [
       'default-resource': { type: 'string', value: 'URI', help: 'the API (resource indicator) its tokens are for when it names none' },
       'require-dpop': { type: 'boolean', help: 'every token request must carry a DPoP proof; tokens are bound to its key (RFC 9449)' },
       ...TOKEN_EXCHANGE_FLAGS,
+      'require-mfa': { type: 'boolean', help: 'everyone signing in to it needs a second factor (authenticator app)' },
     },
     example: 'tessera client create --name "Web App" --redirect-uri https://app.example.com/callback --json',
     run: clientCreate,

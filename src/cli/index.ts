@@ -12,6 +12,7 @@ import { keyCommands } from './key-commands.ts';
 import { doctorCommands } from './doctor-command.ts';
 import { upstreamCommands } from './upstream-commands.ts';
 import { clientUpdateCommands } from './client-update-command.ts';
+import { mfaCommands } from './mfa-commands.ts';
 import { adminCommands } from './admin-commands.ts';
 import { asksForHelp, commandHelp, parseFlags, type CommandContext, type CommandSpec } from './command.ts';
 import { describeFailure, UsageError } from './output.ts';
@@ -23,7 +24,7 @@ const GROUPS = ['serve', 'migrate', 'doctor', 'user', 'client', 'resource', 'iat
 const groupOf = (spec: CommandSpec) => spec.name.split(' ')[0]!;
 
 /** Every command, in the order `tessera --help` lists them. */
-export const commands: readonly CommandSpec[] = [...coreCommands, ...doctorCommands, ...keyCommands, ...clientUpdateCommands, ...upstreamCommands, ...adminCommands]
+export const commands: readonly CommandSpec[] = [...coreCommands, ...doctorCommands, ...keyCommands, ...clientUpdateCommands, ...mfaCommands, ...upstreamCommands, ...adminCommands]
   .map((spec, index) => ({ spec, index }))
   .sort((a, b) => GROUPS.indexOf(groupOf(a.spec)) - GROUPS.indexOf(groupOf(b.spec)) || a.index - b.index)
   .map(({ spec }) => spec);

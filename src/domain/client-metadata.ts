@@ -4,6 +4,7 @@
 import { ValidationError } from '../errors.ts';
 import { generateClientId, generateClientSecret } from './client-secrets.ts';
 import { isLoopbackHostname, isScopeToken } from './wire-syntax.ts';
+import { REQUIRE_MFA_PROPERTY } from './second-factor-policy.ts';
 import { checkExchangeAudiences, EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, TOKEN_EXCHANGE_GRANT } from './token-exchange.ts';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'] as const;
@@ -38,6 +39,8 @@ export interface NewClient {
   tokenExchangeAudiences?: string[];
   /** Token exchange without an actor_token (the token carries no `act`). Off unless set. */
   allowImpersonation?: boolean;
+  /** Everyone signing in to this client needs a second factor (tessera_require_mfa, domain/second-factor-policy.ts). */
+  requireMfa?: boolean;
 }
 
 /** Pages and images shown to people: https, or http on loopback for development. Never fetched by us. */
@@ -218,5 +221,6 @@ export function buildClientMetadata(input: NewClient): { metadata: ClientMetadat
     metadata[EXCHANGE_AUDIENCES_PROPERTY] = [...new Set(input.tokenExchangeAudiences)];
   }
   if (input.allowImpersonation) metadata[IMPERSONATION_PROPERTY] = true;
+  if (input.requireMfa) metadata[REQUIRE_MFA_PROPERTY] = true;
   return { metadata, secret };
 }

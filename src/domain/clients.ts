@@ -10,6 +10,7 @@ import { clientSecretContext } from './client-secrets.ts';
 import { buildClientMetadata, checkClientMetadata, type AuthMethod, type ClientMetadata, type NewClient } from './client-metadata.ts';
 import { insertAuditEvent } from '../store/audit.ts';
 import { EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, exchangePolicyOf } from './token-exchange.ts';
+import { clientRequiresMfa, REQUIRE_MFA_PROPERTY } from './second-factor-policy.ts';
 
 export { clientSecretContext };
 
@@ -92,6 +93,7 @@ export type PublicClient = Record<string, unknown> & {
   introspects: string | null;
   token_exchange_audiences: string[];
   token_exchange_impersonation: boolean;
+  require_mfa: boolean;
   disabled: boolean;
   created_at: string;
 };
@@ -107,6 +109,7 @@ export function publicClient(row: ClientRow): PublicClient {
     introspects: typeof m.tessera_introspects === 'string' ? m.tessera_introspects : null,
     token_exchange_audiences: [...exchangePolicyOf(m).audiences],
     token_exchange_impersonation: exchangePolicyOf(m).impersonation,
+    require_mfa: clientRequiresMfa(m),
     disabled: row.disabled,
     created_at: row.createdAt.toISOString(),
   };
@@ -135,6 +138,7 @@ const BUILT_FIELDS = [
   'tessera_first_party', 'tessera_introspects', 'tessera_default_resource',
   'dpop_bound_access_tokens',
   EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY,
+  REQUIRE_MFA_PROPERTY,
 ];
 
 function inputOf(m: Record<string, unknown>): NewClient {
@@ -159,6 +163,7 @@ function inputOf(m: Record<string, unknown>): NewClient {
     requireDpop: m.dpop_bound_access_tokens === true,
     tokenExchangeAudiences: exchangePolicyOf(m).audiences.slice(),
     allowImpersonation: exchangePolicyOf(m).impersonation,
+    requireMfa: clientRequiresMfa(m),
   };
 }
 

@@ -7,7 +7,7 @@ import type { Context } from 'koa';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { Config } from '../config.ts';
 import type { ServiceContext } from '../services/context.ts';
-import { appsOf, linkedIdentities, removeApp, signedInAccount as activeAccount, unlinkOwnIdentity } from '../services/account-page.ts';
+import { appsOf, linkedIdentities, removeApp, unlinkOwnIdentity } from '../services/account-page.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackPath } from '../domain/clients.ts';
 import { BadRequest } from '../errors.ts';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import { readPageForm } from './forms.ts';
 import { csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
+import { accountOfSession, twoStepSummary } from './account-second-factors.ts';
 
 export interface AccountDeps {
   live: LiveProvider;
@@ -28,15 +29,10 @@ const UNLINK_FORM = { upstream: chosen('linked account', 64), subject: chosen('l
 
 export function createAccountRouter(deps: AccountDeps): Router {
   const { services, config } = deps;
-  // Read per request: a key rotation swaps the engine.
-  const provider = () => deps.live.current;
   const router = new Router({ prefix: '/account' });
 
-  async function signedInAccount(ctx: Context) {
-    const session = await provider().Session.get(ctx);
-    if (!session.accountId) return undefined;
-    return activeAccount(services, session.accountId);
-  }
+  // An account that must use a second factor is shown only to a session that used one (account-second-factors.ts).
+  const signedInAccount = (ctx: Context) => accountOfSession(deps.live, services, ctx);
 
   router.get('/', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -51,6 +47,7 @@ export function createAccountRouter(deps: AccountDeps): Router {
       account,
       identities: (await linkedIdentities(services, account.id)).map((i) => ({ ...i, since: i.linkedAt.toISOString().slice(0, 10) })),
       unlinkAction: '/account/identities/unlink',
+      twoStep: await twoStepSummary(services, account.id),
       apps: apps.map((a) => ({
         ...a,
         // The same plain words as the consent page.

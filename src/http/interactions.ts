@@ -13,6 +13,8 @@ import { csrfToken } from './middleware/csrf.ts';
 import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 import { documentUrlOf } from '../domain/client-id-metadata-documents.ts';
+import type { SecondFactorStep } from './second-factor-step.ts';
+import { SECOND_FACTOR_REASON } from '../oidc/second-factor-policy.ts';
 
 export interface InteractionDeps {
   live: LiveProvider;
@@ -20,6 +22,8 @@ export interface InteractionDeps {
   signIn: SignInService;
   bodyLimitBytes: number;
   selfRegistration: boolean;
+  /** The second-factor step after the password (http/second-factor-step.ts). */
+  secondFactor: SecondFactorStep;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -96,6 +100,11 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
 
   router.get('/:uid', async (ctx) => {
     const details = await detailsFor(ctx);
+    // Signed in, only a second factor missing (step-up): that step alone, no password again.
+    const reasons = details.prompt.reasons;
+    if (details.prompt.name === 'login' && details.session?.accountId && reasons.length > 0 && reasons.every((r) => r === SECOND_FACTOR_REASON)) {
+      return deps.secondFactor.stepUp(ctx, details);
+    }
     if (details.prompt.name === 'login') return renderLogin(ctx, details);
     ctx.type = 'html';
     ctx.body = renderPage('consent', {
@@ -127,8 +136,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       return renderLogin(ctx, details, { error: strings.login.invalid, username });
     }
     ctx.state.accountId = result.value.id;
-    const login = { accountId: result.value.id, amr: ['pwd'] };
-    finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
+    // Finished here, or kept pending (server-side) until the second factor.
+    await deps.secondFactor.afterFirstFactor(ctx, details, { accountId: result.value.id, username: result.value.username, amr: ['pwd'] });
   });
 
   router.post('/:uid/confirm', async (ctx) => {
@@ -196,8 +205,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
         email: values.email || undefined,
         name: values.name || undefined,
       });
-      const login = { accountId: account.id, amr: ['pwd'] };
-      finish(ctx, await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
+      await deps.secondFactor.afterFirstFactor(ctx, details, { accountId: account.id, username: account.username, amr: ['pwd'] });
     } catch (error) {
       if (!(error instanceof AppError) || !error.expose) throw error;
       ctx.status = 422;

@@ -1,6 +1,9 @@
 // Every string a person reads on our pages, in one place (for wording reviews and, later, translation).
+import { secondFactorStrings } from './second-factor-strings.ts';
+
 export const strings = {
   productName: 'Tessera',
+  mfa: secondFactorStrings,
   login: {
     title: 'Sign in',
     intro: 'Sign in to continue to',

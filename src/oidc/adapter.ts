@@ -23,9 +23,10 @@ import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
 import { openDeviceCodes, openFoundByUserCode, sealDeviceCodes } from './device-code-storage.ts';
 import { EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY } from '../domain/token-exchange.ts';
+import { REQUIRE_MFA_PROPERTY } from '../domain/second-factor-policy.ts';
 
 /** Client properties only operators set; the engine's writes (registration) never change them. */
-const OPERATOR_PROPERTIES = [FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY, EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY];
+const OPERATOR_PROPERTIES = [FIRST_PARTY_PROPERTY, INTROSPECTS_PROPERTY, DEFAULT_RESOURCE_PROPERTY, EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, REQUIRE_MFA_PROPERTY];
 
 export interface AdapterDeps {
   db: Db;

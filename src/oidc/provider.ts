@@ -40,6 +40,9 @@ const guardResourceLookups = <R extends { getResourceServerInfo: (...a: never[])
   getResourceServerInfo: guardDatabase(indicators.getResourceServerInfo),
 });
 import { adminAudience } from '../domain/admin-scopes.ts';
+import { createInteractionPolicy } from './second-factor-policy.ts';
+import { withAuthenticationClaims } from './authentication-claims.ts';
+import { ACR_VALUES } from '../domain/second-factor-policy.ts';
 import { feedAudience } from '../domain/scope-privileges.ts';
 
 /** Browser pages the engine renders itself (error, logout confirmation, signed-out); supplied by http/. */
@@ -125,11 +128,14 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
       roles: ['roles', 'groups'],
+      // How strongly the person signed in (domain/second-factor-policy.ts): in every ID token, as auth_time is.
+      acr: null,
     },
+    acrValues: [...ACR_VALUES],
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
     conformIdTokenClaims: false,
     // An exchanged token (RFC 8693) also carries its actor chain, `act` (token-exchange.ts).
-    extraTokenClaims: withExchangeClaims(guardDatabase(createExtraTokenClaims(db, config.rolesInTokens))),
+    extraTokenClaims: withAuthenticationClaims(withExchangeClaims(guardDatabase(createExtraTokenClaims(db, config.rolesInTokens)))),
     loadExistingGrant: guardDatabase(createLoadExistingGrant(db)),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // private_key_jwt assertions live at most 5 minutes (RFC 7523 §3 leaves the limit to us).
@@ -163,7 +169,8 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       DeviceCode: config.deviceFlow.codeTtlSeconds,
       Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
     },
-    interactions: { url: async (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}` },
+    // The login prompt also asks for a second factor when the request or the account needs one (second-factor-policy.ts).
+    interactions: { policy: createInteractionPolicy(db, config), url: async (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       introspection: { enabled: true, allowedPolicy: introspectionAllowed },

@@ -12,6 +12,7 @@ import { FIRST_PARTY_PROPERTY } from './consent.ts';
 import { INTROSPECTS_PROPERTY } from '../domain/resource-servers.ts';
 import { DEFAULT_RESOURCE_PROPERTY } from './resources.ts';
 import { EXCHANGE_AUDIENCES_PROPERTY, IMPERSONATION_PROPERTY, TOKEN_EXCHANGE_GRANT } from '../domain/token-exchange.ts';
+import { REQUIRE_MFA_PROPERTY } from '../domain/second-factor-policy.ts';
 
 /** Tessera's extra client metadata: set by operators only. */
 export const SERVER_OWNED_PROPERTIES = [
@@ -21,6 +22,7 @@ export const SERVER_OWNED_PROPERTIES = [
   DEFAULT_RESOURCE_PROPERTY,
   EXCHANGE_AUDIENCES_PROPERTY,
   IMPERSONATION_PROPERTY,
+  REQUIRE_MFA_PROPERTY,
 ] as const;
 const SERVER_NAMESPACE = 'tessera_';
 const REGISTRANT_ROUTES = new Set(['registration', 'client_update']);

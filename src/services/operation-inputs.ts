@@ -38,6 +38,7 @@ const clientFields = {
   requireDpop: z.boolean(),
   tokenExchangeAudiences: strings,
   allowImpersonation: z.boolean(),
+  requireMfa: z.boolean(),
 };
 const optional = <T extends z.ZodRawShape>(shape: T) =>
   Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, (v as z.ZodType).optional()])) as unknown as { [K in keyof T]: z.ZodOptional<T[K]> };
@@ -119,6 +120,9 @@ const inputs = {
   'upstream.update': upstream,
   'upstream.get': upstreamId,
   'upstream.delete': upstreamId,
+  'user.factors': user,
+  'user.remove-factor': z.object({ user: id, factor: z.string().min(1).max(64), actor: z.string().max(200).optional() }).strict(),
+  'user.reset-mfa': z.object({ user: id, actor: z.string().max(200).optional() }).strict(),
 } satisfies { [N in OperationName]: z.ZodType<OperationInput<N>, unknown> };
 
 /** The operation's input from untrusted JSON, or a ValidationError naming the fields that are wrong. */

@@ -30,6 +30,7 @@ import {
 } from '../domain/resource-servers.ts';
 import { managementOperations } from './management.ts';
 import { upstreamOperations } from './upstreams.ts';
+import { mfaOperations } from './mfa.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
 import { localChecks } from './diagnostics.ts';
 import { adminAudience } from '../domain/admin-scopes.ts';
@@ -49,6 +50,7 @@ export const operations = {
   // tokens, audit events) and `admin.bootstrap`.
   ...managementOperations,
   ...upstreamOperations,
+  ...mfaOperations,
   async 'user.create'({ runtime }: ServiceContext, input: NewAccount) {
     return publicAccount(await createAccount(runtime.db, runtime.hasher, input));
   },

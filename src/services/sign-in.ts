@@ -23,8 +23,11 @@ export interface PasswordAttempt {
   ip: string;
   userAgent: string | undefined;
   clientId: string;
-  /** Which page asked, recorded with failures: the sign-in form or an upstream's link-by-password page. */
-  via: 'login' | `upstream:${string}`;
+  /**
+   * Which page asked, recorded with failures: the sign-in form, an upstream's link-by-password page, the
+   * second-factor step (its method's kind) or the account page confirming a change with the password.
+   */
+  via: 'login' | `upstream:${string}` | `second-factor:${string}` | 'account';
 }
 
 /**
@@ -86,6 +89,25 @@ export function createSignInService(ctx: ServiceContext, options: { onLogin?: (r
         await audit(attempt, { type: 'login.success', accountId: outcome.value.id, clientId: attempt.clientId });
       }
       return outcome;
+    },
+
+    /**
+     * A second factor (services/second-factors.ts): checked inside the same lock-out as passwords, so
+     * wrong codes count against the person's name and address; a right one settles the count.
+     */
+    withSecondFactor(attempt: Omit<PasswordAttempt, 'via'>, kind: string, verify: () => Promise<{ ok: true } | { ok: false; reason: string }>) {
+      return checkPassword({ ...attempt, via: `second-factor:${kind}` }, async () => {
+        const verdict = await verify();
+        return verdict.ok ? { ok: true as const, value: undefined } : verdict;
+      });
+    },
+
+    /** The account page's "current password" before a security change: throttled and audited like sign-in. */
+    reauthenticate(attempt: Omit<PasswordAttempt, 'via'>, accountId: string, password: string) {
+      return checkPassword({ ...attempt, via: 'account' }, async () => {
+        const found = await authenticate(db, hasher, attempt.username, password);
+        return found.ok && found.account.id === accountId ? { ok: true as const, value: found.account } : { ok: false as const, reason: 'invalid_credentials' };
+      });
     },
 
     /** SELF_REGISTRATION: a new account, with the same password rules as the CLI; audited. */

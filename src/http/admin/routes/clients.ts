@@ -32,6 +32,7 @@ const clientFields = {
   dpop_bound_access_tokens: z.boolean().describe('RFC 9449 §5.2: every token request must carry a DPoP proof; every access token is bound to its key'),
   token_exchange_audiences: z.array(uri).max(20).describe('Token exchange (RFC 8693): the APIs this client may exchange tokens into'),
   token_exchange_impersonation: z.boolean().describe('Token exchange without actor_token (no act claim); off by default'),
+  require_mfa: z.boolean().describe('Everyone signing in to this client needs a second factor (tessera_require_mfa); off by default'),
 };
 
 const createBody = z.strictObject(clientFields).partial().required({ client_name: true });
@@ -56,6 +57,7 @@ const updateBody = z.strictObject({
   dpop_bound_access_tokens: clientFields.dpop_bound_access_tokens.nullable().optional(),
   token_exchange_audiences: clientFields.token_exchange_audiences.nullable().optional(),
   token_exchange_impersonation: clientFields.token_exchange_impersonation.nullable().optional(),
+  require_mfa: clientFields.require_mfa.nullable().optional(),
 });
 
 const client = z.object({
@@ -83,6 +85,7 @@ const client = z.object({
   introspects: z.string().nullable().describe('For a resource server\'s own client: the API it introspects for'),
   token_exchange_audiences: z.array(z.string()),
   token_exchange_impersonation: z.boolean(),
+  require_mfa: z.boolean(),
   disabled: z.boolean(),
   created_at: timestamp,
 });
@@ -125,6 +128,7 @@ const WIRE_TO_INPUT: Array<[keyof Wire, keyof NewClient]> = [
   ['dpop_bound_access_tokens', 'requireDpop'],
   ['token_exchange_audiences', 'tokenExchangeAudiences'],
   ['token_exchange_impersonation', 'allowImpersonation'],
+  ['require_mfa', 'requireMfa'],
 ];
 
 /** A client that carries admin scopes is changed only by a caller that holds them (privilege.ts). */

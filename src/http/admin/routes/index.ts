@@ -10,6 +10,7 @@ import { initialAccessTokenRoutes } from './initial-access-tokens.ts';
 import { auditEventRoutes } from './audit-events.ts';
 import { keyRoutes } from './keys.ts';
 import { upstreamRoutes } from './upstreams.ts';
+import { userFactorRoutes } from './user-factors.ts';
 
 export const adminRoutes: readonly AdminRoute[] = [
   ...clientRoutes,
@@ -21,4 +22,5 @@ export const adminRoutes: readonly AdminRoute[] = [
   ...initialAccessTokenRoutes,
   ...auditEventRoutes,
   ...upstreamRoutes,
+  ...userFactorRoutes,
 ];
