@@ -128,9 +128,12 @@ export function createAccountSecondFactorRouter(deps: AccountSecondFactorDeps): 
     if (!enrolment) throw new BadRequest(strings.mfa.expired);
     const problem = await passwordProblem(ctx, account, form.password);
     if (problem) return renderEnrol(ctx, account, enrolment, problem);
-    const outcome = await signIn.withSecondFactor({ ...origin(ctx), username: account.username, clientId: ACCOUNT_CLIENT_ID }, 'totp', () =>
-      confirmTotpEnrolment(services, account.id, enrolment.factorId, form.code, origin(ctx)),
-    );
+    let recoveryCodes: string[] | undefined;
+    const outcome = await signIn.withSecondFactor({ ...origin(ctx), username: account.username, clientId: ACCOUNT_CLIENT_ID }, 'totp', async () => {
+      const confirmed = await confirmTotpEnrolment(services, account.id, enrolment.factorId, form.code, origin(ctx));
+      recoveryCodes = confirmed.ok ? confirmed.recoveryCodes : undefined;
+      return confirmed;
+    });
     if (!outcome.ok) {
       ctx.status = outcome.lockedForSeconds > 0 ? 429 : 401;
       return renderEnrol(ctx, account, enrolment, outcome.lockedForSeconds > 0 ? strings.login.tooMany(Math.ceil(outcome.lockedForSeconds / 60)) : strings.mfa.invalid);
@@ -142,9 +145,6 @@ export function createAccountSecondFactorRouter(deps: AccountSecondFactorDeps): 
       session.acr = ACR_MFA;
       await session.persist();
     }
-    const { recoveryCodes } = await listFactors(services, account.id).then(async (l) =>
-      l.recovery_codes_left > 0 ? { recoveryCodes: undefined } : { recoveryCodes: await generateRecoveryCodes(services, account.id, origin(ctx)) },
-    );
     if (recoveryCodes) return showCodesNext(ctx, account.id, recoveryCodes);
     ctx.status = 303;
     ctx.redirect('/account');

@@ -123,13 +123,12 @@ export function createProvider(config: Config, deps: ProviderDeps): Provider {
       ),
     },
     claims: {
-      // amr (RFC 8176): how the person signed in — pwd, or fed through an upstream identity provider.
-      openid: ['sub', 'amr'],
+      // amr (RFC 8176): how the person signed in — pwd, fed through an upstream identity provider, otp and mfa
+      // with a second factor; acr: how strongly (domain/second-factor-policy.ts), in every ID token.
+      openid: ['sub', 'amr', 'acr'],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
       roles: ['roles', 'groups'],
-      // How strongly the person signed in (domain/second-factor-policy.ts): in every ID token, as auth_time is.
-      acr: null,
     },
     acrValues: [...ACR_VALUES],
     // Claims of granted scopes go into the ID token too (as Keycloak does), not only to userinfo.
