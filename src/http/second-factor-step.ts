@@ -50,7 +50,11 @@ export interface SecondFactorStepDeps {
 }
 
 const CODE_FORM = { code: text.pipe(z.string().max(64, 'that code is too long')) };
-const ENROL_FORM = { factor: z.string({ error: 'the form is not valid' }).max(64, 'the form is not valid'), code: text.pipe(z.string().max(64, 'that code is too long')) };
+const ENROL_FORM = {
+  factor: z.string({ error: 'the form is not valid' }).max(64, 'the form is not valid'),
+  code: text.pipe(z.string().max(64, 'that code is too long')),
+  password: text,
+};
 
 export function createSecondFactorStep(deps: SecondFactorStepDeps) {
   const { services, signIn } = deps;
@@ -146,7 +150,9 @@ export function createSecondFactorStep(deps: SecondFactorStepDeps) {
     }
     ctx.type = 'html';
     ctx.body = renderPage('totp-enrol', {
-      askPassword: false,
+      // A step-up has no fresh password: setting up a factor then asks for it, as the account page does, so
+      // whoever finds a signed-in browser cannot tie the account to their own phone.
+      askPassword: pending.stepUp,
       qr: await qrCodeDataUri(enrolment.uri),
       secret: enrolment.secret,
       factorId: enrolment.factorId,
@@ -197,8 +203,17 @@ export function createSecondFactorStep(deps: SecondFactorStepDeps) {
     const details = await detailsFor(ctx);
     const pending = pendingOf(details);
     if (!pending.factorId || pending.factorId !== form.factor || pending.enrolled) throw new BadRequest(strings.mfa.expired);
+    const attempt = { ...origin(ctx), username: pending.username, clientId: String(details.params.client_id) };
+    if (pending.stepUp) {
+      const checked = await signIn.reauthenticate(attempt, pending.accountId, form.password);
+      if (!checked.ok) {
+        ctx.status = checked.lockedForSeconds > 0 ? 429 : 401;
+        if (checked.lockedForSeconds > 0) ctx.set('Retry-After', String(checked.lockedForSeconds));
+        return renderEnrol(ctx, details, pending, checked.lockedForSeconds > 0 ? strings.login.tooMany(Math.ceil(checked.lockedForSeconds / 60)) : strings.mfa.wrongPassword);
+      }
+    }
     let codes: string[] | undefined;
-    const outcome = await signIn.withSecondFactor({ ...origin(ctx), username: pending.username, clientId: String(details.params.client_id) }, 'totp', async () => {
+    const outcome = await signIn.withSecondFactor(attempt, 'totp', async () => {
       const confirmed = await confirmTotpEnrolment(services, pending.accountId, pending.factorId!, form.code, origin(ctx));
       codes = confirmed.ok ? confirmed.recoveryCodes : undefined;
       return confirmed;

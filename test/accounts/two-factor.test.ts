@@ -11,6 +11,8 @@ import { createClient, createUser, discover, REDIRECT_URI, basic } from '../help
 import { runOperation } from '../../src/services/operations.ts';
 import { listAuditEvents } from '../../src/store/audit.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
+import { adminApi, adminClient, adminToken } from '../admin/helpers.ts';
+import { createStorage, runCliInProcess } from '../helpers/cli.ts';
 
 const PASSWORD = 'correct horse battery';
 const LIMIT = 4;
@@ -124,6 +126,7 @@ describe('authenticator app', () => {
   let codes: string[];
   beforeAll(async () => {
     await createUser(server, 'tina');
+    await createUser(server, 'walt');
     client = await createClient(server, { name: 'Two-step App', firstParty: true });
     ({ secret, codes } = await enrol(await accountSession('tina')));
   });
@@ -224,6 +227,44 @@ describe('authenticator app', () => {
     await server.runtime.db('login_attempts').delete();
   });
 
+  it('accepts one code once when two sign-ins send it at the same moment', async () => {
+    const [a, b] = await Promise.all([password(await startFlow(client), 'tina'), password(await startFlow(client), 'tina')]);
+    const code = codeFor(secret);
+    const results = await Promise.all([secondFactor(a, 'totp', code), secondFactor(b, 'totp', code)]);
+    expect(results.map((r) => r.status).sort()).toEqual([303, 401]);
+    clock.advance(30);
+  });
+
+  it('keeps the account page from a session that skipped the second factor, and asks the password for changes there', async () => {
+    // A session that holds the factor (the enrolment upgraded it) sees the page; changes need the password.
+    const session = await accountSession('walt');
+    const { secret: waltSecret } = await enrol(session);
+    const account = await page(session, '/account');
+    expect(account.html).toContain('unused recovery codes left');
+    const regenerate = await session.postForm('/account/two-step/recovery-codes', { csrf: csrfField(account.html), password: 'wrong password' });
+    expect(regenerate.status).toBe(400);
+    expect(await regenerate.text()).toContain('The password is not right.');
+    const noCsrf = await session.postForm('/account/two-step/recovery-codes', { password: PASSWORD });
+    expect(noCsrf.status).toBe(403);
+    const fresh = await session.postForm('/account/two-step/recovery-codes', { csrf: csrfField(account.html), password: PASSWORD });
+    expect(fresh.status).toBe(303);
+    expect((await page(session, fresh.headers.get('location')!)).html.match(/<li><code>/g)).toHaveLength(10);
+    const bogus = await session.postForm('/account/two-step/totp/confirm', { csrf: csrfField(account.html), factor: '../../etc', code: '123456', password: PASSWORD });
+    expect(bogus.status).toBe(400);
+    // A password-only session (walt's session cookie replayed without the factor is not possible; a new
+    // browser signing in to the account page is asked for the code before the page shows).
+    const other = new BrowserSession(server.issuer);
+    const login = await page(other, '/account/sign-in');
+    const res = await other.postForm(formAction(login.html), { csrf: csrfField(login.html), username: 'walt', password: PASSWORD });
+    const step = await page(other, res.headers.get('location')!);
+    expect(step.at.pathname).toMatch(/\/second-factor$/);
+    expect((await page(other, '/account')).html).not.toContain('Two-step verification</h2>');
+    const done = await other.postForm(formAction(step.html), { csrf: csrfField(step.html), code: codeFor(waltSecret) });
+    expect(done.status).toBe(303);
+    expect((await page(other, done.headers.get('location')!)).html).toContain('Two-step verification</h2>');
+    clock.advance(30);
+  });
+
   it('never writes a secret or a code into the log', async () => {
     const logs = server.logs.join('');
     expect(logs).not.toContain(secret);
@@ -254,7 +295,7 @@ describe('step-up', () => {
     expect(silent.at.searchParams.get('code')).toBeTruthy();
   });
 
-  it('walks a person without any factor through enrolment when a client asks for MFA, without the password again', async () => {
+  it('walks a signed-in person without any factor through enrolment when a client asks for MFA, asking the password only in the setup form', async () => {
     await createUser(server, 'nora');
     const plainApp = await createClient(server, { name: 'Plain App 2', firstParty: true });
     const stepUpApp = await createClient(server, { name: 'Step-up App 2', firstParty: true });
@@ -262,8 +303,22 @@ describe('step-up', () => {
     await password(await startFlow(plainApp, browser), 'nora');
     const stepUp = await startFlow(stepUpApp, browser, { acr_values: 'urn:tessera:acr:mfa' });
     expect(stepUp.at.pathname).toMatch(/\/second-factor$/);
-    expect(stepUp.html).not.toContain('name="password"');
+    expect(stepUp.html).not.toContain('name="username"');
     expect(stepUp.html).toContain('src="data:image/svg+xml;base64,');
+    // Setting up a factor from a session (no fresh password) asks for the password in the same form.
+    expect(stepUp.html).toContain('name="password"');
+    const secret = stepUp.html.match(/<code>([A-Z2-7]+)<\/code>/)![1]!;
+    const factor = stepUp.html.match(/name="factor" value="([^"]+)"/)![1]!;
+    const noPassword = await browser.postForm(formAction(stepUp.html), { csrf: csrfField(stepUp.html), factor, code: codeFor(secret) });
+    expect(noPassword.status).toBe(401);
+    expect(await noPassword.text()).toContain('The password is not right.');
+    const res = await browser.postForm(formAction(stepUp.html), { csrf: csrfField(stepUp.html), factor, code: codeFor(secret), password: PASSWORD });
+    expect(res.status).toBe(303);
+    const codesPage = await page(browser, res.headers.get('location')!);
+    const cont = await browser.postForm(formAction(codesPage.html), { csrf: csrfField(codesPage.html) });
+    const { claims } = await complete(stepUp, cont);
+    expect(claims.amr).toEqual(expect.arrayContaining(['otp', 'mfa']));
+    clock.advance(30);
   });
 
   it('advertises the two levels in discovery', async () => {
@@ -323,6 +378,45 @@ describe('policy', () => {
 });
 
 describe('operators', () => {
+  it('lists and removes factors through the admin API with the users scopes, never showing a secret', async () => {
+    await createUser(server, 'rita');
+    await enrol(await accountSession('rita'));
+    const reader = adminApi(server, await adminToken(server, await adminClient(server, 'admin:users:read'), 'admin:users:read'));
+    const listed = await reader.get('/users/rita/factors');
+    expect(listed.status).toBe(200);
+    expect(listed.body.factors).toHaveLength(1);
+    expect(listed.body.recovery_codes_left).toBe(10);
+    expect(JSON.stringify(listed.body)).not.toMatch(/secret|sealed/i);
+    // Reading is not writing.
+    expect((await reader.delete(`/users/rita/factors/${listed.body.factors[0].id}`)).status).toBe(403);
+    const writer = adminApi(server, await adminToken(server, await adminClient(server, 'admin:users:write'), 'admin:users:write'));
+    expect((await writer.delete('/users/rita/factors/no-such-factor')).status).toBe(404);
+    const removed = await writer.delete(`/users/rita/factors/${listed.body.factors[0].id}`);
+    expect(removed.status).toBe(200);
+    expect(removed.body).toMatchObject({ factors: [], recovery_codes_left: 0 });
+    const audit = await listAuditEvents(server.runtime.db, { type: 'mfa.factor_removed' });
+    expect(audit[0]!.details.actor).toMatch(/^admin:/);
+  });
+
+  it('resets a user with `tessera user reset-mfa` and sets --require-mfa on a client with `tessera client update`', async () => {
+    await createUser(server, 'cli-user');
+    await enrol(await accountSession('cli-user'));
+    const storage = await createStorage();
+    try {
+      const reset = await runCliInProcess(storage, ['user', 'reset-mfa', '--username', 'cli-user'], { runtime: server.runtime });
+      expect(reset.code, reset.stderr).toBe(0);
+      expect(reset.stdout).toContain('removed 1 second factor(s)');
+      const client = await createClient(server, { name: 'CLI App' });
+      const update = await runCliInProcess(storage, ['client', 'update', '--client-id', client.client_id, '--require-mfa', '--json'], { runtime: server.runtime });
+      expect(update.code, update.stderr).toBe(0);
+      expect(JSON.parse(update.stdout).require_mfa).toBe(true);
+      const both = await runCliInProcess(storage, ['client', 'update', '--client-id', client.client_id, '--require-mfa', '--no-require-mfa'], { runtime: server.runtime });
+      expect(both.code).not.toBe(0);
+    } finally {
+      await storage.drop();
+    }
+  });
+
   it('lists and resets a user\'s factors (audited); the person then signs in with the password alone', async () => {
     await createUser(server, 'lou');
     const client = await createClient(server, { name: 'Lou App', firstParty: true });
