@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): Koa {
     createAssetRouter(),
     secondFactor.router,
     createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration, secondFactor }),
-    createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes }),
+    createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes, secondFactor }),
     createAccountRouter({ live, services: deps.operations, config }),
     createAccountSecondFactorRouter({ live, services: deps.operations, config, signIn }),
     createRevocationFeedRouter({

@@ -93,10 +93,13 @@ export function createSecondFactorStep(deps: SecondFactorStepDeps) {
    * After the first factor: finishes the sign-in when no second one is needed, or keeps it pending and
    * sends the person (303) to the second step.
    */
-  async function afterFirstFactor(ctx: Context, details: Details, first: { accountId: string; username: string; amr: string[]; stepUp?: boolean }) {
+  async function afterFirstFactor(ctx: Context, details: Details, first: { accountId: string; username?: string; amr: string[]; stepUp?: boolean }) {
     const requirement = await requirementFor(details, first.accountId);
     if (requirement.kind === 'none') return finish(ctx, first.accountId, first.amr, ACR_ONE_FACTOR);
-    await keep(details, { accountId: first.accountId, username: first.username, amr: first.amr, stepUp: first.stepUp ?? false });
+    // The name the lock-out counts wrong codes under.
+    const username = first.username ?? (await findActiveAccount(services.runtime.db, first.accountId))?.username;
+    if (!username) throw new BadRequest('this account cannot sign in; start again from the application');
+    await keep(details, { accountId: first.accountId, username, amr: first.amr, stepUp: first.stepUp ?? false });
     ctx.status = 303;
     ctx.redirect(stepPath(details.uid));
   }

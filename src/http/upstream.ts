@@ -21,6 +21,7 @@ import { renderPage } from './render.ts';
 import { strings } from './strings.ts';
 import { BadRequest } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { SecondFactorStep } from './second-factor-step.ts';
 
 export interface UpstreamRouterDeps {
   live: LiveProvider;
@@ -29,6 +30,8 @@ export interface UpstreamRouterDeps {
   client: UpstreamClient;
   logger: Logger;
   bodyLimitBytes: number;
+  /** The second-factor step after the upstream signed the person in (http/second-factor-step.ts). */
+  secondFactor?: SecondFactorStep;
 }
 
 const FLOW_COOKIE = 'tessera.upstream';
@@ -97,6 +100,11 @@ export function createUpstreamRouter(deps: UpstreamRouterDeps): Router {
     ctx.state.accountId = accountId;
     await service.signedInUpstream(origin(ctx), accountId, clientId, upstream, created);
     // amr "fed": authenticated by a federated identity provider (RFC 8176 §2).
+    if (deps.secondFactor) {
+      // Finished here, or kept pending until the person's second factor (a factor is asked after any first one).
+      const details = await provider().interactionDetails(ctx.req, ctx.res);
+      return deps.secondFactor.afterFirstFactor(ctx, details, { accountId, amr: ['fed'] });
+    }
     const login = { accountId, amr: ['fed'] };
     ctx.status = 303;
     ctx.redirect(await provider().interactionResult(ctx.req, ctx.res, { login }, { mergeWithLastSubmission: false }));
