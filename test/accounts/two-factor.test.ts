@@ -9,6 +9,7 @@ import { manualClock, startTestServer, type TestServer } from '../helpers/server
 import { BrowserSession, csrfField, formAction } from '../helpers/browser-session.ts';
 import { createClient, createUser, discover, REDIRECT_URI, basic } from '../helpers/oauth.ts';
 import { runOperation } from '../../src/services/operations.ts';
+import { parseConfig } from '../../src/config.ts';
 import { listAuditEvents } from '../../src/store/audit.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 import { adminApi, adminClient, adminToken } from '../admin/helpers.ts';
@@ -194,6 +195,16 @@ describe('authenticator app', () => {
     const stranger = new BrowserSession(server.issuer);
     const forged = await stranger.postForm(formAction(flow.html), { csrf: 'x', code: codeFor(secret) });
     expect([400, 403]).toContain(forged.status);
+    for (const path of [flow.at.pathname, `${flow.at.pathname}/codes`, '/interaction/no-such-uid/second-factor']) {
+      const res = await stranger.request(path);
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      expect(res.status, path).toBeLessThan(500);
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    }
+    // The codes page of a sign-in that set nothing up, and a setup post for a factor it never offered.
+    expect((await flow.session.request(`${flow.at.pathname}/codes`)).status).toBe(400);
+    const enrolForged = await flow.session.postForm(`${flow.at.pathname}/enrol`, { csrf: csrfField(flow.html), factor: 'someone-elses', code: '123456' });
+    expect(enrolForged.status).toBe(400);
     // A step that was never started (no password yet) is refused.
     const fresh = await startFlow(client);
     const uid = fresh.at.pathname.split('/')[2]!;
@@ -364,6 +375,14 @@ describe('policy', () => {
     await runOperation(server.operations, 'user.add-role', { user: 'ada', roles: ['admin'] });
     const client = await createClient(server, { name: 'Any App', firstParty: true });
     await walkThrough(client, 'ada');
+  });
+
+  it('reads MFA_REQUIRED and MFA_REQUIRED_ROLES strictly, with one readable line per bad value', () => {
+    const bad = parseConfig({ MFA_REQUIRED: 'sometimes', MFA_REQUIRED_ROLES: 'admin,<script>' });
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.problems).toEqual(expect.arrayContaining(['MFA_REQUIRED: must be all or none', 'MFA_REQUIRED_ROLES: must be role names separated by commas']));
+    const good = parseConfig({ MFA_REQUIRED: 'all', MFA_REQUIRED_ROLES: ' admin , ops ' });
+    expect(good.ok && good.config.mfa).toEqual({ requiredForAll: true, requiredRoles: ['admin', 'ops'] });
   });
 
   it('keeps tessera_require_mfa out of registrants\' reach', async () => {
