@@ -8,6 +8,7 @@ import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Db } from '../store/db.ts';
 import { accountRequiresMfa, acrAsksForMfa, clientRequiresMfa, hasMfa } from '../domain/second-factor-policy.ts';
+import { guardDatabase } from './database-errors.ts';
 
 /** The check's reason, as the interaction's prompt.reasons names it. */
 export const SECOND_FACTOR_REASON = 'tessera_second_factor';
@@ -16,12 +17,14 @@ export function createInteractionPolicy(db: Db, config: Config) {
   const { Check, base } = interactionPolicy;
   const policy = base();
   const login = policy.get('login')!;
+  // A database outage here is a 503 with Retry-After, as in every other engine hook.
+  const requiresMfa = guardDatabase((accountId: string) => accountRequiresMfa(db, config.mfa, accountId));
   login.checks.add(
     new Check(SECOND_FACTOR_REASON, 'a second factor is required', async (ctx: KoaContextWithOIDC) => {
       const { session, client, params } = ctx.oidc;
       if (!session?.accountId || hasMfa(session.amr as string[] | undefined)) return Check.NO_NEED_TO_PROMPT;
       if (clientRequiresMfa(client?.metadata()) || acrAsksForMfa(params?.acr_values)) return Check.REQUEST_PROMPT;
-      return (await accountRequiresMfa(db, config.mfa, session.accountId)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+      return (await requiresMfa(session.accountId)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }),
   );
   return policy;
