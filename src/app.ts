@@ -15,6 +15,8 @@ import { createHealthRouter } from './http/health.ts';
 import { createAssetRouter } from './http/assets.ts';
 import { createInteractionRouter } from './http/interactions.ts';
 import { createAccountRouter } from './http/account.ts';
+import { createAccountPasskeyRouter } from './http/account-passkeys.ts';
+import { createPasskeySignInRouter } from './http/passkey-sign-in.ts';
 import { createRevocationFeedRouter } from './http/revocation-feed.ts';
 import { ADMIN_BASE_PATH, createAdminRouter } from './http/admin/router.ts';
 import { feedAudience } from './oidc/provider.ts';
@@ -79,6 +81,9 @@ export function createApp(deps: AppDeps): Koa {
     createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration }),
     createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes }),
     createAccountRouter({ live, services: deps.operations, config }),
+    // Passkeys: passwordless sign-in on the sign-in page, and the account page's passkeys (docs/accounts.md).
+    createPasskeySignInRouter({ live, services: deps.operations, bodyLimitBytes: config.bodyLimitBytes }),
+    createAccountPasskeyRouter({ live, services: deps.operations, config }),
     createRevocationFeedRouter({
       services: deps.operations,
       verifier: deps.verifier,
