@@ -360,6 +360,31 @@ describe('passkeys as a second factor (service functions for the second-factor s
   });
 });
 
+describe('page guarantees', () => {
+  it('the sign-in and account pages carry a CSRF token in every form, load the script from /assets only, under a CSP without inline script', async () => {
+    await createUser(server, 'gina');
+    const page = await accountPage('gina');
+    expect((await page.register(new SoftAuthenticator(server.issuer))).status).toBe(303);
+    const accountRes = await page.session.request('/account');
+    const signIn = await signInPage();
+    const loginRes = await signIn.session.request(signIn.base);
+    for (const res of [accountRes, loginRes]) {
+      const html = await res.text();
+      const forms = html.match(/<form[\s\S]*?<\/form>/g) ?? [];
+      expect(forms.length).toBeGreaterThan(1);
+      for (const form of forms) if (/method="post"/.test(form)) expect(form).toMatch(/name="csrf" value="[A-Za-z0-9_-]{43}"/);
+      expect(html.match(/<script[^>]*>/g)).toEqual(['<script src="/assets/passkeys.js" defer>']);
+      const csp = res.headers.get('content-security-policy')!;
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("connect-src 'self'");
+      expect(csp).not.toContain('unsafe-inline');
+    }
+    const script = await fetch(`${server.issuer}/assets/passkeys.js`);
+    expect(script.headers.get('content-type')).toContain('javascript');
+    expect(await script.text()).toContain("mediation: 'conditional'");
+  });
+});
+
 describe('no fault', () => {
   it('answered none of the requests above with a 500', () => {
     const faults = server.logs.filter((line) => /"status":5\d\d|unhandled error/.test(line));
