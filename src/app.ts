@@ -82,7 +82,7 @@ export function createApp(deps: AppDeps): Koa {
     createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes }),
     createAccountRouter({ live, services: deps.operations, config }),
     // Passkeys: passwordless sign-in on the sign-in page, and the account page's passkeys (docs/accounts.md).
-    createPasskeySignInRouter({ live, services: deps.operations, bodyLimitBytes: config.bodyLimitBytes }),
+    createPasskeySignInRouter({ live, services: deps.operations, bodyLimitBytes: config.bodyLimitBytes, ...onLogin }),
     createAccountPasskeyRouter({ live, services: deps.operations, config }),
     createRevocationFeedRouter({
       services: deps.operations,

@@ -22,6 +22,8 @@ export interface PasskeySignInDeps {
   live: LiveProvider;
   services: ServiceContext;
   bodyLimitBytes: number;
+  /** The sign-in counter (metrics), as the password form counts. */
+  onLogin?: (result: 'success' | 'failure' | 'locked') => void;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -52,6 +54,7 @@ export function createPasskeySignInRouter(deps: PasskeySignInDeps): Router {
     const details = await loginDetails(ctx);
     const clientId = String(details.params.client_id);
     const result = await signInWithPasskey(services, details.uid, form.credential, { ip: ctx.ip, userAgent: ctx.get('user-agent') }, clientId);
+    deps.onLogin?.(result.ok ? 'success' : result.reason === 'locked' ? 'locked' : 'failure');
     if (!result.ok) {
       // One message for an unknown passkey, a bad signature and a clone (no enumeration); a lock-out says so.
       ctx.type = 'html';

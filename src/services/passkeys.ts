@@ -15,6 +15,7 @@
 //     { ok: true, amr: ['hwk'|'swk', 'user'] } — the step adds 'pwd' and 'mfa' — or { ok: false, reason,
 //     lockedForSeconds }. Failures count toward the lock-out and are audited; the success is the step's
 //     to audit (login.success with its method).
+//   listPasskeys(ctx, accountId) and removeAllPasskeys(ctx, accountId, by) serve an operator's view and reset.
 import { randomUUID } from 'node:crypto';
 import {
   generateAuthenticationOptions,
@@ -45,6 +46,7 @@ import {
   type AuthenticationResponse,
 } from '../domain/passkeys.ts';
 import {
+  deleteAllWebauthnCredentials,
   deleteWebauthnCredential,
   findOwnWebauthnCredential,
   findWebauthnCredential,
@@ -202,6 +204,16 @@ export async function removePasskey(ctx: ServiceContext, account: AccountRow, id
   if (!(await deleteWebauthnCredential(db, account.id, id))) return refused('not_found');
   await recordAudit(db, { type: 'passkey.removed', accountId: account.id, ip: from.ip, userAgent: from.userAgent, details: { passkey: id, name: own.name } });
   return { ok: true };
+}
+
+/**
+ * An operator's reset of a person's factors (for the coordinator's `user reset-mfa` / admin API): removes
+ * every passkey of the account; audited as passkey.removed with `all` and the operator's words.
+ */
+export async function removeAllPasskeys(ctx: ServiceContext, accountId: string, by: string): Promise<number> {
+  const removed = await deleteAllWebauthnCredentials(ctx.runtime.db, accountId);
+  if (removed > 0) await recordAudit(ctx.runtime.db, { type: 'passkey.removed', accountId, details: { all: true, count: removed, by } });
+  return removed;
 }
 
 // ---- Assertions (sign-in, second factor) -----------------------------------------------------------------

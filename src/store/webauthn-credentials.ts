@@ -92,6 +92,11 @@ export async function deleteWebauthnCredential(db: Db, accountId: string, id: st
   return (await db('webauthn_credentials').where({ id, account_id: accountId }).delete()) > 0;
 }
 
+/** Removes every credential of the account (an operator's reset); how many there were. */
+export async function deleteAllWebauthnCredentials(db: Db, accountId: string): Promise<number> {
+  return db('webauthn_credentials').where({ account_id: accountId }).delete();
+}
+
 /**
  * Records a verified assertion: the new counter, backup state and time of use — only if the stored counter
  * is still the one the assertion was checked against, so two parallel assertions carrying the same counter

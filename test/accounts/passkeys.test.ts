@@ -10,7 +10,7 @@ import { manualClock, startTestServer, type TestServer } from '../helpers/server
 import { BrowserSession, csrfField, formAction } from '../helpers/browser-session.ts';
 import { authorize, createClient, createUser, discover, REDIRECT_URI } from '../helpers/oauth.ts';
 import { SoftAuthenticator } from '../helpers/soft-authenticator.ts';
-import { passkeySecondFactorOptions, verifyPasskeySecondFactor } from '../../src/services/passkeys.ts';
+import { listPasskeys, passkeySecondFactorOptions, removeAllPasskeys, verifyPasskeySecondFactor } from '../../src/services/passkeys.ts';
 
 const PASSWORD = 'correct horse battery';
 const LIMIT = 4;
@@ -357,6 +357,13 @@ describe('passkeys as a second factor (service functions for the second-factor s
     const forUrsula = await passkeySecondFactorOptions(server.operations, other.id, 'interaction-3');
     const crossed = await verifyPasskeySecondFactor(server.operations, user.id, 'interaction-3', JSON.stringify(theo.assert(forUrsula!)), from);
     expect(crossed).toMatchObject({ ok: false, reason: 'no_challenge' });
+
+    // An operator's reset removes every passkey of the one account, audited.
+    expect(await removeAllPasskeys(server.operations, user.id, 'operator')).toBe(1);
+    expect(await listPasskeys(server.operations, user.id)).toEqual([]);
+    expect(await listPasskeys(server.operations, other.id)).toHaveLength(1);
+    expect((await audit('passkey.removed', user.id)).at(-1).details).toMatchObject({ all: true, count: 1, by: 'operator' });
+    expect(await passkeySecondFactorOptions(server.operations, user.id, 'interaction-4')).toBeUndefined();
   });
 });
 
