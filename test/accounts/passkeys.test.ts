@@ -289,6 +289,11 @@ describe('naming and removing passkeys', () => {
     expect((await erik.post('/account/passkeys/rename', { id: row.id, name: 'Yubikey' })).status).toBe(303);
     expect((await erik.post('/account/passkeys/rename', { id: row.id, name: '   ' })).status).toBe(400);
     expect((await erik.post('/account/passkeys/rename', { id: row.id, name: 'x'.repeat(65) })).status).toBe(400);
+    expect((await erik.post('/account/passkeys/rename', { id: row.id, name: '<img src=x onerror=alert(1)>' })).status).toBe(303);
+    const escaped = await erik.page();
+    expect(escaped).not.toContain('<img src=x');
+    expect(escaped).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect((await erik.post('/account/passkeys/rename', { id: row.id, name: 'Yubikey' })).status).toBe(303);
     expect(await erik.page()).toContain('<strong>Yubikey</strong>');
 
     const noPassword = await erik.post('/account/passkeys/remove', { id: row.id, password: 'wrong' });
