@@ -17,6 +17,8 @@ import { createInteractionRouter } from './http/interactions.ts';
 import { createAccountRouter } from './http/account.ts';
 import { createSecondFactorStep } from './http/second-factor-step.ts';
 import { createAccountSecondFactorRouter } from './http/account-second-factors.ts';
+import { createAccountPasskeyRouter } from './http/account-passkeys.ts';
+import { createPasskeySignInRouter } from './http/passkey-sign-in.ts';
 import { createRevocationFeedRouter } from './http/revocation-feed.ts';
 import { ADMIN_BASE_PATH, createAdminRouter } from './http/admin/router.ts';
 import { feedAudience } from './oidc/provider.ts';
@@ -84,6 +86,9 @@ export function createApp(deps: AppDeps): Koa {
     createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes, secondFactor }),
     createAccountRouter({ live, services: deps.operations, config }),
     createAccountSecondFactorRouter({ live, services: deps.operations, config, signIn }),
+    // Passkeys: passwordless sign-in on the sign-in page, and the account page's passkeys (docs/accounts.md).
+    createPasskeySignInRouter({ live, services: deps.operations, bodyLimitBytes: config.bodyLimitBytes, ...onLogin }),
+    createAccountPasskeyRouter({ live, services: deps.operations, config }),
     createRevocationFeedRouter({
       services: deps.operations,
       verifier: deps.verifier,

@@ -8,6 +8,7 @@ import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { Config } from '../config.ts';
 import type { ServiceContext } from '../services/context.ts';
 import { appsOf, linkedIdentities, removeApp, unlinkOwnIdentity } from '../services/account-page.ts';
+import { listPasskeys } from '../services/passkeys.ts';
 import { ACCOUNT_CLIENT_ID, accountCallbackPath } from '../domain/clients.ts';
 import { BadRequest } from '../errors.ts';
 import { z } from 'zod';
@@ -56,6 +57,13 @@ export function createAccountRouter(deps: AccountDeps): Router {
       })),
       csrf: csrfToken(ctx),
       revokeAction: '/account/apps/revoke',
+      // Passkeys (http/account-passkeys.ts).
+      passkeys: (await listPasskeys(services, account.id)).map((p) => ({
+        ...p,
+        since: p.createdAt.toISOString().slice(0, 10),
+        lastUsed: p.lastUsedAt?.toISOString().slice(0, 10),
+      })),
+      passkeyActions: { options: '/account/passkeys/options', add: '/account/passkeys', rename: '/account/passkeys/rename', remove: '/account/passkeys/remove' },
       signOutUrl: `${config.issuer}/session/end`,
     });
   });

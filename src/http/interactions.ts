@@ -78,6 +78,8 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       action: `${INTERACTION_PATH}/${details.uid}/login`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
       registerAction: deps.selfRegistration ? `${INTERACTION_PATH}/${details.uid}/register` : undefined,
+      passkeyOptionsAction: `${INTERACTION_PATH}/${details.uid}/passkey/options`,
+      passkeyAction: `${INTERACTION_PATH}/${details.uid}/passkey`,
       upstreams: (await signIn.offeredUpstreams()).map((u) => ({ name: u.name, action: `${INTERACTION_PATH}/${details.uid}/upstream/${u.id}` })),
       csrf: csrfToken(ctx),
       username: extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),

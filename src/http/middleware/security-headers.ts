@@ -5,6 +5,8 @@ import type { Middleware } from 'koa';
 const CSP = [
   "default-src 'none'",
   "script-src 'self'",
+  // The passkey script (views/assets/passkeys.js) asks this server, and only this server, for WebAuthn options.
+  "connect-src 'self'",
   "style-src 'self'",
   "img-src 'self' https: data:",
   "base-uri 'none'",
