@@ -10,6 +10,7 @@ import * as upstreamIdentity from './20261123060000_upstream_identity.ts';
 import * as adminListIndexes from './20261123050000_admin_list_indexes.ts';
 import * as usernameKey from './20261123070000_username_key.ts';
 import * as delegatedGrants from './20261201160000_delegated_grants.ts';
+import * as emailTokens from './20261201170100_email_tokens.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -26,4 +27,5 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123060000_upstream_identity', upstreamIdentity],
   ['20261123070000_username_key', usernameKey],
   ['20261201160000_delegated_grants', delegatedGrants],
+  ['20261201170100_email_tokens', emailTokens],
 ];

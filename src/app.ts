@@ -28,6 +28,9 @@ import { createUpstreamRouter } from './http/upstream.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 import { createIntrospectionFastPath } from './oidc/introspection-fast-path.ts';
 import { introspectionFastPath } from './http/introspection-fast-path.ts';
+import { createEmailLinkService } from './services/email-links.ts';
+import { createPasswordResetRouter } from './http/password-reset.ts';
+import { createEmailVerificationRouter } from './http/email-verification.ts';
 
 export interface AppDeps {
   config: Config;
@@ -72,11 +75,15 @@ export function createApp(deps: AppDeps): Koa {
   const onLogin = deps.metrics ? { onLogin: (result: SignInResult) => deps.metrics!.logins.inc({ result }) } : {};
   // One sign-in service for the sign-in form, registration, consent and brokered sign-in: one throttle, one audit trail.
   const signIn = createSignInService(deps.operations, onLogin);
+  // Password reset and email verification links (off when email is: services/mailer.ts).
+  const emailLinks = createEmailLinkService(deps.operations);
   for (const router of [
     createHealthRouter(deps.operations, deps.shutdown),
     ...(deps.metrics && config.metrics.token ? [createMetricsRouter(deps.metrics.registry, config.metrics.token)] : []),
     createAssetRouter(),
-    createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration }),
+    createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration, passwordReset: emailLinks.enabled }),
+    createPasswordResetRouter({ live, links: emailLinks, bodyLimitBytes: config.bodyLimitBytes }),
+    createEmailVerificationRouter({ live, links: emailLinks, bodyLimitBytes: config.bodyLimitBytes }),
     createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes }),
     createAccountRouter({ live, services: deps.operations, config }),
     createRevocationFeedRouter({

@@ -108,6 +108,25 @@ const envSchema = z.object({
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).max(4 * 1024 * 1024).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).max(20).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+  // Email (services/mailer.ts, docs/accounts.md): SMTP, or an outbox directory of .eml files.
+  SMTP_URL: z
+    .string()
+    .max(2048)
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'smtp:' || u.protocol === 'smtps:') && u.hostname.length > 0;
+      } catch {
+        return false;
+      }
+    }, 'must be an smtp:// or smtps:// URL (smtp://user:pass@host:587)')
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .max(320)
+    .refine((v) => !/[\r\n\p{Cc}]/u.test(v) && /@/.test(v), 'must be one sender address, e.g. "Tessera <no-reply@example.com>"')
+    .optional(),
+  MAIL_OUTBOX_DIR: z.string().min(1).max(4096).optional(),
 });
 
 type EnvValues = z.output<typeof envSchema>;
@@ -228,6 +247,16 @@ function configFrom(e: EnvValues) {
     /** Prometheus metrics: on a separate listener (port, bound to host), and/or on the main port behind a bearer token. */
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    /**
+     * Email (docs/accounts.md, "Email"): through SMTP when `smtpUrl` is set; otherwise written as .eml files to
+     * `outboxDir` (MAIL_OUTBOX_DIR, or `<data dir>/outbox` in embedded mode on disk); with neither, email is
+     * off ("Forgot password?" hidden, a warning at start).
+     */
+    mail: {
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM ?? `Tessera <no-reply@${new URL(issuer).hostname}>`,
+      outboxDir: e.MAIL_OUTBOX_DIR ?? (!e.DATABASE_URL && e.TESSERA_DATA_DIR !== ':memory:' ? `${e.TESSERA_DATA_DIR.replace(/\/$/, '')}/outbox` : undefined),
+    },
     /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
     bodyLimitBytes: 56 * 1024,
   };

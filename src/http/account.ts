@@ -51,6 +51,8 @@ export function createAccountRouter(deps: AccountDeps): Router {
       account,
       identities: (await linkedIdentities(services, account.id)).map((i) => ({ ...i, since: i.linkedAt.toISOString().slice(0, 10) })),
       unlinkAction: '/account/identities/unlink',
+      // http/email-verification.ts: only when email can be sent.
+      verificationAction: services.mailer?.enabled ? '/account/email/verification' : undefined,
       apps: apps.map((a) => ({
         ...a,
         // The same plain words as the consent page.

@@ -20,6 +20,8 @@ export interface InteractionDeps {
   signIn: SignInService;
   bodyLimitBytes: number;
   selfRegistration: boolean;
+  /** Email is on: the sign-in page offers "Forgot password?" (http/password-reset.ts). */
+  passwordReset?: boolean;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -74,6 +76,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       action: `${INTERACTION_PATH}/${details.uid}/login`,
       abortAction: `${INTERACTION_PATH}/${details.uid}/abort`,
       registerAction: deps.selfRegistration ? `${INTERACTION_PATH}/${details.uid}/register` : undefined,
+      forgotAction: deps.passwordReset ? `${INTERACTION_PATH}/${details.uid}/forgot` : undefined,
       upstreams: (await signIn.offeredUpstreams()).map((u) => ({ name: u.name, action: `${INTERACTION_PATH}/${details.uid}/upstream/${u.id}` })),
       csrf: csrfToken(ctx),
       username: extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
@@ -171,6 +174,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       client: await clientOf(details),
       action: `${INTERACTION_PATH}/${details.uid}/register`,
       back: `${INTERACTION_PATH}/${details.uid}`,
+      verifiesEmail: deps.passwordReset === true,
       csrf: csrfToken(ctx),
       values: extra.values ?? {},
       error: extra.error,

@@ -29,6 +29,7 @@ import {
   type ResourceServerInput,
 } from '../domain/resource-servers.ts';
 import { managementOperations } from './management.ts';
+import { noticeAccountChange } from './account-notices.ts';
 import { upstreamOperations } from './upstreams.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
 import { localChecks } from './diagnostics.ts';
@@ -68,6 +69,7 @@ export const operations = {
   },
   async 'user.set-password'(ctx: ServiceContext, input: { user: string; password: string }) {
     const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, await revocationWindowOf(ctx));
+    noticeAccountChange(ctx, account.id, 'password_changed');
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.add-role'({ runtime }: ServiceContext, input: { user: string; roles: string[] }) {
