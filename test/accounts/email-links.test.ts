@@ -318,6 +318,8 @@ describe('email verification', () => {
     expect(registerPage.html).toContain('we send you a link to confirm it');
     const res = await browser.postForm(formAction(registerPage.html), { csrf: csrfField(registerPage.html), username, email, password: 'register password 1' });
     expect(res.status).toBe(303);
+    // The new account is signed in once the engine resumes (the consent page follows).
+    await browser.follow(res.headers.get('location')!);
   }
 
   it('sends a link after self-registration; email_verified stays false until it is used, once', async () => {
