@@ -60,7 +60,8 @@ export function createMailer(config: Config, logger: Logger): Mailer {
   }
 
   async function deliver(message: OutgoingEmail): Promise<void> {
-    const mail = { from, to: message.to, subject: message.subject, text: message.text, html: message.html };
+    // The address as one address object: nodemailer does not parse it (a comma in it cannot add a recipient).
+    const mail = { from, to: { name: '', address: message.to }, subject: message.subject, text: message.text, html: message.html };
     const t = await load();
     if (mode === 'outbox') {
       const built = await t.sendMail(mail);

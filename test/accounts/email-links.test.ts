@@ -176,6 +176,16 @@ describe('password reset by email', () => {
     expect((await signedIn('olga', 'old password 123')).tokens.access_token).toBeTruthy();
   });
 
+  it('makes a link stop working when an operator sets the password meanwhile', async () => {
+    await createUser(server, 'opal');
+    const browser = browserFrom(freshIp());
+    await askForReset(browser, 'opal');
+    const link = remember(await smtp.next('opal@example.test'), '/password/reset');
+    await runOperation(server.operations, 'user.set-password', { user: 'opal', password: 'operator chose 123' });
+    expect((await page(browser, link)).res.status).toBe(400);
+    expect((await smtp.next('opal@example.test')).text).toContain('The password of your account was changed.');
+  });
+
   it('makes an earlier link stop working when a newer one is sent', async () => {
     await createUser(server, 'nils');
     const browser = browserFrom(freshIp());
