@@ -28,7 +28,7 @@ import { renderEmail } from './email-templates.ts';
 import { noticeAccountChange } from './account-notices.ts';
 
 const HOUR_MS = 3600 * 1000;
-/** Reset requests per client IP per hour, and per name or address typed per hour. */
+/** Reset requests per client IP per hour, and per name or address typed (and links per account) per hour. */
 export const RESET_REQUESTS_PER_IP = 20;
 export const RESET_REQUESTS_PER_NAME = 5;
 /** Verification emails per account per hour (registration's first one included). */
@@ -107,7 +107,11 @@ export function createEmailLinkService(ctx: ServiceContext) {
         if (ADDRESS.test(typed)) for (const id of await findAccountIdsByEmail(db, typed, ACCOUNTS_PER_ADDRESS)) ids.add(id);
         for (const id of ids) {
           const account = id === byName?.id ? byName : await findAccountById(db, id);
-          if (account && canResetPassword(account)) await sendReset(account, interactionUid, from);
+          if (!account || !canResetPassword(account)) continue;
+          // Per account too, whichever name or address reached it; past the limit the mail is silently not
+          // sent (the answer went out already, the same as ever).
+          const perAccount = await takePoints(ctx, [{ key: `reset-acct:${account.id}`, limit: RESET_REQUESTS_PER_NAME }]);
+          if (perAccount.ok) await sendReset(account, interactionUid, from);
         }
       });
       return { ok: true };

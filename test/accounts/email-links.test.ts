@@ -176,6 +176,21 @@ describe('password reset by email', () => {
     expect((await signedIn('olga', 'old password 123')).tokens.access_token).toBeTruthy();
   });
 
+  it('lets exactly one of two simultaneous uses of a link through', async () => {
+    await createUser(server, 'duo');
+    const browser = browserFrom(freshIp());
+    await askForReset(browser, 'duo');
+    const link = remember(await smtp.next('duo@example.test'), '/password/reset');
+    const form = await page(browser, link);
+    const fields = (password: string) => ({ csrf: csrfField(form.html), token: tokenOf(link), password });
+    const answers = await Promise.all([browser.postForm('/password/reset', fields('first of two 123')), browser.postForm('/password/reset', fields('second of two 456'))]);
+    expect(answers.map((r) => r.status).sort()).toEqual([303, 400]);
+    const winner = answers[0]!.status === 303 ? 'first of two 123' : 'second of two 456';
+    expect((await signedIn('duo', winner)).tokens.access_token).toBeTruthy();
+    const account = await runOperation(server.operations, 'user.show', { user: 'duo' });
+    expect(await listAuditEvents(server.runtime.db, { accountId: account.id, type: 'user.password_reset' })).toHaveLength(1);
+  });
+
   it('makes a link stop working when an operator sets the password meanwhile', async () => {
     await createUser(server, 'opal');
     const browser = browserFrom(freshIp());
@@ -225,6 +240,16 @@ describe('password reset by email', () => {
     for (let i = 0; i < 21; i++) statuses.push((await askForReset(busy, `someone-${i}`)).status);
     expect(statuses.slice(0, 20).every((s) => s === 303)).toBe(true);
     expect(statuses[20]).toBe(429);
+  });
+
+  it('sends an account at most 5 links an hour, however it is named, with the usual answer', async () => {
+    await createUser(server, 'abby');
+    const names = ['abby', 'ABBY', 'abby@example.test', 'Abby@Example.Test', 'abby', 'abby@example.test'];
+    for (const name of names) expect((await askForReset(browserFrom(freshIp()), name)).status).toBe(303);
+    await server.operations.mailer!.idle();
+    const links = smtp.received.filter((m) => m.to.includes('abby@example.test'));
+    expect(links).toHaveLength(5);
+    for (let i = 0; i < 5; i++) remember(await smtp.next('abby@example.test'), '/password/reset');
   });
 
   it('refuses a form without the CSRF token', async () => {
