@@ -75,8 +75,8 @@ export function createEmailLinkService(ctx: ServiceContext) {
 
   async function sendVerificationTo(account: AccountRow) {
     const token = await issueEmailLink(db, account, 'email_verification', clock.now());
+    // To an address not yet confirmed: nothing the registrant wrote freely (their name) goes into it.
     const message = await renderEmail('verify-email', {
-      name: account.name,
       username: account.username,
       email: account.email,
       link: link('/email/verify', token),

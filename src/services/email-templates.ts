@@ -28,9 +28,12 @@ const SUBJECTS = {
 
 export type EmailKind = keyof typeof SUBJECTS;
 
+const oneLine = (s: string) => s.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, ' ');
+
 /** `data` is what the templates read as `it` (plus `product`, the name shown to people). */
 export async function renderEmail(kind: EmailKind, data: Record<string, unknown>): Promise<RenderedEmail> {
   const { html, text } = await load();
-  const it = { ...data, product: 'Tessera' };
+  // Text a person chose (a name) may hold line breaks or invisible characters: one line of visible text.
+  const it = { ...Object.fromEntries(Object.entries(data).map(([k, v]) => [k, typeof v === 'string' ? oneLine(v) : v])), product: 'Tessera' };
   return { subject: `Tessera: ${SUBJECTS[kind]}`, text: text.render(`./${kind}.txt.eta`, it), html: html.render(`./${kind}.html.eta`, it) };
 }

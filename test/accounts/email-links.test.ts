@@ -435,10 +435,12 @@ describe('account notices', () => {
 
   it('names a factor safely: escaped in HTML, one plain line in text', async () => {
     const tara = await createUser(server, 'tara');
+    await runOperation(server.operations, 'user.update', { user: 'tara', name: 'Tara\n\nUrgent: call 555' });
     noticeAccountChange(server.operations, tara.id, 'factor_added', { factorKind: 'passkey', factorName: '<b>Key</b>\r\nBcc: evil@example.test' });
     const notice = await smtp.next('tara@example.test');
     expect(notice.html).toContain('passkey &quot;&lt;b&gt;Key&lt;/b&gt;  Bcc: evil@example.test&quot;');
     expect(notice.text).toContain('A passkey "<b>Key</b>  Bcc: evil@example.test" was added');
+    expect(notice.text).toContain('Hello Tara  Urgent: call 555,');
     expect(notice.to).toEqual(['tara@example.test']);
     expect(notice.headers.bcc).toBeUndefined();
   });
