@@ -291,6 +291,16 @@ describe('password reset by email', () => {
     expect(done.status).toBe(200);
     expect(await done.text()).not.toContain('etc');
     expect((await browser.request('/password/forgot?sent=<b>')).status).toBe(200);
+    // A sign-in that does not exist (or is not this browser's): a readable 4xx page, never a 500.
+    for (const uid of ['nope', 'a'.repeat(21), '%E2%80%AE']) {
+      const get = await browser.request(`/interaction/${uid}/forgot`);
+      expect(get.status, uid).toBeGreaterThanOrEqual(400);
+      expect(get.status, uid).toBeLessThan(500);
+      const post = await browser.postForm(`/interaction/${uid}/forgot`, { csrf, identifier: 'someone' });
+      expect(post.status, uid).toBeGreaterThanOrEqual(400);
+      expect(post.status, uid).toBeLessThan(500);
+    }
+    expect(server.logs.some((l) => l.includes('"unhandled error"'))).toBe(false);
   });
 
   it('offers "Forgot password?" on the sign-in page and leads back to that sign-in afterwards', async () => {
