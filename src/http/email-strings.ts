@@ -30,7 +30,4 @@ export const emailStrings = {
   verified: 'Thank you: your email address is confirmed.',
   verificationSentTitle: 'Check your email',
   verificationSent: 'If your address still needs confirming, a new link is on its way. Earlier links no longer work.',
-  unverified: 'Your email address is not confirmed yet.',
-  resend: 'Send the confirmation link again',
-  registerNote: 'If you give an email address, we send a link to confirm it.',
 } as const;
