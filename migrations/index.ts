@@ -11,6 +11,7 @@ import * as adminListIndexes from './20261123050000_admin_list_indexes.ts';
 import * as usernameKey from './20261123070000_username_key.ts';
 import * as delegatedGrants from './20261201160000_delegated_grants.ts';
 import * as secondFactors from './20261201170000_second_factors.ts';
+import * as emailTokens from './20261201170100_email_tokens.ts';
 import * as webauthnCredentials from './20261201171500_webauthn_credentials.ts';
 
 interface Migration {
@@ -29,5 +30,6 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['20261123070000_username_key', usernameKey],
   ['20261201160000_delegated_grants', delegatedGrants],
   ['20261201170000_second_factors', secondFactors],
+  ['20261201170100_email_tokens', emailTokens],
   ['20261201171500_webauthn_credentials', webauthnCredentials],
 ];

@@ -32,6 +32,9 @@ import { createUpstreamRouter } from './http/upstream.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 import { createIntrospectionFastPath } from './oidc/introspection-fast-path.ts';
 import { introspectionFastPath } from './http/introspection-fast-path.ts';
+import { createEmailLinkService } from './services/email-links.ts';
+import { createPasswordResetRouter } from './http/password-reset.ts';
+import { createEmailVerificationRouter } from './http/email-verification.ts';
 
 export interface AppDeps {
   config: Config;
@@ -77,12 +80,16 @@ export function createApp(deps: AppDeps): Koa {
   // One sign-in service for the sign-in form, registration, consent and brokered sign-in: one throttle, one audit trail.
   const signIn = createSignInService(deps.operations, onLogin);
   const secondFactor = createSecondFactorStep({ live, signIn, services: deps.operations, bodyLimitBytes: config.bodyLimitBytes });
+  // Password reset and email verification links (off when email is: services/mailer.ts).
+  const emailLinks = createEmailLinkService(deps.operations);
   for (const router of [
     createHealthRouter(deps.operations, deps.shutdown),
     ...(deps.metrics && config.metrics.token ? [createMetricsRouter(deps.metrics.registry, config.metrics.token)] : []),
     createAssetRouter(),
     secondFactor.router,
-    createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration, secondFactor }),
+    createInteractionRouter({ live, signIn, bodyLimitBytes: config.bodyLimitBytes, selfRegistration: config.selfRegistration, secondFactor, passwordReset: emailLinks.enabled }),
+    createPasswordResetRouter({ live, links: emailLinks, bodyLimitBytes: config.bodyLimitBytes }),
+    createEmailVerificationRouter({ live, links: emailLinks, bodyLimitBytes: config.bodyLimitBytes }),
     createUpstreamRouter({ live, signIn, client: deps.upstreamClient, logger: deps.logger, bodyLimitBytes: config.bodyLimitBytes, secondFactor }),
     createAccountRouter({ live, services: deps.operations, config }),
     createAccountSecondFactorRouter({ live, services: deps.operations, config, signIn }),

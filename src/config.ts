@@ -113,6 +113,25 @@ const envSchema = z.object({
     .string()
     .default('')
     .refine((s) => s.split(',').every((r) => r.trim() === '' || /^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/.test(r.trim())), 'must be role names separated by commas'),
+  // Email (services/mailer.ts, docs/accounts.md): SMTP, or an outbox directory of .eml files.
+  SMTP_URL: z
+    .string()
+    .max(2048)
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'smtp:' || u.protocol === 'smtps:') && u.hostname.length > 0;
+      } catch {
+        return false;
+      }
+    }, 'must be an smtp:// or smtps:// URL (smtp://user:pass@host:587)')
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .max(320)
+    .refine((v) => !/[\r\n\p{Cc}]/u.test(v) && /@/.test(v), 'must be one sender address, e.g. "Tessera <no-reply@example.com>"')
+    .optional(),
+  MAIL_OUTBOX_DIR: z.string().min(1).max(4096).optional(),
 });
 
 type EnvValues = z.output<typeof envSchema>;
@@ -237,6 +256,16 @@ function configFrom(e: EnvValues) {
     mfa: {
       requiredForAll: e.MFA_REQUIRED === 'all',
       requiredRoles: Object.freeze(e.MFA_REQUIRED_ROLES.split(',').map((r) => r.trim()).filter(Boolean)),
+    },
+    /**
+     * Email (docs/accounts.md, "Email"): through SMTP when `smtpUrl` is set; otherwise written as .eml files to
+     * `outboxDir` (MAIL_OUTBOX_DIR, or `<data dir>/outbox` in embedded mode on disk); with neither, email is
+     * off ("Forgot password?" hidden, a warning at start).
+     */
+    mail: {
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM ?? `Tessera <no-reply@${new URL(issuer).hostname}>`,
+      outboxDir: e.MAIL_OUTBOX_DIR ?? (!e.DATABASE_URL && e.TESSERA_DATA_DIR !== ':memory:' ? `${e.TESSERA_DATA_DIR.replace(/\/$/, '')}/outbox` : undefined),
     },
     /** The engine's own limit on request bodies is 56 KiB; we answer 413 above it. */
     bodyLimitBytes: 56 * 1024,

@@ -178,6 +178,11 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
 
   const cleanup = startCleanupLoop(runtime, config, logger);
   logger.info({ issuer: config.issuer, port, database: config.databaseUrl ? 'postgresql' : 'embedded (PGlite)' }, 'tessera listening');
+  if (engine.operations.mailer?.mode === 'off' && config.databaseUrl) {
+    logger.warn('email is off (SMTP_URL and MAIL_OUTBOX_DIR are unset): no password reset, email verification or account notices');
+  } else if (engine.operations.mailer?.mode === 'outbox') {
+    logger.warn({ outbox: config.mail.outboxDir }, 'SMTP_URL is not set: emails are written to the outbox directory, not sent');
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -218,6 +223,8 @@ async function serveWith(config: Config, logger: Logger, engine: Engine, control
         });
         await new Promise<void>((resolve) => (control ? control.close(() => resolve()) : resolve()));
         await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+        // Emails still queued or being made (bounded: a stuck mail server does not hold shutdown).
+        await engine.operations.mailer?.idle(10_000);
         await engine.audit.stop();
         await runtime.close();
       })();

@@ -8,6 +8,7 @@ import type { Logger } from './logger.ts';
 import type { Runtime } from './runtime.ts';
 import type { EndedSession, ServiceContext } from './services/context.ts';
 import { sendBackchannelLogouts } from './oidc/backchannel.ts';
+import { createMailer } from './services/mailer.ts';
 
 export interface EngineAccess {
   /** The engine to sign and issue with; called only when a service needs it. */
@@ -28,5 +29,6 @@ export function createServiceContext(runtime: Runtime, config: Config, logger: L
     },
     ...(engine.keysChanged ? { keysChanged: engine.keysChanged } : {}),
     ...(engine.changed ? { changed: engine.changed } : {}),
+    mailer: createMailer(config, logger),
   };
 }

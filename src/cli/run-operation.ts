@@ -53,7 +53,13 @@ async function runHere<N extends OperationName>(ctx: CommandContext, runtime: Ru
   // when asked (it does not listen). Only then is the engine (oidc-provider and the server) loaded.
   let engine: Promise<Provider> | undefined;
   const provider = () => (engine ??= import('../server.ts').then(({ createStandaloneProvider }) => createStandaloneProvider(config, logger, runtime)));
-  return runLocally(createServiceContext(runtime, config, logger, { provider }), name, input);
+  const services = createServiceContext(runtime, config, logger, { provider });
+  try {
+    return await runLocally(services, name, input);
+  } finally {
+    // A notice the operation queued (services/account-notices.ts) goes out before the connection closes.
+    await services.mailer?.idle(30_000);
+  }
 }
 
 /**

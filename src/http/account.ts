@@ -49,6 +49,8 @@ export function createAccountRouter(deps: AccountDeps): Router {
       identities: (await linkedIdentities(services, account.id)).map((i) => ({ ...i, since: i.linkedAt.toISOString().slice(0, 10) })),
       unlinkAction: '/account/identities/unlink',
       twoStep: await twoStepSummary(services, account.id),
+      // http/email-verification.ts: only when email can be sent.
+      verificationAction: services.mailer?.enabled ? '/account/email/verification' : undefined,
       apps: apps.map((a) => ({
         ...a,
         // The same plain words as the consent page.

@@ -24,6 +24,8 @@ export interface InteractionDeps {
   selfRegistration: boolean;
   /** The second-factor step after the password (http/second-factor-step.ts). */
   secondFactor: SecondFactorStep;
+  /** Email is on: the sign-in page offers "Forgot password?" (http/password-reset.ts). */
+  passwordReset?: boolean;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -80,6 +82,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       registerAction: deps.selfRegistration ? `${INTERACTION_PATH}/${details.uid}/register` : undefined,
       passkeyOptionsAction: `${INTERACTION_PATH}/${details.uid}/passkey/options`,
       passkeyAction: `${INTERACTION_PATH}/${details.uid}/passkey`,
+      forgotAction: deps.passwordReset ? `${INTERACTION_PATH}/${details.uid}/forgot` : undefined,
       upstreams: (await signIn.offeredUpstreams()).map((u) => ({ name: u.name, action: `${INTERACTION_PATH}/${details.uid}/upstream/${u.id}` })),
       csrf: csrfToken(ctx),
       username: extra.username ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
@@ -182,6 +185,7 @@ export function createInteractionRouter(deps: InteractionDeps): Router {
       client: await clientOf(details),
       action: `${INTERACTION_PATH}/${details.uid}/register`,
       back: `${INTERACTION_PATH}/${details.uid}`,
+      verifiesEmail: deps.passwordReset === true,
       csrf: csrfToken(ctx),
       values: extra.values ?? {},
       error: extra.error,

@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
 import type { Runtime } from '../runtime.ts';
 import type { EndedSession } from '../store/grants-and-sessions.ts';
+import type { Mailer } from './mailer.ts';
 
 export interface ServiceContext {
   runtime: Runtime;
@@ -20,6 +21,8 @@ export interface ServiceContext {
    * processes see the change within a second, oidc/short-lived-cache.ts).
    */
   changed?(kind: 'client' | 'resource', id: string): void;
+  /** Email (services/mailer.ts): SMTP, the outbox directory, or off. Absent in contexts built without one. */
+  mailer?: Mailer;
 }
 
 export type { EndedSession };

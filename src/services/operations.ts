@@ -29,6 +29,8 @@ import {
   type ResourceServerInput,
 } from '../domain/resource-servers.ts';
 import { managementOperations } from './management.ts';
+import { noticeAccountChange } from './account-notices.ts';
+import { retireEmailTokens } from '../store/email-tokens.ts';
 import { upstreamOperations } from './upstreams.ts';
 import { mfaOperations } from './mfa.ts';
 import { rotateClientSecret } from '../domain/client-secrets.ts';
@@ -70,6 +72,9 @@ export const operations = {
   },
   async 'user.set-password'(ctx: ServiceContext, input: { user: string; password: string }) {
     const { account, endedSessions } = await setPassword(ctx.runtime.db, ctx.runtime.hasher, input.user, input.password, await revocationWindowOf(ctx));
+    // A reset link still in someone's mailbox no longer overrides the password an operator just set.
+    await retireEmailTokens(ctx.runtime.db, account.id, 'password_reset', ctx.runtime.clock.now());
+    noticeAccountChange(ctx, account.id, 'password_changed');
     return { ...publicAccount(account), sessions_ended: endedSessions.length, logout_notifications: await ctx.notifyLogout(endedSessions) };
   },
   async 'user.add-role'({ runtime }: ServiceContext, input: { user: string; roles: string[] }) {

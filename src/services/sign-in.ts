@@ -15,6 +15,7 @@ import { findEnabledUpstream, listUpstreams, type UpstreamRow } from '../domain/
 import { linkWithPassword, resolveUpstreamLogin, type UpstreamProfile } from '../domain/federated-sign-in.ts';
 import { rememberConsent } from '../domain/grants-and-sessions.ts';
 import { findResourceServer } from '../domain/resource-servers.ts';
+import { createEmailLinkService } from './email-links.ts';
 
 export type SignInResult = 'success' | 'failure' | 'locked';
 
@@ -114,6 +115,8 @@ export function createSignInService(ctx: ServiceContext, options: { onLogin?: (r
     async register(from: RequestOrigin, clientId: string, input: NewAccount): Promise<AccountRow> {
       const account = await createAccount(db, hasher, input);
       await audit(from, { type: 'user.registered', accountId: account.id, clientId });
+      // email_verified stays false until the emailed link is used (services/email-links.ts).
+      if (account.email) createEmailLinkService(ctx).sendVerification(account.id);
       return account;
     },
 

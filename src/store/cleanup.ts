@@ -11,6 +11,7 @@ const EXPIRING_TABLES = [
   ['revocation_events', 'id'],
   ['initial_access_token_rules', 'id_hash'],
   ['webauthn_challenges', 'id'],
+  ['email_tokens', 'token_hash'],
   // Sign-in counters and locks keep their expiry in epoch milliseconds (store/login-attempts.ts); a row
   // past it means exactly what no row means, so deleting it changes no lock-out.
   ['login_attempts', 'key', '(extract(epoch from now()) * 1000)::bigint', 'expire'],

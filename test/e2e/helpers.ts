@@ -8,7 +8,7 @@ import * as oidc from 'openid-client';
 import { chromium, type Browser, type Locator, type Page, type Response } from 'playwright-core';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, type TestServer, type TestServerOptions } from '../helpers/server.ts';
 import { createClient, discover } from '../helpers/oauth.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
 
@@ -197,15 +197,18 @@ export interface E2eWorld {
   freshPage(): Promise<Page>;
 }
 
-/** One server, the two relying parties A and B, and a browser for the test file; stopped after it. */
-export function useE2eWorld(): E2eWorld {
+/**
+ * One server, the two relying parties A and B, and a browser for the test file; stopped after it. `options`
+ * is read when the server starts (after the file's earlier beforeAll hooks, e.g. an SMTP server's).
+ */
+export function useE2eWorld(options: () => TestServerOptions = () => ({})): E2eWorld {
   const world = {
     async freshPage() {
       return (await world.browser.newContext()).newPage();
     },
   } as E2eWorld;
   beforeAll(async () => {
-    [world.server, world.rps, world.browser] = await Promise.all([startTestServer(), startRelyingParties(), launchBrowser()]);
+    [world.server, world.rps, world.browser] = await Promise.all([startTestServer(options()), startRelyingParties(), launchBrowser()]);
     world.appA = await registerApp(world.server, world.rps, 'a', 'Tessera E2E App A');
     world.appB = await registerApp(world.server, world.rps, 'b', 'Tessera E2E App B');
   });

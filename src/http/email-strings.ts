@@ -1,0 +1,33 @@
+// The words of the email-link pages (password reset, email verification), kept beside strings.ts so the
+// pages of this feature read their own section (`it.e`).
+export const emailStrings = {
+  forgotTitle: 'Reset your password',
+  forgotIntro: 'Enter your username or email address. If it belongs to an account with an email address, we send a link to choose a new password.',
+  identifier: 'Username or email address',
+  send: 'Send the link',
+  sentTitle: 'Check your email',
+  sent: (minutes: number) =>
+    `If the name or address you entered belongs to an account with an email address, a link to choose a new password is on its way. It works once, within ${minutes} minutes. Nothing arriving? Check the spam folder, or ask again in a few minutes.`,
+  backToSignIn: 'Back to sign-in',
+  tooMany: (minutes: number) => `Too many requests. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+  resetTitle: 'Choose a new password',
+  resetFor: 'New password for',
+  newPassword: 'New password',
+  passwordHint: 'At least 8 characters. Every device signed in to this account is signed out.',
+  save: 'Set the new password',
+  invalidLinkTitle: 'This link cannot be used',
+  invalidLink: 'This link is not valid: it has expired, was already used, or a newer one was sent. Ask for a new link.',
+  askAgain: 'Ask for a new link',
+  doneTitle: 'Password changed',
+  done: 'Your password has been changed, and every device that was signed in to this account has been signed out.',
+  continueSignIn: 'Continue signing in',
+  doneElsewhere: 'You can now sign in with your new password.',
+  yourAccount: 'Go to your account',
+  verifyTitle: 'Confirm your email address',
+  verifyIntro: 'Confirm that this is your email address:',
+  verify: 'Confirm',
+  verifiedTitle: 'Email address confirmed',
+  verified: 'Thank you: your email address is confirmed.',
+  verificationSentTitle: 'Check your email',
+  verificationSent: 'If your address still needs confirming, a new link is on its way. Earlier links no longer work.',
+} as const;
