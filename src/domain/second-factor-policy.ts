@@ -1,7 +1,8 @@
 // Who must sign in with a second factor, and the words tokens use to say how someone signed in.
 //
 // amr (RFC 8176 §2): pwd (password), fed (an upstream identity provider), otp (a one-time code from an
-// authenticator app or a recovery code), mfa (more than one factor); passkeys add hwk/swk.
+// authenticator app or a recovery code), mfa (more than one factor), hwk/swk and user (a passkey: a device-bound
+// or synced key, with the person verified).
 // acr: two levels of Tessera's own (OpenID Connect Core §2 leaves their names to the server), advertised in
 // discovery as acr_values_supported:
 //   urn:tessera:acr:pwd — one factor (a password, or an upstream sign-in);
@@ -10,6 +11,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../store/db.ts';
 import { factorsOf } from '../store/second-factors.ts';
 import { findAccountById } from '../store/accounts.ts';
+import { listWebauthnCredentials } from '../store/webauthn-credentials.ts';
 
 export const ACR_ONE_FACTOR = 'urn:tessera:acr:pwd';
 export const ACR_MFA = 'urn:tessera:acr:mfa';
@@ -40,9 +42,10 @@ export function amrWithSecondFactor(first: readonly string[], method: readonly s
   return [...new Set([...first, ...method, 'mfa'])];
 }
 
-/** The account must sign in with a second factor: it holds one, or the settings require one of it. */
+/** The account must sign in with a second factor: it holds one (an authenticator app or a passkey), or the settings require one of it. */
 export async function accountRequiresMfa(db: Db, settings: Config['mfa'], accountId: string): Promise<boolean> {
   if ((await factorsOf(db, accountId)).some((f) => f.confirmedAt !== null)) return true;
+  if ((await listWebauthnCredentials(db, accountId)).length > 0) return true;
   if (!settings.requiredForAll && !settings.requiredRoles.length) return false;
   return policyRequiresMfa(settings, (await findAccountById(db, accountId))?.roles ?? []);
 }

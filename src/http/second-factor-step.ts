@@ -11,7 +11,9 @@ import { z } from 'zod';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { SignInService } from '../services/sign-in.ts';
 import type { ServiceContext } from '../services/context.ts';
-import { createSecondFactorMethods, secondFactorRequirement, type SecondFactorMethod } from '../services/second-factors.ts';
+import { createSecondFactorMethods, secondFactorRequirement, type FactorVerdict, type SecondFactorMethod } from '../services/second-factors.ts';
+import { recordAudit } from '../domain/audit.ts';
+import { readScriptRequest } from './script-requests.ts';
 import { confirmTotpEnrolment, pendingTotp, startTotpEnrolment } from '../services/mfa.ts';
 import { ACR_MFA, ACR_ONE_FACTOR, amrWithSecondFactor, clientRequiresMfa } from '../domain/second-factor-policy.ts';
 import { findActiveAccount } from '../domain/accounts.ts';
@@ -49,7 +51,11 @@ export interface SecondFactorStepDeps {
   bodyLimitBytes: number;
 }
 
-const CODE_FORM = { code: text.pipe(z.string().max(64, 'that code is too long')) };
+const CODE_FORM = {
+  code: text.pipe(z.string().max(64, 'that code is too long')),
+  // A passkey's assertion as JSON (views/assets/passkeys.js): a few hundred bytes to a few KiB.
+  credential: text.pipe(z.string().max(32 * 1024, 'that answer is too long')),
+};
 const ENROL_FORM = {
   factor: z.string({ error: 'the form is not valid' }).max(64, 'the form is not valid'),
   code: text.pipe(z.string().max(64, 'that code is too long')),
@@ -130,7 +136,13 @@ export function createSecondFactorStep(deps: SecondFactorStepDeps) {
     for (const m of enrolled) {
       const prepared = (await m.prepare?.(pending.accountId)) ?? {};
       if (prepared.state) pending.state = { ...pending.state, [m.kind]: prepared.state };
-      shown.push({ view: m.view, data: prepared.data ?? {}, action: `${stepPath(details.uid)}/${m.kind}` });
+      shown.push({
+        view: m.view,
+        data: prepared.data ?? {},
+        action: `${stepPath(details.uid)}/${m.kind}`,
+        // A method the browser drives by script (passkeys) fetches fresh options here first.
+        optionsAction: m.options ? `${stepPath(details.uid)}/${m.kind}/options` : undefined,
+      });
     }
     if (enrolled.some((m) => m.prepare)) await keep(details, pending);
     ctx.type = 'html';
@@ -182,16 +194,36 @@ export function createSecondFactorStep(deps: SecondFactorStepDeps) {
     return finish(ctx, pending.accountId, pending.amr, ACR_ONE_FACTOR);
   });
 
+  /** A method that throttles, counts and audits its own failures (passkeys): the step audits the success. */
+  async function verifyCountingOwnFailures(pending: Pending, clientId: string, method: SecondFactorMethod, verify: () => Promise<FactorVerdict>) {
+    const verdict = await verify();
+    if (!verdict.ok) return { ok: false as const, lockedForSeconds: verdict.lockedForSeconds ?? 0 };
+    await recordAudit(services.runtime.db, {
+      type: 'login.success',
+      accountId: pending.accountId,
+      clientId,
+      details: { via: `second-factor:${method.kind}` },
+    });
+    return { ok: true as const };
+  }
+
   /** A code for one method: throttled with passwords; the sign-in finishes on success. */
   async function verifyPost(ctx: Context, details: Details, pending: Pending, method: SecondFactorMethod, fields: Record<string, string>) {
     const requirement = await requirementFor(details, pending.accountId);
     const enrolled = requirement.kind === 'verify' ? requirement.methods : [];
     if (!enrolled.includes(method)) throw new BadRequest('this way of confirming is not set up for your account');
     const state = pending.state?.[method.kind];
-    const outcome = await signIn.withSecondFactor({ ...origin(ctx), username: pending.username, clientId: String(details.params.client_id) }, method.kind, () =>
-      method.verify(pending.accountId, fields, { state, from: origin(ctx) }),
-    );
-    if (outcome.ok) return finish(ctx, pending.accountId, amrWithSecondFactor(pending.amr, method.amr), ACR_MFA);
+    const clientId = String(details.params.client_id);
+    let proved: readonly string[] = method.amr;
+    const verify = async () => {
+      const verdict = await method.verify(pending.accountId, fields, { state, from: origin(ctx), binding: details.uid, clientId });
+      if (verdict.ok && verdict.amr) proved = verdict.amr;
+      return verdict;
+    };
+    const outcome = method.countsOwnFailures
+      ? await verifyCountingOwnFailures(pending, clientId, method, verify)
+      : await signIn.withSecondFactor({ ...origin(ctx), username: pending.username, clientId }, method.kind, verify);
+    if (outcome.ok) return finish(ctx, pending.accountId, amrWithSecondFactor(pending.amr, proved), ACR_MFA);
     if (outcome.lockedForSeconds > 0) {
       ctx.status = 429;
       ctx.set('Retry-After', String(outcome.lockedForSeconds));
@@ -252,6 +284,20 @@ export function createSecondFactorStep(deps: SecondFactorStepDeps) {
     return finish(ctx, pending.accountId, pending.amr, ACR_MFA);
   });
 
+  /** Fresh options for a script-driven method (a passkey), the challenge kept under the interaction's uid. */
+  router.post('/:uid/second-factor/:kind/options', async (ctx) => {
+    const method = methods.find((m) => m.kind === ctx.params.kind);
+    if (!method?.options) throw new NotFound('there is no such way of confirming');
+    await readScriptRequest(ctx, deps.bodyLimitBytes);
+    const details = await detailsFor(ctx);
+    const pending = pendingOf(details);
+    const requirement = await requirementFor(details, pending.accountId);
+    if (pending.enrolled || requirement.kind !== 'verify' || !requirement.methods.includes(method)) {
+      throw new BadRequest('this way of confirming is not set up for your account');
+    }
+    ctx.body = await method.options(pending.accountId, details.uid);
+  });
+
   router.post('/:uid/second-factor/:kind', async (ctx) => {
     const method = methods.find((m) => m.kind === ctx.params.kind);
     if (!method) throw new NotFound('there is no such way of confirming');
@@ -259,7 +305,7 @@ export function createSecondFactorStep(deps: SecondFactorStepDeps) {
     const details = await detailsFor(ctx);
     const pending = pendingOf(details);
     if (pending.enrolled) throw new BadRequest(strings.mfa.expired);
-    await verifyPost(ctx, details, pending, method, { code: form.code });
+    await verifyPost(ctx, details, pending, method, { code: form.code, credential: form.credential });
   });
 
   return { router, afterFirstFactor, stepUp };

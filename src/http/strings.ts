@@ -62,6 +62,7 @@ export const strings = {
   },
   passkeys: {
     signIn: 'Sign in with a passkey',
+    useAsSecondFactor: 'Use a passkey',
     unsupported: 'This browser cannot use passkeys.',
     failedTitle: 'Passkey sign-in did not complete',
     failed: 'The passkey could not sign you in. Try again, or sign in with your password.',

@@ -12,10 +12,15 @@
 //                 (the step adds the action and the CSRF field); it gets `it.data` from prepare();
 //     prepare?(accountId) — what the fragment shows (`data`) and server-side state for verify (`state`, kept in
 //                 the engine's interaction record, never in the page: e.g. a WebAuthn challenge);
-//     verify(accountId, fields, { state, from }) — checks the form fields and spends the code.
+//     verify(accountId, fields, { state, from, binding }) — checks the form fields and spends the code; may
+//                 answer the amr it proved (a passkey: hwk or swk by its backup state) instead of `amr`;
+//     options?(accountId, binding) — for a method the browser drives by script (passkeys): fresh options
+//                 as JSON, with the challenge kept server-side under `binding` (the interaction's uid);
+//     countsOwnFailures — verify throttles, counts and audits its own failures (passkeys do, being usable
+//                 without a password too); otherwise the step runs it inside the sign-in lock-out.
 //   }
 //
-// Every verify runs inside the sign-in lock-out (services/sign-in.ts withSecondFactor): failures count
+// Every other verify runs inside the sign-in lock-out (services/sign-in.ts withSecondFactor): failures count
 // against the same name and address as wrong passwords.
 import type { ServiceContext } from './context.ts';
 import type { RequestOrigin } from './sign-in.ts';
@@ -23,10 +28,12 @@ import { recordAudit } from '../domain/audit.ts';
 import { matchTotp } from '../domain/totp.ts';
 import { recoveryCodeHash } from '../domain/recovery-codes.ts';
 import { claimStep, factorsOf, spendRecoveryCode, unusedRecoveryCodes } from '../store/second-factors.ts';
+import { listWebauthnCredentials } from '../store/webauthn-credentials.ts';
+import { passkeySecondFactorOptions, verifyPasskeySecondFactor } from './passkeys.ts';
 import { findActiveAccount } from '../domain/accounts.ts';
 import { acrAsksForMfa, policyRequiresMfa } from '../domain/second-factor-policy.ts';
 
-export type FactorVerdict = { ok: true } | { ok: false; reason: string };
+export type FactorVerdict = { ok: true; amr?: readonly string[] } | { ok: false; reason: string; lockedForSeconds?: number };
 
 export interface SecondFactorMethod {
   readonly kind: string;
@@ -36,7 +43,13 @@ export interface SecondFactorMethod {
   readonly view: string;
   isEnrolled(accountId: string): Promise<boolean>;
   prepare?(accountId: string): Promise<{ data?: Record<string, unknown>; state?: Record<string, unknown> }>;
-  verify(accountId: string, fields: Record<string, string>, context: { state: Record<string, unknown> | undefined; from: RequestOrigin }): Promise<FactorVerdict>;
+  verify(
+    accountId: string,
+    fields: Record<string, string>,
+    context: { state: Record<string, unknown> | undefined; from: RequestOrigin; binding: string; clientId: string },
+  ): Promise<FactorVerdict>;
+  options?(accountId: string, binding: string): Promise<unknown>;
+  readonly countsOwnFailures?: boolean;
 }
 
 /** The TOTP secret's sealing context: bound to the factor's row and account, so a sealed value moved to another row does not open. */
@@ -85,7 +98,22 @@ export function createSecondFactorMethods(ctx: ServiceContext): SecondFactorMeth
       return { ok: true };
     },
   };
-  return [totp, recoveryCode];
+  // Passkeys (services/passkeys.ts) after a password: one of the account's own, user verification preferred.
+  const passkey: SecondFactorMethod = {
+    kind: 'passkey',
+    amr: ['hwk'],
+    primary: true,
+    label: 'passkey',
+    view: './second-factor/passkey',
+    countsOwnFailures: true,
+    isEnrolled: async (accountId) => (await listWebauthnCredentials(db, accountId)).length > 0,
+    options: (accountId, binding) => passkeySecondFactorOptions(ctx, accountId, binding),
+    async verify(accountId, fields, { from, binding, clientId }) {
+      const outcome = await verifyPasskeySecondFactor(ctx, accountId, binding, fields.credential ?? '', from, clientId);
+      return outcome.ok ? { ok: true, amr: outcome.amr } : { ok: false, reason: outcome.reason, lockedForSeconds: outcome.lockedForSeconds };
+    },
+  };
+  return [passkey, totp, recoveryCode];
 }
 
 export type SecondFactorRequirement =

@@ -372,6 +372,85 @@ describe('passkeys as a second factor (service functions for the second-factor s
   });
 });
 
+describe('a passkey as the second factor after a password, through the real sign-in step', () => {
+  /** An authorization request from the test client, the password posted: the answer to the sign-in form. */
+  async function passwordFirst(username: string) {
+    const session = new BrowserSession(server.issuer);
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    const login = await (await session.follow(url)).res.text();
+    const answer = await session.postForm(formAction(login), { csrf: csrfField(login), username, password: PASSWORD });
+    const finish = async (first: Response) => {
+      expect(first.status).toBe(303);
+      let step = await session.follow(first.headers.get('location')!);
+      if (step.url.origin === server.issuer) {
+        const page = await step.res.text();
+        const r = await session.postForm(formAction(page), { csrf: csrfField(page), remember: '1' });
+        step = await session.follow(r.headers.get('location')!);
+      }
+      const tokens = await oidc.authorizationCodeGrant(config, step.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+      return decodeJwt(tokens.id_token!);
+    };
+    return { session, answer, finish };
+  }
+
+  it('asks a person holding a passkey for it after the password; the ID token says pwd, the key, mfa and the MFA level', async () => {
+    await createUser(server, 'vera');
+    const authenticator = new SoftAuthenticator(server.issuer);
+    expect((await (await accountPage('vera')).register(authenticator)).status).toBe(303);
+
+    const { session, answer, finish } = await passwordFirst('vera');
+    expect(answer.status).toBe(303);
+    const stepPath = answer.headers.get('location')!;
+    expect(stepPath).toMatch(/\/interaction\/[^/]+\/second-factor$/);
+    const html = await (await session.request(stepPath)).text();
+    expect(html).toContain('data-passkey="second-factor"');
+    expect(html).toContain('src="/assets/passkeys.js"');
+    const optionsPath = /data-options="([^"]+)"/.exec(html)![1]!;
+    const csrf = csrfField(html);
+    // Options only with the page's CSRF token.
+    expect((await postJson(session, optionsPath, { csrf: 'forged' })).status).toBe(403);
+    const options = (await (await postJson(session, optionsPath, { csrf })).json()) as { challenge: string; allowCredentials: Array<{ id: string }> };
+    expect(options.allowCredentials.map((c) => c.id)).toEqual([authenticator.credentials[0]!.id.toString('base64url')]);
+
+    // A made-up answer: a readable page (401), nothing finished; the real one then finishes the sign-in.
+    const wrong = await session.postForm(stepPath + '/passkey', { csrf, credential: '{"id":"nope"}' });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain('data-passkey="second-factor"');
+    const fresh = (await (await postJson(session, optionsPath, { csrf })).json()) as { challenge: string };
+    const done = await session.postForm(stepPath + '/passkey', { csrf, credential: JSON.stringify(authenticator.assert(fresh)) });
+    const claims = await finish(done);
+    expect(claims.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'user', 'mfa']));
+    expect(claims.acr).toBe('urn:tessera:acr:mfa');
+  });
+
+  it('does not let the password alone finish the sign-in, nor a passkey answer without a challenge from this step', async () => {
+    await createUser(server, 'walt');
+    const authenticator = new SoftAuthenticator(server.issuer);
+    expect((await (await accountPage('walt')).register(authenticator)).status).toBe(303);
+    const { session, answer } = await passwordFirst('walt');
+    const stepPath = answer.headers.get('location')!;
+    const html = await (await session.request(stepPath)).text();
+    // An assertion made for a challenge the server never gave.
+    const forged = await session.postForm(stepPath + '/passkey', { csrf: csrfField(html), credential: JSON.stringify(authenticator.assert({ challenge: Buffer.from('made up').toString('base64url') })) });
+    expect(forged.status).toBe(401);
+    // Resuming the engine's authorization without the step signs nobody in: the sign-in form again.
+    const uid = stepPath.split('/')[2]!;
+    const resumed = await session.request(`/auth/${uid}`);
+    expect(resumed.status).toBeLessThan(500);
+    expect((await audit('login.failure')).some((e) => e.details?.via === 'second-factor:passkey' || e.details?.step === 'second-factor')).toBe(true);
+  });
+});
+
 describe('page guarantees', () => {
   it('the sign-in and account pages carry a CSRF token in every form, load the script from /assets only, under a CSP without inline script', async () => {
     await createUser(server, 'gina');
