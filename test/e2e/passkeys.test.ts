@@ -1,6 +1,7 @@
 // Real WebAuthn in headless Chromium: a virtual authenticator (Chrome DevTools Protocol WebAuthn domain:
 // CTAP2, internal transport, resident keys, user verification) registers a passkey on /account after the
-// password, signs in passwordless through a real OIDC client flow (openid-client; amr in the ID token), and
+// password, signs in passwordless through a real OIDC client flow (openid-client; amr in the ID token), serves
+// as the second factor after a password (the sign-in step's "Use a passkey"), and
 // a cloned authenticator (its signature counter set back) is refused and audited.
 //
 // WebAuthn refuses IP-address RP IDs, so this server's issuer is http://localhost:<port> (a secure context).
@@ -166,5 +167,36 @@ describe('passkeys in a real browser', { timeout: 90_000 }, () => {
     // The refusal counted toward the lock-out like a wrong password.
     const failures = await auditOf('login.failure');
     expect(failures.at(-1)).toMatchObject({ account_id: user.id, details: { reason: 'cloned_counter' } });
+  });
+
+  it('serves as the second factor after a password: the step asks for it, the authenticator answers, amr pwd + key + mfa', async () => {
+    const user = await createUser(server, 'quentin');
+    const { page } = await pageWithAuthenticator();
+    const first = await authorizationRequest(app);
+    await page.goto(first.url.href);
+    await fillLogin(page, 'quentin', PASSWORD);
+    await allowConsent(page);
+    await page.goto(`${server.issuer}/account`);
+    await page.locator('#passkey-name').fill('Phone');
+    await page.locator('#passkey-password').fill(PASSWORD);
+    await submit(page, page.getByRole('button', { name: 'Add a passkey' }));
+    expect(await server.runtime.db('webauthn_credentials').where({ account_id: user.id })).toHaveLength(1);
+
+    // Signed out; a browser without autofill (so the passkey is not offered passwordless), the password.
+    await signOut(page);
+    await withoutConditionalUi(page);
+    const request = await authorizationRequest(app);
+    await page.goto(request.url.href);
+    await fillLogin(page, 'quentin', PASSWORD);
+    expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[^/]+\/second-factor$/);
+    const usePasskey = page.getByRole('button', { name: 'Use a passkey' });
+    await usePasskey.waitFor({ state: 'visible' });
+    await submit(page, usePasskey);
+    const idToken = await finishAtApp(page, request);
+    expect(idToken.sub).toBe(user.id);
+    expect(idToken.amr).toEqual(expect.arrayContaining(['pwd', 'hwk', 'user', 'mfa']));
+    expect(idToken.acr).toBe('urn:tessera:acr:mfa');
+    const step = (await auditOf('login.success')).filter((e) => e.account_id === user.id && e.details.via === 'second-factor:passkey');
+    expect(step).toHaveLength(1);
   });
 });
