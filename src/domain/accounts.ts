@@ -187,8 +187,12 @@ export async function updateProfile(db: Db, idOrUsername: string, changes: Profi
   checkProfile(changes);
   return db.transaction(async (trx) => {
     const account = await requireAccount(trx, idOrUsername, { lock: true });
+    // A new address is not verified until its owner uses the link (services/email-links.ts), unless the
+    // operator says in the same change that it is.
+    const newAddress = changes.email !== undefined && changes.email !== account.email;
     const result = await updateAccountProfile(trx, account.id, {
       ...changes,
+      ...(newAddress && changes.emailVerified === undefined ? { emailVerified: false } : {}),
       ...(changes.username !== undefined ? { usernameKey: normalizeUsername(changes.username) } : {}),
     });
     if (!result.ok) throw new Conflict(`username "${changes.username}" is already taken`);

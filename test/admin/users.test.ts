@@ -73,6 +73,9 @@ describe('changing users', () => {
     expect(clash.status).toBe(409);
     expect((await api.patch('/users/bruno2', { email: 'not an email' })).status).toBe(422);
     expect((await signIn('bruno2')).tokens.access_token).toBeTruthy();
+    // A new address alone is not verified (its owner has not used a link); the same address keeps its state.
+    expect((await api.patch('/users/bruno2', { email: 'b2@example.test', name: 'Bruno' })).body.email_verified).toBe(true);
+    expect((await api.patch('/users/bruno2', { email: 'b3@example.test' })).body).toMatchObject({ email: 'b3@example.test', email_verified: false });
   });
 
   it('adds and removes roles', async () => {
