@@ -15,7 +15,10 @@ import { NotFound } from '../errors.ts';
 import { deleteAllFactors, deleteFactor, deleteRecoveryCodes, factorsOf, findFactor, insertPendingFactor, replaceRecoveryCodes, unusedRecoveryCodes } from '../store/second-factors.ts';
 import { totpSealContext, verifyTotpCode, type FactorVerdict } from './second-factors.ts';
 import { noticeAccountChange } from './account-notices.ts';
-import { listPasskeys, removeAllPasskeys, removePasskeyAsOperator } from './passkeys.ts';
+
+// Passkeys (and with them @simplewebauthn/server) are loaded when a factor operation needs them, not by
+// every CLI command that loads the operations table.
+const passkeys = () => import('./passkeys.ts');
 
 type Origin = Partial<RequestOrigin>;
 const audit = (ctx: ServiceContext, from: Origin, event: { type: string; accountId: string; details?: Record<string, unknown>; actor?: string }) =>
@@ -35,13 +38,13 @@ export interface PublicFactor {
 /** Whether the account still holds a factor recovery codes can back up: an authenticator app or a passkey. */
 async function holdsPrimaryFactor(ctx: ServiceContext, accountId: string): Promise<boolean> {
   if ((await factorsOf(ctx.runtime.db, accountId)).some((f) => f.confirmedAt !== null)) return true;
-  return (await listPasskeys(ctx, accountId)).length > 0;
+  return (await (await passkeys()).listPasskeys(ctx, accountId)).length > 0;
 }
 
 /** An operator's view: the authenticator apps and the passkeys (name and dates; never key material). */
 async function listFactorsAndPasskeys(ctx: ServiceContext, accountId: string) {
   const listed = await listFactors(ctx, accountId);
-  const passkeys: PublicFactor[] = (await listPasskeys(ctx, accountId)).map((p) => ({
+  const keys: PublicFactor[] = (await (await passkeys()).listPasskeys(ctx, accountId)).map((p) => ({
     id: p.id,
     kind: 'passkey',
     label: p.name,
@@ -49,7 +52,7 @@ async function listFactorsAndPasskeys(ctx: ServiceContext, accountId: string) {
     confirmed_at: p.createdAt.toISOString(),
     last_used_at: p.lastUsedAt?.toISOString() ?? null,
   }));
-  return { factors: [...listed.factors, ...passkeys], recovery_codes_left: listed.recovery_codes_left };
+  return { factors: [...listed.factors, ...keys], recovery_codes_left: listed.recovery_codes_left };
 }
 
 export async function listFactors(ctx: ServiceContext, accountId: string): Promise<{ factors: PublicFactor[]; recovery_codes_left: number }> {
@@ -132,7 +135,7 @@ export async function removeFactor(ctx: ServiceContext, accountId: string, facto
 /** Operators: one factor by id, an authenticator app or a passkey (the ids never collide: both are UUIDs). */
 async function removeAnyFactor(ctx: ServiceContext, accountId: string, factorId: string, actor: string): Promise<void> {
   if (await findFactor(ctx.runtime.db, accountId, factorId)) return removeFactor(ctx, accountId, factorId, {}, actor);
-  const passkey = await removePasskeyAsOperator(ctx, accountId, factorId, actor);
+  const passkey = await (await passkeys()).removePasskeyAsOperator(ctx, accountId, factorId, actor);
   if (!passkey) throw new NotFound(`no factor "${factorId}"`);
   if (!(await holdsPrimaryFactor(ctx, accountId))) await deleteRecoveryCodes(ctx.runtime.db, accountId);
   noticeAccountChange(ctx, accountId, 'factor_removed', { factorKind: 'passkey', factorName: passkey.name });
@@ -151,11 +154,11 @@ export async function resetMfa(
 ): Promise<{ account_id: string; username: string; factors_removed: number; passkeys_removed: number }> {
   const account = await requireAccount(ctx.runtime.db, idOrUsername);
   const apps = await deleteAllFactors(ctx.runtime.db, account.id);
-  const passkeys = await removeAllPasskeys(ctx, account.id, actor);
-  const removed = apps + passkeys;
-  await audit(ctx, from, { type: 'mfa.reset', accountId: account.id, actor, details: { factors_removed: removed, passkeys_removed: passkeys } });
+  const keys = await (await passkeys()).removeAllPasskeys(ctx, account.id, actor);
+  const removed = apps + keys;
+  await audit(ctx, from, { type: 'mfa.reset', accountId: account.id, actor, details: { factors_removed: removed, passkeys_removed: keys } });
   noticeAccountChange(ctx, account.id, 'factors_reset');
-  return { account_id: account.id, username: account.username, factors_removed: removed, passkeys_removed: passkeys };
+  return { account_id: account.id, username: account.username, factors_removed: removed, passkeys_removed: keys };
 }
 
 /** The operators' use cases, in the operations table (services/operations.ts): CLI and admin API alike. */
