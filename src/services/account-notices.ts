@@ -37,6 +37,9 @@ function factor(details: AccountChangeDetails): string {
   return details.factorName ? `${kind} "${plain(details.factorName)}"` : kind;
 }
 
+/** "A passkey", "An authenticator app": the article the factor's words start with. */
+const aOrAn = (words: string) => (/^[aeiou]/i.test(words) ? `An ${words}` : `A ${words}`);
+
 /** The one sentence the message is about. */
 export function describeAccountChange(change: AccountChange, details: AccountChangeDetails = {}): string {
   switch (change) {
@@ -45,9 +48,9 @@ export function describeAccountChange(change: AccountChange, details: AccountCha
     case 'password_reset':
       return 'The password of your account was reset with a link sent to this address.';
     case 'factor_added':
-      return `A ${factor(details)} was added to your account for signing in.`;
+      return `${aOrAn(factor(details))} was added to your account for signing in.`;
     case 'factor_removed':
-      return `A ${factor(details)} was removed from your account.`;
+      return `${aOrAn(factor(details))} was removed from your account.`;
     case 'recovery_code_used':
       return 'A recovery code was used to sign in to your account. It cannot be used again.';
     case 'recovery_codes_regenerated':

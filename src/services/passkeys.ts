@@ -15,7 +15,10 @@
 //     { ok: true, amr: ['hwk'|'swk', 'user'] } — the step adds 'pwd' and 'mfa' — or { ok: false, reason,
 //     lockedForSeconds }. Failures count toward the lock-out and are audited; the success is the step's
 //     to audit (login.success with its method).
-//   listPasskeys(ctx, accountId) and removeAllPasskeys(ctx, accountId, by) serve an operator's view and reset.
+//   listPasskeys(ctx, accountId), removePasskeyAsOperator(ctx, accountId, id, by) and
+//     removeAllPasskeys(ctx, accountId, by) serve an operator's view, removal and reset (services/mfa.ts).
+//
+// A passkey registered or removed by the person is told to them by email (services/account-notices.ts).
 import { randomUUID } from 'node:crypto';
 import {
   generateAuthenticationOptions,
@@ -58,6 +61,7 @@ import {
 } from '../store/webauthn-credentials.ts';
 import { putWebauthnChallenge, takeWebauthnChallenge } from '../store/webauthn-challenges.ts';
 import { confirmPassword, type RequestOrigin } from './password-confirmation.ts';
+import { noticeAccountChange } from './account-notices.ts';
 
 export type { RequestOrigin };
 
@@ -185,6 +189,7 @@ export async function registerPasskey(
     userAgent: from.userAgent,
     details: { passkey: id, name: name.name, synced: info.credentialBackedUp, backupEligible: info.credentialDeviceType === 'multiDevice' },
   });
+  noticeAccountChange(ctx, account.id, 'factor_added', { factorKind: 'passkey', factorName: name.name });
   return { ok: true, id };
 }
 
@@ -203,7 +208,21 @@ export async function removePasskey(ctx: ServiceContext, account: AccountRow, id
   if (!confirmed.ok) return refused(confirmed.reason, confirmed.lockedForSeconds);
   if (!(await deleteWebauthnCredential(db, account.id, id))) return refused('not_found');
   await recordAudit(db, { type: 'passkey.removed', accountId: account.id, ip: from.ip, userAgent: from.userAgent, details: { passkey: id, name: own.name } });
+  noticeAccountChange(ctx, account.id, 'factor_removed', { factorKind: 'passkey', factorName: own.name });
   return { ok: true };
+}
+
+/**
+ * An operator removes one passkey of a person by its id (`DELETE /users/{user}/factors/{id}`, services/mfa.ts):
+ * no password, the operator's privilege stands for it; audited as passkey.removed with the operator's words.
+ * The removed passkey, or undefined when the account has none of that id. The caller tells the person.
+ */
+export async function removePasskeyAsOperator(ctx: ServiceContext, accountId: string, id: string, by: string): Promise<PasskeySummary | undefined> {
+  const { db } = ctx.runtime;
+  const own = await findOwnWebauthnCredential(db, accountId, id);
+  if (!own || !(await deleteWebauthnCredential(db, accountId, id))) return undefined;
+  await recordAudit(db, { type: 'passkey.removed', accountId, details: { passkey: id, name: own.name, by } });
+  return { id: own.id, name: own.name, synced: own.backupState, createdAt: own.createdAt, lastUsedAt: own.lastUsedAt };
 }
 
 /**

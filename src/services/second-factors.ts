@@ -25,6 +25,7 @@
 import type { ServiceContext } from './context.ts';
 import type { RequestOrigin } from './sign-in.ts';
 import { recordAudit } from '../domain/audit.ts';
+import { noticeAccountChange } from './account-notices.ts';
 import { matchTotp } from '../domain/totp.ts';
 import { recoveryCodeHash } from '../domain/recovery-codes.ts';
 import { claimStep, factorsOf, spendRecoveryCode, unusedRecoveryCodes } from '../store/second-factors.ts';
@@ -95,6 +96,7 @@ export function createSecondFactorMethods(ctx: ServiceContext): SecondFactorMeth
       if (!hash || !(await spendRecoveryCode(db, accountId, hash))) return { ok: false, reason: 'recovery_code_invalid' };
       const left = await unusedRecoveryCodes(db, accountId);
       await recordAudit(db, { type: 'mfa.recovery_code_used', accountId, ip: from.ip, userAgent: from.userAgent, details: { remaining: left } });
+      noticeAccountChange(ctx, accountId, 'recovery_code_used');
       return { ok: true };
     },
   };

@@ -1,5 +1,5 @@
-// A user's second factors (authenticator apps) and recovery codes: list them, remove one, or reset them all.
-// The same operations as `tessera user factors|reset-mfa`; never a secret in an answer.
+// A user's second factors (authenticator apps and passkeys) and recovery codes: list them, remove one, or
+// reset them all. The same operations as `tessera user factors|reset-mfa`; never a secret or key in an answer.
 import { z } from 'zod';
 import { runOperation } from '../../../services/operations.ts';
 import { defineRoute } from '../route.ts';
@@ -7,12 +7,21 @@ import { plainText, timestamp } from '../schemas.ts';
 
 const tags = ['users'];
 const userParams = z.strictObject({ user: plainText(256).describe('User id or username') });
-const factorParams = userParams.extend({ factor: plainText(64).describe('Factor id') });
+const factorParams = userParams.extend({ factor: plainText(64).describe('Factor id (an authenticator app or a passkey)') });
 
 const factors = z.object({
   user: z.string(),
   username: z.string(),
-  factors: z.array(z.object({ id: z.string(), kind: z.string(), label: z.string(), created_at: timestamp, confirmed_at: timestamp.nullable() })),
+  factors: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.string().describe('totp (an authenticator app) or passkey'),
+      label: z.string().describe('What the factor is called; a passkey\'s name'),
+      created_at: timestamp,
+      confirmed_at: timestamp.nullable(),
+      last_used_at: timestamp.nullable().optional().describe('Passkeys: when one last signed in (null: never)'),
+    }),
+  ),
   recovery_codes_left: z.number().int(),
 });
 
@@ -34,7 +43,7 @@ export const userFactorRoutes = [
     path: '/users/{user}/factors/{factor}',
     scope: 'admin:users:write',
     summary: 'Remove one of a user\'s second factors',
-    description: 'Removing the last one removes the recovery codes too. Audited (mfa.factor_removed).',
+    description: 'An authenticator app or a passkey, by id. Removing the last one removes the recovery codes too. Audited (mfa.factor_removed, or passkey.removed); the person is told by email.',
     tags,
     params: factorParams,
     response: factors,
@@ -45,10 +54,15 @@ export const userFactorRoutes = [
     path: '/users/{user}/factors',
     scope: 'admin:users:write',
     summary: 'Reset a user\'s second factors',
-    description: 'Removes every second factor and recovery code (a lost phone). Audited (mfa.reset).',
+    description: 'Removes every second factor — authenticator apps and passkeys — and recovery code (a lost phone or key). Audited (mfa.reset); the person is told by email.',
     tags,
     params: userParams,
-    response: z.object({ account_id: z.string(), username: z.string(), factors_removed: z.number().int() }),
+    response: z.object({
+      account_id: z.string(),
+      username: z.string(),
+      factors_removed: z.number().int().describe('Authenticator apps and passkeys'),
+      passkeys_removed: z.number().int(),
+    }),
     handler: ({ ops, params, caller }) => runOperation(ops, 'user.reset-mfa', { user: params.user, actor: actorOf(caller) }),
   }),
 ];
