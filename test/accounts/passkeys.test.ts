@@ -62,8 +62,11 @@ async function accountPage(username: string) {
   };
 }
 
-/** A sign-in page of its own for the test client: passkey options, the form post, and the rest of the flow. */
-async function signInPage() {
+/**
+ * An authorization request of the test client in a browser session of its own: the sign-in page's HTML, and
+ * `finish` — after a 303 from a sign-in form: consent if asked, then the code exchanged; the ID token's claims.
+ */
+async function startAuthorization() {
   const session = new BrowserSession(server.issuer);
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
@@ -76,8 +79,24 @@ async function signInPage() {
     state,
     nonce,
   });
-  const { res } = await session.follow(url);
-  const html = await res.text();
+  const html = await (await session.follow(url)).res.text();
+  async function finish(first: Response) {
+    expect(first.status).toBe(303);
+    let step = await session.follow(first.headers.get('location')!);
+    if (step.url.origin === server.issuer) {
+      const page = await step.res.text();
+      const r = await session.postForm(formAction(page), { csrf: csrfField(page), remember: '1' });
+      step = await session.follow(r.headers.get('location')!);
+    }
+    const tokens = await oidc.authorizationCodeGrant(config, step.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+    return decodeJwt(tokens.id_token!);
+  }
+  return { session, html, finish };
+}
+
+/** A sign-in page of its own for the test client: passkey options, the form post, and the rest of the flow. */
+async function signInPage() {
+  const { session, html, finish } = await startAuthorization();
   expect(html).toContain('autocomplete="username webauthn"');
   const base = formAction(html).replace(/\/login$/, '');
   const csrf = csrfField(html);
@@ -91,18 +110,7 @@ async function signInPage() {
       return (await r.json()) as { challenge: string; userVerification: string; allowCredentials?: unknown[]; rpId: string };
     },
     submit: (credential: unknown) => session.postForm(`${base}/passkey`, { csrf, credential: typeof credential === 'string' ? credential : JSON.stringify(credential) }),
-    /** After a 303 from the passkey form: consent if asked, then the code exchanged; the ID token's claims. */
-    async finish(first: Response) {
-      expect(first.status).toBe(303);
-      let step = await session.follow(first.headers.get('location')!);
-      if (step.url.origin === server.issuer) {
-        const page = await step.res.text();
-        const r = await session.postForm(formAction(page), { csrf: csrfField(page), remember: '1' });
-        step = await session.follow(r.headers.get('location')!);
-      }
-      const tokens = await oidc.authorizationCodeGrant(config, step.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
-      return decodeJwt(tokens.id_token!);
-    },
+    finish,
   };
 }
 
@@ -375,31 +383,8 @@ describe('passkeys as a second factor (service functions for the second-factor s
 describe('a passkey as the second factor after a password, through the real sign-in step', () => {
   /** An authorization request from the test client, the password posted: the answer to the sign-in form. */
   async function passwordFirst(username: string) {
-    const session = new BrowserSession(server.issuer);
-    const codeVerifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-    });
-    const login = await (await session.follow(url)).res.text();
-    const answer = await session.postForm(formAction(login), { csrf: csrfField(login), username, password: PASSWORD });
-    const finish = async (first: Response) => {
-      expect(first.status).toBe(303);
-      let step = await session.follow(first.headers.get('location')!);
-      if (step.url.origin === server.issuer) {
-        const page = await step.res.text();
-        const r = await session.postForm(formAction(page), { csrf: csrfField(page), remember: '1' });
-        step = await session.follow(r.headers.get('location')!);
-      }
-      const tokens = await oidc.authorizationCodeGrant(config, step.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
-      return decodeJwt(tokens.id_token!);
-    };
+    const { session, html, finish } = await startAuthorization();
+    const answer = await session.postForm(formAction(html), { csrf: csrfField(html), username, password: PASSWORD });
     return { session, answer, finish };
   }
 
