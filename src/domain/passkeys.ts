@@ -27,13 +27,18 @@ export function relyingPartyOf(issuer: string): RelyingParty {
 const b64url = z.string().max(16_384).regex(/^[A-Za-z0-9_-]*$/, 'not base64url');
 const shortB64url = b64url.max(1_366); // credential IDs are at most 1023 bytes (WebAuthn §4, Credential ID)
 
-/** navigator.credentials.create() as JSON (WebAuthn §5.1, RegistrationResponseJSON), with sizes bounded. */
-export const registrationResponseSchema = z.object({
+/** What a PublicKeyCredential's JSON holds around its `response`, for either ceremony (WebAuthn §5.1). */
+const publicKeyCredentialFields = {
   id: shortB64url.min(1),
   rawId: shortB64url.min(1),
   type: z.literal('public-key'),
   authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
   clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
+};
+
+/** navigator.credentials.create() as JSON (WebAuthn §5.1, RegistrationResponseJSON), with sizes bounded. */
+export const registrationResponseSchema = z.object({
+  ...publicKeyCredentialFields,
   response: z.object({
     clientDataJSON: b64url.min(1),
     attestationObject: b64url.min(1),
@@ -43,11 +48,7 @@ export const registrationResponseSchema = z.object({
 
 /** navigator.credentials.get() as JSON (WebAuthn §5.1, AuthenticationResponseJSON), with sizes bounded. */
 export const authenticationResponseSchema = z.object({
-  id: shortB64url.min(1),
-  rawId: shortB64url.min(1),
-  type: z.literal('public-key'),
-  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
-  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
+  ...publicKeyCredentialFields,
   response: z.object({
     clientDataJSON: b64url.min(1),
     authenticatorData: b64url.min(1),

@@ -12,8 +12,7 @@ import { z } from 'zod';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { Config } from '../config.ts';
 import type { ServiceContext } from '../services/context.ts';
-import { accountOfSession } from './account-second-factors.ts';
-import { ACR_MFA, amrWithSecondFactor } from '../domain/second-factor-policy.ts';
+import { accountOfSession, sessionUsedFactor } from './account-second-factors.ts';
 import { passkeyAmr } from '../domain/passkeys.ts';
 import { passkeyRegistrationOptions, registerPasskey, removePasskey, renamePasskey, type PasskeyOutcome, listPasskeys } from '../services/passkeys.ts';
 import { AppError, BadRequest } from '../errors.ts';
@@ -82,15 +81,9 @@ export function createAccountPasskeyRouter(deps: AccountPasskeyDeps): Router {
     const { account, sessionUid } = await signedIn(ctx);
     const outcome = await registerPasskey(services, account, sessionUid, form, origin(ctx));
     if (!outcome.ok) refusal(ctx, outcome);
-    // The person just used the passkey (with user verification): this session now holds it, as after an
-    // authenticator app's setup (account-second-factors.ts) — the account page asks for a factor from now on.
+    // The person just used the passkey (with user verification): this session now holds it.
     const added = (await listPasskeys(services, account.id)).find((p) => p.id === outcome.id);
-    const session = await provider().Session.get(ctx);
-    if (added && session.accountId === account.id && typeof session.exp === 'number') {
-      session.amr = amrWithSecondFactor((session.amr as string[] | undefined) ?? [], passkeyAmr(added.synced));
-      session.acr = ACR_MFA;
-      await session.persist();
-    }
+    if (added) await sessionUsedFactor(deps.live, ctx, account.id, passkeyAmr(added.synced));
     ctx.status = 303;
     ctx.redirect('/account');
   });

@@ -48,6 +48,18 @@ export async function accountOfSession(live: LiveProvider, services: ServiceCont
   return account;
 }
 
+/**
+ * The person just used a factor on the account page (an authenticator app's first code, a new passkey):
+ * this session now holds it, with `amr` of that method and `mfa` (the account page asks for one from now on).
+ */
+export async function sessionUsedFactor(live: LiveProvider, ctx: Context, accountId: string, amr: readonly string[]): Promise<void> {
+  const session = await live.current.Session.get(ctx);
+  if (session.accountId !== accountId || typeof session.exp !== 'number') return;
+  session.amr = amrWithSecondFactor((session.amr as string[] | undefined) ?? [], amr);
+  session.acr = ACR_MFA;
+  await session.persist();
+}
+
 /** What the account page shows of two-step verification. */
 export async function twoStepSummary(services: ServiceContext, accountId: string) {
   const { factors, recovery_codes_left } = await listFactors(services, accountId);
@@ -138,13 +150,7 @@ export function createAccountSecondFactorRouter(deps: AccountSecondFactorDeps): 
       ctx.status = outcome.lockedForSeconds > 0 ? 429 : 401;
       return renderEnrol(ctx, account, enrolment, outcome.lockedForSeconds > 0 ? strings.login.tooMany(Math.ceil(outcome.lockedForSeconds / 60)) : strings.mfa.invalid);
     }
-    // The person just used the factor: this session now holds it (the account page asks for it from now on).
-    const session = await deps.live.current.Session.get(ctx);
-    if (session.accountId === account.id && typeof session.exp === 'number') {
-      session.amr = amrWithSecondFactor((session.amr as string[] | undefined) ?? [], ['otp']);
-      session.acr = ACR_MFA;
-      await session.persist();
-    }
+    await sessionUsedFactor(deps.live, ctx, account.id, ['otp']);
     if (recoveryCodes) return showCodesNext(ctx, account.id, recoveryCodes);
     ctx.status = 303;
     ctx.redirect('/account');
