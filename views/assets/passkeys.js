@@ -55,20 +55,25 @@
     }
   }
 
-  function registrationJson(credential) {
-    var r = credential.response;
+  /** A PublicKeyCredential as JSON (WebAuthn §5.1): what both ceremonies share, around their `response`. */
+  function credentialJson(credential, response) {
     return {
       id: credential.id,
       rawId: toBase64url(credential.rawId),
       type: credential.type,
       authenticatorAttachment: credential.authenticatorAttachment || undefined,
       clientExtensionResults: extensionResults(credential),
-      response: {
-        clientDataJSON: toBase64url(r.clientDataJSON),
-        attestationObject: toBase64url(r.attestationObject),
-        transports: typeof r.getTransports === 'function' ? r.getTransports() : [],
-      },
+      response: response,
     };
+  }
+
+  function registrationJson(credential) {
+    var r = credential.response;
+    return credentialJson(credential, {
+      clientDataJSON: toBase64url(r.clientDataJSON),
+      attestationObject: toBase64url(r.attestationObject),
+      transports: typeof r.getTransports === 'function' ? r.getTransports() : [],
+    });
   }
 
   function assertionJson(credential) {
@@ -79,14 +84,7 @@
       signature: toBase64url(r.signature),
     };
     if (r.userHandle && r.userHandle.byteLength > 0) response.userHandle = toBase64url(r.userHandle);
-    return {
-      id: credential.id,
-      rawId: toBase64url(credential.rawId),
-      type: credential.type,
-      authenticatorAttachment: credential.authenticatorAttachment || undefined,
-      clientExtensionResults: extensionResults(credential),
-      response: response,
-    };
+    return credentialJson(credential, response);
   }
 
   function field(form, name) {
@@ -120,6 +118,36 @@
     form.submit();
   }
 
+  /** navigator.credentials.get with the server's options, as the JSON the server reads. */
+  function assertWith(json) {
+    return navigator.credentials.get({ publicKey: requestOptions(json) }).then(assertionJson);
+  }
+
+  /** navigator.credentials.create with the server's options, as the JSON the server reads. */
+  function createWith(json) {
+    return navigator.credentials.create({ publicKey: creationOptions(json) }).then(registrationJson);
+  }
+
+  /**
+   * A ceremony the person started (a button): once `ready`, fresh options, the browser's ceremony, the result
+   * posted with the form; a failure enables the button again and says why on the page.
+   */
+  function runCeremony(form, button, ready, ceremony) {
+    if (button) button.disabled = true;
+    ready
+      .then(function () {
+        return fetchOptions(form);
+      })
+      .then(ceremony)
+      .then(function (json) {
+        submitWith(form, json);
+      })
+      .catch(function (error) {
+        if (button) button.disabled = false;
+        showError(form, failureMessage(form, error));
+      });
+  }
+
   function failureMessage(form, error) {
     if (error && (error.name === 'NotAllowedError' || error.name === 'AbortError')) return form.getAttribute('data-cancelled') || 'The passkey request was cancelled.';
     return (error && error.message) || 'The passkey could not be used.';
@@ -150,22 +178,8 @@
     button.addEventListener('click', function () {
       if (conditional) conditional.abort();
       conditional = null;
-      button.disabled = true;
       // The conditional request's options must reach the server first, or they would replace these.
-      pendingOptions
-        .then(function () {
-          return fetchOptions(form);
-        })
-        .then(function (json) {
-          return navigator.credentials.get({ publicKey: requestOptions(json) });
-        })
-        .then(function (credential) {
-          submitWith(form, assertionJson(credential));
-        })
-        .catch(function (error) {
-          button.disabled = false;
-          showError(form, failureMessage(form, error));
-        });
+      runCeremony(form, button, pendingOptions, assertWith);
     });
 
     if (typeof PublicKeyCredential.isConditionalMediationAvailable === 'function') {
@@ -178,37 +192,14 @@
   function setUpSecondFactor(form) {
     var button = form.querySelector('[data-passkey-start]');
     button.addEventListener('click', function () {
-      button.disabled = true;
-      fetchOptions(form)
-        .then(function (json) {
-          return navigator.credentials.get({ publicKey: requestOptions(json) });
-        })
-        .then(function (credential) {
-          submitWith(form, assertionJson(credential));
-        })
-        .catch(function (error) {
-          button.disabled = false;
-          showError(form, failureMessage(form, error));
-        });
+      runCeremony(form, button, Promise.resolve(), assertWith);
     });
   }
 
   function setUpRegister(form) {
     form.addEventListener('submit', function (event) {
       event.preventDefault();
-      var button = form.querySelector('button[type="submit"]');
-      if (button) button.disabled = true;
-      fetchOptions(form)
-        .then(function (json) {
-          return navigator.credentials.create({ publicKey: creationOptions(json) });
-        })
-        .then(function (credential) {
-          submitWith(form, registrationJson(credential));
-        })
-        .catch(function (error) {
-          if (button) button.disabled = false;
-          showError(form, failureMessage(form, error));
-        });
+      runCeremony(form, form.querySelector('button[type="submit"]'), Promise.resolve(), createWith);
     });
   }
 
