@@ -6,7 +6,7 @@ import * as oidc from 'openid-client';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { basic, createClient, createUser, discover, postForm } from '../helpers/oauth.ts';
 import { BrowserSession, formAction } from '../helpers/browser-session.ts';
-import { approveDevice, submitUserCode, xsrfField } from '../helpers/device-flow.ts';
+import { approveDevice, pollInBackground, submitUserCode, xsrfField } from '../helpers/device-flow.ts';
 import { bearerHash } from '../../src/store/bearer-hash.ts';
 import { DEVICE_CODE_GRANT } from '../../src/domain/client-metadata.ts';
 import type { ClientMetadata } from '../../src/domain/clients.ts';
@@ -88,7 +88,7 @@ describe('device authorization grant', () => {
 
   it('answers access_denied when the person cancels on the confirmation page', async () => {
     const response = await start();
-    const polling = poll(response);
+    const polling = pollInBackground(config, response);
     const html = await approveDevice(new BrowserSession(server.issuer), response.verification_uri, response.user_code, { deny: 'confirm' });
     expect(html).toContain('The request was cancelled');
     await expect(polling).rejects.toMatchObject({ error: 'access_denied' });
@@ -96,7 +96,7 @@ describe('device authorization grant', () => {
 
   it('answers access_denied when the person denies consent', async () => {
     const response = await start();
-    const polling = poll(response);
+    const polling = pollInBackground(config, response);
     const html = await approveDevice(new BrowserSession(server.issuer), response.verification_uri, response.user_code, { deny: 'consent' });
     expect(html).toContain('The request was cancelled');
     await expect(polling).rejects.toMatchObject({ error: 'access_denied' });

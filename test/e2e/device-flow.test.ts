@@ -10,6 +10,7 @@ import { createClient, createUser, discover } from '../helpers/oauth.ts';
 import { bearerHash } from '../../src/store/bearer-hash.ts';
 import { DEVICE_CODE_GRANT } from '../../src/domain/client-metadata.ts';
 import { PASSWORD, allowConsent, fillLogin, launchBrowser, screenshotPath, submit } from './helpers.ts';
+import { pollInBackground } from '../helpers/device-flow.ts';
 
 let server: TestServer;
 let browser: Browser;
@@ -72,7 +73,7 @@ describe('device flow in a real browser', { timeout: 60_000 }, () => {
 
   it('follows verification_uri_complete to the confirmation (the engine\'s auto-submit, allowed by its CSP hash), and Cancel denies the device', async () => {
     const response = await oidc.initiateDeviceAuthorization(config, { scope: 'openid' });
-    const polling = oidc.pollDeviceAuthorizationGrant(config, response);
+    const polling = pollInBackground(config, response);
     const { page, violations } = await freshPage();
     await Promise.all([page.waitForURL(`${server.issuer}/device`, { waitUntil: 'load' }), page.goto(response.verification_uri_complete!)]);
     await page.getByRole('heading', { name: 'Connect this device?', exact: true }).waitFor();

@@ -1,7 +1,19 @@
 // The person's side of the device flow (RFC 8628 §3.3) over HTTP, through the real pages: the user-code
 // page, "connect this device?", sign-in and consent, the confirmation. Real-browser runs are in test/e2e.
 import { expect } from 'vitest';
+import * as oidc from 'openid-client';
 import { BrowserSession, csrfField, formAction } from './browser-session.ts';
+
+/**
+ * The device's polling, started while the person acts on another device. Its outcome is asserted later; a
+ * denial can arrive before that assertion is attached, so the promise is marked handled at once (the
+ * assertion still reads the same promise) instead of surfacing as an unhandled rejection in between.
+ */
+export function pollInBackground(config: oidc.Configuration, response: oidc.DeviceAuthorizationResponse): ReturnType<typeof oidc.pollDeviceAuthorizationGrant> {
+  const polling = oidc.pollDeviceAuthorizationGrant(config, response);
+  polling.catch(() => {});
+  return polling;
+}
 
 /** The engine's CSRF field on the user-code forms. */
 export function xsrfField(html: string): string {
